@@ -1,0 +1,84 @@
+"""HTTP client for the device agent's API v1 (see docs/agent-api.md)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .errors import AgentAuthError, AgentError, MeasurementError
+
+
+class AgentClient:
+    """Talks to one agent at ``base_url`` (for SSH boards, the local end of the tunnel)."""
+
+    def __init__(self, base_url: str, token: str, *, where: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.where = where  # human name of the board, for error messages
+        self._timeout = timeout_s
+        self._http = requests.Session()
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        self.bytes_sent = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        try:
+            resp = self._http.request(method, self.base_url + path, **kwargs)
+        except requests.RequestException as exc:
+            raise AgentError(f"agent on {self.where} did not answer {method} {path}: "
+                             f"{type(exc).__name__}; check it runs (`testbed doctor`)") from exc
+        if resp.status_code == 401:
+            raise AgentAuthError(f"agent on {self.where} rejected the token (HTTP 401); the host must use "
+                                 "the token the agent was started with (its token file on the board)")
+        if resp.status_code not in ok:
+            raise AgentError(f"agent on {self.where}: {method} {path} -> HTTP {resp.status_code}: "
+                             f"{_error_text(resp)}")
+        return resp
+
+    def health(self) -> dict:
+        return self._call("GET", "/v1/health").json()
+
+    def info(self) -> dict:
+        return self._call("GET", "/v1/info").json()
+
+    def has_artifact(self, sha256: str) -> bool:
+        resp = self._call("GET", f"/v1/artifacts/{sha256}", ok=(200, 404))
+        return resp.status_code == 200
+
+    def upload(self, path: Path, sha256: str) -> int:
+        data = Path(path).read_bytes()
+        self._call("PUT", f"/v1/artifacts/{sha256}", ok=(200, 201), data=data,
+                   headers={"Content-Type": "application/octet-stream"}, timeout=max(self._timeout, 300))
+        self.bytes_sent += len(data)
+        return len(data)
+
+    def start_run(self, request: dict) -> str:
+        return self._call("POST", "/v1/runs", ok=(200, 201, 202), json=request).json()["id"]
+
+    def get_run(self, run_id: str) -> dict:
+        return self._call("GET", f"/v1/runs/{run_id}").json()
+
+    def wait_run(self, run_id: str, timeout_s: float, poll_s: float = 0.1) -> dict:
+        """Poll until the run is done or failed; the agent enforces the run's own timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            run = self.get_run(run_id)
+            if run["state"] in ("done", "failed"):
+                return run
+            if time.monotonic() > deadline:
+                raise MeasurementError(f"run {run_id} on {self.where} still '{run['state']}' after "
+                                       f"{timeout_s:.0f} s; the agent may be stuck (`testbed doctor`)")
+            time.sleep(poll_s)
+            poll_s = min(poll_s * 1.5, 1.0)
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        return str(resp.json().get("error", resp.text))[:300]
+    except ValueError:
+        return resp.text[:300]
