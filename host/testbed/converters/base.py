@@ -1,0 +1,103 @@
+"""The ``Converter`` interface: one way of turning a zoo model into a deployable artifact.
+
+A converter is cheap to construct and to import: it names the tools it needs, and imports the
+heavy frameworks (torch, TensorFlow, ExecuTorch, ...) only inside :meth:`Converter.convert`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from testbed.errors import ConversionError, first_line
+
+SOURCES = ("pytorch", "keras")
+FORMATS = ("executorch", "onnx", "tflite")
+QUANTIZATIONS = ("fp32",)
+RUNTIMES = ("executorch", "onnxruntime", "litert")
+
+
+class ZooModelLike(Protocol):
+    """What a converter needs from a model (``testbed_zoo.ZooModel`` satisfies it)."""
+
+    id: str
+
+    def source_hash(self) -> str: ...
+
+    def torch_module(self) -> Any: ...
+
+    def keras_model(self) -> Any: ...
+
+    def example_input(self, layout: str = "NCHW") -> Any: ...
+
+
+class Converter(ABC):
+    """Converts a zoo model into one artifact format with one tool chain.
+
+    Subclasses set the class attributes and implement :meth:`convert`. ``modules`` are the
+    import names that must be installed (checked with ``importlib.util.find_spec``, nothing
+    imported); ``distributions`` are the package distributions whose versions describe the tool
+    chain (each entry may list alternatives, e.g. ``"tensorflow|tensorflow-cpu"``).
+    """
+
+    name: ClassVar[str]
+    source: ClassVar[str]
+    format: ClassVar[str]
+    quantization: ClassVar[str] = "fp32"
+    runtime: ClassVar[str]
+    layout: ClassVar[str]
+    extension: ClassVar[str]
+    modules: ClassVar[tuple[str, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    def available(self) -> tuple[bool, str | None]:
+        """Whether this host can run the converter: ``(True, None)`` or ``(False, reason)``."""
+        missing = [mod for mod in self.modules if not _module_installed(mod)]
+        if missing:
+            return False, f"missing Python package(s): {', '.join(missing)}"
+        return True, None
+
+    def tool_versions(self) -> dict[str, str]:
+        """Installed versions of every distribution in the tool chain (``"missing"`` if absent)."""
+        versions: dict[str, str] = {}
+        for entry in self.distributions:
+            names = entry.split("|")
+            for dist in names:
+                try:
+                    versions[dist] = importlib.metadata.version(dist)
+                    break
+                except importlib.metadata.PackageNotFoundError:
+                    continue
+            else:
+                versions[names[0]] = "missing"
+        return versions
+
+    def options(self) -> dict[str, Any]:
+        """The options that affect the produced artifact (part of the cache key)."""
+        return {}
+
+    @abstractmethod
+    def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
+        """Write the artifact for ``model`` to ``out_path``; return extra info (may be empty).
+
+        Raises:
+            ConversionError: the tool failed; the message is the tool's first useful line.
+        """
+
+    def _fail(self, exc: BaseException) -> ConversionError:
+        """A ``ConversionError`` naming this converter and the tool's first useful line."""
+        return ConversionError(f"{self.name}: {first_line(exc)}")
+
+
+def _module_installed(name: str) -> bool:
+    """True when ``name`` can be imported, without importing it (parents may be imported)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

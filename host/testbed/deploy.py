@@ -1,0 +1,108 @@
+"""`testbed deploy`: convert a model to every format, measure each artifact on a board, store, return rows.
+
+Every result is stored the moment it exists; a failure in one variant (conversion, transfer, run)
+becomes a failed row with its reason, and a lost board fails the remaining rows - nothing gathered
+is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import __version__, inputs, records
+from .errors import AgentError, TestbedError, TransportError
+from .profiles import Profile
+from .store import Store
+from .transports import Transport, get as get_transport
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DeployOptions:
+    formats: list[str] | None = None  # executorch / onnx / tflite; None = all
+    sources: list[str] | None = None  # pytorch / keras; None = both
+    warmup: int | None = None  # None = the profile's
+    iterations: int | None = None
+    threads: int | None = None
+    timeout_s: float | None = None
+
+
+@dataclass
+class DeployOutcome:
+    run_id: str
+    rows: list[dict] = field(default_factory=list)
+
+
+def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store,
+           progress: Progress = lambda msg: None) -> DeployOutcome:
+    import testbed_zoo
+    from .converters import registry
+    from .converters.cache import build
+
+    model = testbed_zoo.load(model_id)
+    chosen = [c for c in registry.select(options.formats, options.sources, None)
+              if c.runtime in profile.runtimes]
+    artifacts = []
+    for conv in chosen:
+        progress(f"converting {model_id} with {conv.name}")
+        artifacts.append(build(conv, model))
+
+    outcome = DeployOutcome(run_id=store.start_deployment(profile.id, model_id, __version__))
+    transport = get_transport(profile.transport)(profile)
+    try:
+        with transport:
+            progress(f"connecting to {profile.id} ({profile.transport})")
+            client = transport.open()
+            info = client.info()
+            store.update_deployment(outcome.run_id, agent_info=info)
+            refs: dict[str, tuple[inputs.InputSet, np.ndarray]] = {}
+            for art in artifacts:
+                record = records.base_record(art, profile.id, outcome.run_id)
+                samples: list[int] = []
+                if art.status == "ok":
+                    progress(f"measuring {art.converter} on {profile.id}")
+                    try:
+                        samples = _measure(art, model, transport, client, info, profile, options, refs, record)
+                    except TestbedError as exc:
+                        record.update(status="failed", error=str(exc))
+                store.add_result(outcome.run_id, record, samples)
+                outcome.rows.append(record)
+        store.update_deployment(outcome.run_id, status="done")
+    except (TransportError, AgentError) as exc:
+        store.update_deployment(outcome.run_id, status="failed", error=str(exc))
+        raise
+    return outcome
+
+
+def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
+             options: DeployOptions, refs: dict, record: dict) -> list[int]:
+    runtime = (info.get("runtimes") or {}).get(art.runtime, {})
+    if not runtime.get("available"):
+        raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
+                         f"{runtime.get('reason') or 'not installed'}")
+    key = f"{art.source}/{art.layout}"
+    if key not in refs:
+        inset = inputs.build(model, art.layout)
+        refs[key] = (inset, model.reference(art.source, inset.eval_nchw))
+    inset, reference = refs[key]
+    sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
+    measure = profile.measure
+    timeout_s = options.timeout_s or measure.timeout_s
+    run_id = client.start_run({
+        "artifact_sha256": art.sha256, "runtime": art.runtime, "inputs_sha256": inset.sha256,
+        "threads": options.threads or profile.threads,
+        "warmup": measure.warmup if options.warmup is None else options.warmup,
+        "iterations": options.iterations or measure.iterations,
+        "timeout_s": timeout_s, "return_outputs": True,
+    })
+    run = client.wait_run(run_id, timeout_s=timeout_s + 60)
+    record["bytes_sent"] = sent
+    record["cached"] = bool(art.cached and sent == 0)
+    if run["state"] != "done":
+        record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
+        return []
+    return records.add_measurement(record, run["result"], reference, inset.labels)

@@ -1,0 +1,45 @@
+"""The input files sent with every run: the same inputs for every variant of a model.
+
+``timing``: one batch-1 input used for the timed runs; ``eval``: the samples whose outputs are
+returned for accuracy and parity (the held-out evaluation split where the model has one, else a
+few seeded inputs). Written once per (model source, layout), so the same bytes and sha256 are
+reused and a board that has them is not sent them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .paths import cache_dir
+
+
+@dataclass
+class InputSet:
+    path: Path
+    sha256: str
+    eval_nchw: np.ndarray  # the eval samples in the source layout (for references)
+    labels: np.ndarray | None  # ground truth for accuracy, where the model has an evaluation set
+
+
+def build(model, layout: str) -> InputSet:  # type: ignore[no-untyped-def]
+    import testbed_zoo
+
+    evalset = model.eval_set()
+    x_nchw, labels = evalset if evalset is not None else (model.parity_inputs(8), None)
+    x_nchw = np.ascontiguousarray(x_nchw, dtype=np.float32)
+    path = cache_dir("inputs") / f"{model.id}-{model.source_hash()[:16]}-{layout}.npz"
+    if not path.exists():
+        buf = io.BytesIO()
+        np.savez(buf, timing=testbed_zoo.to_layout(model.example_input("NCHW"), layout).astype(np.float32),
+                 eval=np.ascontiguousarray(testbed_zoo.to_layout(x_nchw, layout), dtype=np.float32))
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return InputSet(path=path, sha256=sha, eval_nchw=x_nchw, labels=labels)

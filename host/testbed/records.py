@@ -1,0 +1,68 @@
+"""The result record: one per artifact measured (or failed) in a deploy. Versioned and documented.
+
+Schema history:
+  1 (0.1.0) first version: identity, status/error, size, load, first inference, latency summary from
+            raw samples, memory, accuracy, parity, cache/transfer facts, settings and tool versions.
+
+Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
+``None`` and ``status``/``error`` say why - never a made-up number.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+from .stats import accuracy, latency_summary, parity
+
+SCHEMA_VERSION = 1
+MB = 1024 * 1024
+
+
+def base_record(artifact: Any, device: str, run_id: str) -> dict:
+    """The part of the record known before measuring: what was converted, how, and whether it worked."""
+    return {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "device": device,
+        "model": artifact.model, "converter": artifact.converter, "format": artifact.format,
+        "source": artifact.source, "quantization": artifact.quantization, "runtime": artifact.runtime,
+        "runner": None, "status": artifact.status, "error": artifact.error,
+        "size_bytes": artifact.size_bytes, "sha256": artifact.sha256, "conversion_s": artifact.conversion_s,
+        "tool_versions": dict(artifact.tool_versions), "conversion_info": dict(artifact.extra),
+        "load_ms": None, "first_inference_ms": None, "latency_ms": latency_summary([]),
+        "peak_rss_mb": None, "load_peak_rss_mb": None, "baseline_rss_mb": None,
+        "accuracy": None, "parity": None, "cached": False, "bytes_sent": 0,
+        "runtime_version": None, "threads": None, "settings": {}, "warmup": None, "iterations": None,
+    }
+
+
+def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
+                    labels: np.ndarray | None) -> list[int]:
+    """Fill the record from the agent's raw result; return the raw samples to store beside it."""
+    samples = [int(s) for s in result.get("samples_ns", [])]
+    record.update({
+        "status": "ok", "error": None, "runner": result.get("runner"),
+        "runtime_version": result.get("runtime_version"), "threads": result.get("threads"),
+        "settings": result.get("settings", {}), "warmup": result.get("warmup"),
+        "iterations": result.get("iterations"), "load_ms": result.get("load_ms"),
+        "first_inference_ms": result.get("first_inference_ms"), "latency_ms": latency_summary(samples),
+        "peak_rss_mb": _mb(result.get("peak_rss_bytes")),
+        "load_peak_rss_mb": _mb(result.get("load_peak_rss_bytes")),
+        "baseline_rss_mb": _mb(result.get("baseline_rss_bytes")),
+    })
+    if result.get("outputs_npy_b64") and reference is not None:
+        outputs = decode_npy(result["outputs_npy_b64"])
+        record["parity"] = parity(outputs, reference)
+        if labels is not None:
+            record["accuracy"] = accuracy(outputs, labels)
+    return samples
+
+
+def decode_npy(b64: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(b64)), allow_pickle=False)
+
+
+def _mb(value: int | None) -> float | None:
+    return None if value is None else round(value / MB, 2)

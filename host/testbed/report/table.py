@@ -1,0 +1,49 @@
+"""The comparison table `testbed deploy` prints: one row per artifact, units in the headers."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = [
+    ("Format", "left"), ("Source", "left"), ("Quant", "left"), ("Runtime", "left"), ("Status", "left"),
+    ("Size (KB)", "right"), ("Load (ms)", "right"), ("p50 (ms)", "right"), ("p90 (ms)", "right"),
+    ("p99 (ms)", "right"), ("n", "right"), ("Peak RSS (MB)", "right"), ("Accuracy (%)", "right"),
+    ("Parity max|Δ|", "right"), ("Top-1 agree (%)", "right"), ("Cached", "left"),
+]
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def row_cells(r: dict) -> list[str]:
+    lat = r.get("latency_ms") or {}
+    par = r.get("parity") or {}
+    ok = r["status"] == "ok"
+    return [
+        r["format"], r["source"], r["quantization"], r["runtime"],
+        "[green]ok[/]" if ok else "[red]failed[/]",
+        _num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"),
+        _num(r.get("load_ms"), ".1f"), _num(lat.get("p50"), ".3f"), _num(lat.get("p90"), ".3f"),
+        _num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"), _num(r.get("peak_rss_mb"), ".0f"),
+        _num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
+        _num(par.get("max_abs_err"), ".1e"),
+        _num(par["top1_agreement"] * 100 if par.get("top1_agreement") is not None else None, ".1f"),
+        "yes" if r.get("cached") else "no",
+    ]
+
+
+def render(rows: list[dict], title: str, console: Console) -> None:
+    table = Table(title=title, title_justify="left")
+    for name, justify in COLUMNS:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(*row_cells(r))
+    console.print(table)
+    failed = [r for r in rows if r["status"] != "ok"]
+    for r in failed:
+        console.print(f"[red]failed[/] {r['converter']} ({r['runtime']}): {r.get('error')}")
+    console.print("Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n). "
+                  "Peak RSS: the measuring worker process. Parity: against the source framework on the same "
+                  "inputs.")
