@@ -1,0 +1,27 @@
+"""Shared test set-up.
+
+Every test session gets its own ``TESTBED_HOME`` (caches, SQLite store, local agent store), so the
+suite never touches the user's ``~/.testbed`` and starts from nothing, like a new user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # for tests/helpers
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "TESTBED_HOME" not in os.environ or not os.environ.get("TESTBED_TEST_KEEP_HOME"):
+        os.environ["TESTBED_HOME"] = tempfile.mkdtemp(prefix="testbed-home-")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def testbed_home() -> Path:
+    return Path(os.environ["TESTBED_HOME"])
