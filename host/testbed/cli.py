@@ -14,6 +14,12 @@ from .errors import TestbedError
 err_console = Console(stderr=True)
 
 
+def _out_console() -> Console:
+    """Tables are wide: when stdout is not a terminal (a file, CI log), do not wrap them at 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
 def _fail(exc: TestbedError) -> None:
     err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
     sys.exit(2)
@@ -60,7 +66,7 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
         click.echo(json.dumps(outcome.rows, indent=2))
     else:
         render(outcome.rows, f"{model_id} on {profile.id}  (run {outcome.run_id}, stored in {store.url})",
-               Console())
+               _out_console())
     if any(r["status"] != "ok" for r in outcome.rows):
         err_console.print(f"{sum(r['status'] != 'ok' for r in outcome.rows)} of {len(outcome.rows)} "
                           "variants failed (see rows)")
@@ -71,7 +77,7 @@ def devices() -> None:
     """List device profiles (and any that do not validate)."""
     from . import profiles
 
-    console = Console()
+    console = _out_console()
     for path, prof in profiles.all_profiles():
         if isinstance(prof, TestbedError):
             console.print(f"[red]{path.stem:<20}[/] invalid: {prof}")

@@ -1,0 +1,67 @@
+"""`testbed deploy --device local` end to end: real converters, a real agent subprocess over HTTP,
+real runtimes, the SQLite store. Run through the real console script."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.cli import run, run_json
+from testbed.store import Store
+
+pytestmark = pytest.mark.integration
+
+FAST = ("--iterations", "20", "--warmup", "2")
+
+
+@pytest.fixture(scope="module")
+def first_run() -> list[dict]:
+    return run_json("deploy", "--device", "local", "--model", "digits_cnn", *FAST)
+
+
+def test_every_format_from_both_frameworks(first_run: list[dict]) -> None:
+    ok = {(r["format"], r["source"]) for r in first_run if r["status"] == "ok"}
+    assert {("executorch", "pytorch"), ("onnx", "pytorch"), ("onnx", "keras"), ("tflite", "keras")} <= ok
+    # PyTorch -> TFLite (litert-torch) is either measured or a failed row with the tool's reason.
+    tflite_torch = [r for r in first_run if (r["format"], r["source"]) == ("tflite", "pytorch")]
+    assert tflite_torch and (tflite_torch[0]["status"] == "ok" or tflite_torch[0]["error"])
+
+
+def test_rows_hold_the_promised_fields(first_run: list[dict]) -> None:
+    for r in first_run:
+        if r["status"] != "ok":
+            continue
+        lat = r["latency_ms"]
+        assert lat["n"] == 20 and 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert r["size_bytes"] > 1000 and r["load_ms"] > 0 and r["peak_rss_mb"] > 10
+        assert r["accuracy"] >= 0.9, r  # digits held-out split
+        assert r["parity"]["top1_agreement"] >= 0.99 and r["parity"]["max_abs_err"] < 1e-3, r
+        assert r["runtime_version"] and r["tool_versions"]
+        assert r["cached"] is False or r["bytes_sent"] == 0
+
+
+def test_results_are_stored_with_raw_samples(first_run: list[dict]) -> None:
+    rows = Store().results(first_run[0]["run_id"])
+    assert len(rows) == len(first_run)
+    measured = [r for r in rows if r.status == "ok"]
+    assert measured and all(len(r.samples_ns) == 20 for r in measured)
+    assert all(r.record["latency_ms"]["p50"] == r.latency_p50_ms for r in measured)
+
+
+def test_second_run_is_cached_and_sends_nothing(first_run: list[dict]) -> None:
+    second = run_json("deploy", "--device", "local", "--model", "digits_cnn", *FAST)
+    measured = [r for r in second if r["status"] == "ok"]
+    assert len(measured) == len([r for r in first_run if r["status"] == "ok"])
+    assert all(r["cached"] is True and r["bytes_sent"] == 0 for r in measured)
+
+
+def test_table_output_is_labelled() -> None:
+    proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "onnx", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    for header in ("Format", "p50 (ms)", "p99 (ms)", "Size (KB)", "Peak RSS (MB)", "Accuracy (%)"):
+        assert header in proc.stdout
+
+
+def test_unknown_model_is_one_clear_line() -> None:
+    proc = run("deploy", "--device", "local", "--model", "no_such_model")
+    assert proc.returncode == 2
+    assert "unknown model 'no_such_model'" in proc.stderr and "Traceback" not in proc.stderr
