@@ -1,0 +1,28 @@
+"""Converters: PyTorch and Keras zoo models → ExecuTorch / ONNX / TFLite artifacts.
+
+Importing this package is light: it registers every converter, but torch, TensorFlow and the
+conversion tools are imported only when a conversion runs.
+
+    all_converters() / get(name) / select(formats, sources, quantizations)
+    build(converter, model) -> Artifact      cached, never raises for a failed conversion
+    build_all(model, converters=None) -> list[Artifact]
+"""
+
+from __future__ import annotations
+
+from . import executorch_xnnpack, onnx_keras, onnx_torch, tflite_keras, tflite_torch  # noqa: F401  (register)
+from .base import Converter
+from .cache import Artifact, build, build_all, cache_key
+from .registry import all_converters, get, register, select
+
+__all__ = [
+    "Artifact",
+    "Converter",
+    "all_converters",
+    "build",
+    "build_all",
+    "cache_key",
+    "get",
+    "register",
+    "select",
+]

@@ -1,0 +1,210 @@
+"""Content-addressed artifact cache: convert once per (model source, converter, options, tools).
+
+Layout under ``cache_dir("artifacts")``::
+
+    <key>/meta.json                      the Artifact (path stored as a file name)
+    <key>/<model>.<converter><ext>       the artifact itself
+
+An entry is written into a temporary sibling folder and renamed into place, so a crash
+mid-conversion never leaves a half entry. Failed conversions are never cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from testbed.errors import first_line
+from testbed.paths import cache_dir
+
+from .base import Converter, ZooModelLike
+from .registry import all_converters, get
+
+CACHE_FORMAT_VERSION = 1
+META_FILE = "meta.json"
+_TMP_PREFIX = ".tmp-"
+
+
+@dataclasses.dataclass
+class Artifact:
+    """The outcome of converting one model with one converter (ok or failed)."""
+
+    model: str
+    converter: str
+    source: str
+    format: str
+    quantization: str
+    runtime: str
+    layout: str
+    status: str  # "ok" | "failed"
+    error: str | None  # one line, the converter's own first useful line
+    path: Path | None  # the artifact file in the cache
+    sha256: str | None  # of the artifact bytes
+    size_bytes: int | None
+    conversion_s: float | None  # time convert() took when it ran (kept when cached)
+    tool_versions: dict[str, str]
+    cached: bool  # True when this call converted nothing
+    extra: dict[str, Any]  # e.g. delegated_nodes / total_nodes
+
+    @property
+    def ok(self) -> bool:
+        """True when the artifact was produced."""
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``path`` as a string)."""
+        data = dataclasses.asdict(self)
+        data["path"] = str(self.path) if self.path is not None else None
+        return data
+
+
+def cache_key(converter: Converter, model: ZooModelLike) -> str:
+    """sha256 hex identifying the artifact ``converter`` would make from ``model``."""
+    payload = {
+        "cache_format": CACHE_FORMAT_VERSION,
+        "model": model.id,
+        "source_hash": model.source_hash(),
+        "converter": converter.name,
+        "options": converter.options(),
+        "tool_versions": converter.tool_versions(),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def build(converter: Converter | str, model: ZooModelLike) -> Artifact:
+    """The artifact of ``model`` by ``converter``: from the cache, or converted now.
+
+    Never raises for a conversion problem: an unavailable converter, a tool error or a model
+    that fails to build yields ``status="failed"`` with a one-line ``error``.
+    """
+    conv = get(converter) if isinstance(converter, str) else converter
+    model_id = str(getattr(model, "id", model))
+    try:
+        versions = conv.tool_versions()
+    except Exception as exc:  # metadata lookups should not fail, but never crash a run over them
+        versions = {"error": first_line(exc)}
+    artifact = Artifact(
+        model=model_id,
+        converter=conv.name,
+        source=conv.source,
+        format=conv.format,
+        quantization=conv.quantization,
+        runtime=conv.runtime,
+        layout=conv.layout,
+        status="failed",
+        error=None,
+        path=None,
+        sha256=None,
+        size_bytes=None,
+        conversion_s=None,
+        tool_versions=versions,
+        cached=False,
+        extra={},
+    )
+    ok, reason = conv.available()
+    if not ok:
+        artifact.error = f"not available: {reason}"
+        return artifact
+    try:
+        key = cache_key(conv, model)
+    except Exception as exc:  # the model's source_hash() or a converter's options() failed
+        artifact.error = first_line(exc)
+        return artifact
+
+    root = cache_dir("artifacts")
+    entry = root / key
+    hit = _load_entry(entry)
+    if hit is not None:
+        return hit
+    return _convert_into(conv, model, artifact, root, entry, key)
+
+
+def build_all(model: ZooModelLike, converters: Sequence[Converter | str] | None = None) -> list[Artifact]:
+    """``build`` ``model`` with each converter (default: every registered one), in order."""
+    chosen = all_converters() if converters is None else list(converters)
+    return [build(conv, model) for conv in chosen]
+
+
+def _convert_into(
+    conv: Converter, model: ZooModelLike, artifact: Artifact, root: Path, entry: Path, key: str
+) -> Artifact:
+    """Run the conversion in a temporary folder and rename it to ``entry`` when it succeeded."""
+    tmp = root / f"{_TMP_PREFIX}{key[:16]}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    filename = f"{artifact.model}.{conv.name}{conv.extension}"
+    try:
+        start = time.perf_counter()
+        try:
+            extra = conv.convert(model, tmp / filename)
+        except Exception as exc:  # the boundary: any tool or model error becomes a failed row
+            artifact.error = first_line(exc)  # ConversionError: "<converter>: <tool line>"
+            return artifact
+        artifact.conversion_s = round(time.perf_counter() - start, 4)
+        out = tmp / filename
+        if not out.is_file() or out.stat().st_size == 0:
+            artifact.error = f"{conv.name}: produced no artifact file"
+            return artifact
+        artifact.status = "ok"
+        artifact.extra = dict(extra or {})
+        artifact.sha256 = _sha256(out)
+        artifact.size_bytes = out.stat().st_size
+        meta = artifact.to_dict()
+        meta.update(path=filename, cached=None, key=key, cache_format=CACHE_FORMAT_VERSION)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        _publish(tmp, entry)
+        artifact.path = entry / filename
+        return artifact
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, entry: Path) -> None:
+    """Atomically move the finished ``tmp`` folder to ``entry`` (replacing a broken entry)."""
+    try:
+        os.rename(tmp, entry)
+        return
+    except OSError:
+        if not entry.exists():
+            raise
+    if _load_entry(entry) is not None:
+        return  # a concurrent build published the same key first; its content is equivalent
+    shutil.rmtree(entry, ignore_errors=True)
+    os.rename(tmp, entry)
+
+
+def _load_entry(entry: Path) -> Artifact | None:
+    """The cached artifact in ``entry`` if complete and intact (sha256 verified), else None."""
+    meta_path = entry / META_FILE
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("cache_format") != CACHE_FORMAT_VERSION or meta.get("status") != "ok":
+            return None
+        path = entry / meta["path"]
+        if not path.is_file() or _sha256(path) != meta["sha256"]:
+            return None
+        fields = {f.name for f in dataclasses.fields(Artifact)}
+        data = {k: v for k, v in meta.items() if k in fields}
+        data.update(path=path, cached=True)
+        return Artifact(**data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
