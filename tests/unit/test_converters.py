@@ -1,0 +1,301 @@
+"""Converters on the real digits_cnn model: real tools, real runtimes, no mocks.
+
+Every converter's artifact is built once per module into its own ``TESTBED_HOME``; the cache
+tests use a fresh home each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import testbed_zoo
+from testbed.converters import Artifact, Converter, all_converters, build, build_all, get, register, select
+from testbed.converters.onnx_torch import OnnxTorchFp32
+from testbed.errors import ConfigError, ConversionError, first_line
+
+ATOL = 1e-4
+NAMES = [conv.name for conv in all_converters()]
+EXPECTED = {
+    "executorch-xnnpack-fp32",
+    "onnx-torch-fp32",
+    "onnx-keras-fp32",
+    "tflite-keras-fp32",
+    "tflite-torch-fp32",
+}
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def digits() -> Any:
+    return testbed_zoo.load("digits_cnn")
+
+
+@pytest.fixture(scope="module")
+def artifacts(digits: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Artifact]]:
+    """Every converter's artifact for digits_cnn, built once into a module-private home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TESTBED_HOME", str(tmp_path_factory.mktemp("conv-home")))
+        yield {art.converter: art for art in build_all(digits)}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TESTBED_HOME", str(tmp_path))
+    return tmp_path
+
+
+# ----------------------------------------------------------------------------- runtimes
+
+
+def run_artifact(art: Artifact, x: np.ndarray) -> np.ndarray:
+    """Run the artifact in its own runtime, one batch-1 sample at a time; ``[N, classes]``."""
+    assert art.path is not None
+    outs: list[np.ndarray] = []
+    if art.runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(art.path), providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        outs = [sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))]
+    elif art.runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_path=str(art.path))
+        interp.allocate_tensors()
+        inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+        for i in range(len(x)):
+            interp.set_tensor(inp, x[i : i + 1])
+            interp.invoke()
+            outs.append(interp.get_tensor(out).copy())
+    elif art.runtime == "executorch":
+        import torch
+        from executorch.runtime import Runtime
+
+        method = Runtime.get().load_program(str(art.path)).load_method("forward")
+        assert method is not None
+        outs = [method.execute([torch.from_numpy(x[i : i + 1])])[0].numpy() for i in range(len(x))]
+    else:  # pragma: no cover - a new runtime needs a branch here
+        raise AssertionError(f"no test runner for runtime {art.runtime}")
+    return np.concatenate(outs, axis=0)
+
+
+class CountingOnnxTorch(OnnxTorchFp32):
+    """The real ONNX converter (same name, same cache key), counting its conversions. Not registered."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def convert(self, model: Any, out_path: Path) -> dict[str, Any]:
+        self.calls += 1
+        return super().convert(model, out_path)
+
+
+class BrokenModel:
+    """A model whose frameworks raise, like a zoo model with missing weights."""
+
+    id = "broken_cnn"
+
+    def source_hash(self) -> str:
+        return "0" * 64
+
+    def torch_module(self) -> Any:
+        raise RuntimeError("weights file digits.pt is missing\nsecond line of detail")
+
+    def keras_model(self) -> Any:
+        raise RuntimeError("weights file digits.keras is missing")
+
+    def example_input(self, layout: str = "NCHW") -> np.ndarray:
+        return np.zeros((1, 1, 8, 8) if layout == "NCHW" else (1, 8, 8, 1), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_registry_holds_the_five_converters() -> None:
+    assert set(NAMES) == EXPECTED
+    for conv in all_converters():
+        assert conv.source in ("pytorch", "keras")
+        assert conv.layout == ("NCHW" if conv.source == "pytorch" else "NHWC")
+        assert conv.extension == {"executorch": ".pte", "onnx": ".onnx", "tflite": ".tflite"}[conv.format]
+        assert conv.available() == (True, None)
+        assert conv.tool_versions() and "missing" not in conv.tool_versions().values()
+        json.dumps(conv.options())
+
+
+def test_registry_refuses_duplicate_name() -> None:
+    before = [c.name for c in all_converters()]
+    with pytest.raises(ValueError, match="duplicate converter name 'onnx-torch-fp32'"):
+
+        @register
+        class Again(OnnxTorchFp32):  # noqa: F811 - same name on purpose
+            pass
+
+    assert [c.name for c in all_converters()] == before
+
+
+def test_get_and_select() -> None:
+    assert get("onnx-keras-fp32").source == "keras"
+    with pytest.raises(ConfigError, match="unknown converter 'nope'"):
+        get("nope")
+    assert {c.name for c in select(["onnx"], None, None)} == {"onnx-torch-fp32", "onnx-keras-fp32"}
+    assert {c.name for c in select(None, ["keras"], ["fp32"])} == {"onnx-keras-fp32", "tflite-keras-fp32"}
+    assert {c.name for c in select(["tflite"], ["pytorch"], None)} == {"tflite-torch-fp32"}
+    assert len(select(None, None, None)) == len(EXPECTED)
+    with pytest.raises(ConfigError, match="unknown format 'tfl'"):
+        select(["tfl"], None, None)
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, testbed.converters; "
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'onnx', 'executorch', 'litert_torch', 'tf2onnx') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- conversion + parity
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_converter_produces_artifact(name: str, artifacts: dict[str, Artifact]) -> None:
+    art = artifacts[name]
+    if name == "tflite-torch-fp32" and not art.ok:  # allowed to fail here, but only with a reason
+        assert art.error and "\n" not in art.error
+        pytest.fail(f"litert-torch failed on this host: {art.error}")
+    assert art.ok, art.error
+    assert art.error is None and not art.cached
+    assert art.path is not None and art.path.is_file() and art.path.suffix == get(name).extension
+    assert art.size_bytes == art.path.stat().st_size > 0
+    assert art.sha256 and len(art.sha256) == 64
+    assert art.conversion_s is not None and art.conversion_s > 0
+    assert art.tool_versions == get(name).tool_versions()
+    assert (art.source, art.format, art.runtime, art.layout) == (
+        get(name).source,
+        get(name).format,
+        get(name).runtime,
+        get(name).layout,
+    )
+    json.dumps(art.to_dict())
+    if name == "executorch-xnnpack-fp32":
+        assert art.extra["total_nodes"] >= art.extra["delegated_nodes"] > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_artifact_matches_reference(name: str, artifacts: dict[str, Artifact], digits: Any) -> None:
+    art = artifacts[name]
+    if not art.ok:
+        pytest.skip(f"no artifact: {art.error}")
+    x = digits.parity_inputs()
+    expected = digits.reference(art.source, x)
+    got = run_artifact(art, testbed_zoo.to_layout(x, art.layout))
+    assert got.shape == expected.shape == (len(x), digits.spec.num_classes)
+    assert np.abs(got - expected).max() <= ATOL
+
+
+def test_onnx_torch_is_static_batch_one_and_checked(artifacts: dict[str, Artifact]) -> None:
+    import onnx
+
+    art = artifacts["onnx-torch-fp32"]
+    proto = onnx.load(str(art.path))
+    onnx.checker.check_model(proto)
+    assert max(op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")) >= 17
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 1, 8, 8]
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def test_second_build_is_cached(home: Path, digits: Any) -> None:
+    conv = CountingOnnxTorch()
+    first = build(conv, digits)
+    assert first.ok and not first.cached and conv.calls == 1
+    assert first.path is not None
+    meta = first.path.parent / "meta.json"
+    mtime = meta.stat().st_mtime_ns
+
+    second = build(conv, digits)
+    assert second.cached and conv.calls == 1
+    assert second.sha256 == first.sha256 and second.path == first.path
+    assert second.conversion_s == first.conversion_s
+    assert second.extra == first.extra
+    assert meta.stat().st_mtime_ns == mtime
+    assert first.path.parent.parent == home / "cache" / "artifacts"
+
+
+def test_corrupt_cache_entry_is_rebuilt(home: Path, digits: Any) -> None:
+    conv = CountingOnnxTorch()
+    first = build(conv, digits)
+    assert first.path is not None
+    first.path.write_bytes(b"truncated")
+    again = build(conv, digits)
+    assert again.ok and not again.cached and conv.calls == 2
+    assert again.sha256 == first.sha256  # the exporter is deterministic
+    assert build(conv, digits).cached
+
+
+def test_failing_model_yields_failed_row_and_no_cache_entry(home: Path) -> None:
+    arts = build_all(BrokenModel())
+    assert [a.status for a in arts] == ["failed"] * len(EXPECTED)
+    for art in arts:
+        assert art.path is None and art.sha256 is None and not art.cached
+        expected = "weights file digits.pt is missing" if art.source == "pytorch" else "weights file digits.keras is missing"
+        assert art.error == expected
+    assert list((home / "cache" / "artifacts").iterdir()) == []
+
+
+class HalfWriter(Converter):
+    """Writes part of an artifact, then fails like a tool crashing mid-conversion."""
+
+    name = "test-half-writer"
+    source = "pytorch"
+    format = "onnx"
+    runtime = "onnxruntime"
+    layout = "NCHW"
+    extension = ".onnx"
+
+    def convert(self, model: Any, out_path: Path) -> dict[str, Any]:
+        out_path.write_bytes(b"half an artifact")
+        try:
+            raise RuntimeError("Traceback (most recent call last):\nExporterError: op 'aten::foo' unsupported\nmore")
+        except RuntimeError as exc:
+            raise ConversionError(f"{self.name}: {first_line(exc)}") from exc
+
+
+class Unavailable(HalfWriter):
+    name = "test-unavailable"
+    modules = ("no_such_package_for_testbed",)
+
+
+def test_tool_failure_is_one_line_and_leaves_nothing(home: Path, digits: Any) -> None:
+    art = build(HalfWriter(), digits)
+    assert art.status == "failed" and art.path is None
+    assert art.error == "test-half-writer: ExporterError: op 'aten::foo' unsupported"
+    root = home / "cache" / "artifacts"
+    assert list(root.iterdir()) == []  # neither an entry nor a temporary folder
+
+
+def test_unavailable_converter_fails_with_reason(home: Path, digits: Any) -> None:
+    art = build(Unavailable(), digits)
+    assert art.status == "failed"
+    assert art.error == "not available: missing Python package(s): no_such_package_for_testbed"
+    assert art.tool_versions == {}
+
+
+def test_build_accepts_converter_names(home: Path, digits: Any) -> None:
+    (art,) = build_all(digits, ["onnx-keras-fp32"])
+    assert art.ok and art.converter == "onnx-keras-fp32"
+    assert os.path.basename(str(art.path)) == "digits_cnn.onnx-keras-fp32.onnx"
