@@ -1,0 +1,96 @@
+"""The HTTP API v1 as a Flask app (served by waitress, see ``server``).
+
+Every route except ``/v1/health`` needs ``Authorization: Bearer <token>``. Errors are JSON
+``{"error": "<one line>"}`` with the status of the AgentError subclass (see ``errors``).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import __version__
+from .errors import AgentError, AuthError, NotFoundError, RequestError
+from .info import agent_info, runtime_probes
+from .manager import RunManager
+from .store import ArtifactStore
+from .validation import parse_run_request
+
+UNAUTHORIZED = "missing or wrong agent token; pass the token the agent was started with"
+PUBLIC_PATHS = ("/v1/health",)
+
+
+def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
+               default_timeout_s: float, allow_debug: bool = False) -> Flask:
+    """The agent's WSGI app."""
+    app = Flask("testbed_agent")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    expected = token.encode()
+
+    @app.before_request
+    def check_token() -> None:
+        if request.path in PUBLIC_PATHS:
+            return
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise AuthError(UNAUTHORIZED)
+
+    @app.errorhandler(AgentError)
+    def agent_error(exc: AgentError) -> tuple[Response, int]:
+        response = jsonify(error=str(exc))
+        if isinstance(exc, AuthError):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response, exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify(error=f"{exc.code} {exc.name}: {exc.description}"), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        return jsonify(error=f"agent error: {type(exc).__name__}: {exc}"), 500
+
+    @app.get("/v1/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/info")
+    def info() -> dict[str, Any]:
+        return agent_info()
+
+    @app.put("/v1/artifacts/<sha256>")
+    def put_artifact(sha256: str) -> tuple[dict[str, Any], int]:
+        size = store.put(sha256, request.stream)
+        return {"sha256": sha256.lower(), "size_bytes": size}, 201
+
+    @app.get("/v1/artifacts/<sha256>")
+    def get_artifact(sha256: str) -> dict[str, Any]:
+        return {"sha256": sha256.lower(), "size_bytes": store.check(sha256)}
+
+    @app.post("/v1/runs")
+    def post_run() -> tuple[dict[str, Any], int]:
+        body = request.get_json(force=True, silent=True)
+        if body is None:
+            raise RequestError("the request body must be a JSON object (Content-Type: application/json)")
+        run_request = parse_run_request(body, default_timeout_s=default_timeout_s,
+                                        allow_debug=allow_debug, probes=runtime_probes())
+        store.check(run_request["artifact_sha256"])
+        store.check(run_request["inputs_sha256"])
+        run = manager.submit(run_request)
+        return {"id": run.id, "state": run.state}, 202
+
+    @app.get("/v1/runs/<run_id>")
+    def get_run(run_id: str) -> dict[str, Any]:
+        found = manager.get(run_id)
+        if found is None:
+            raise NotFoundError(f"no run {run_id!r:.80} on this agent")
+        return found
+
+    @app.get("/v1/runs")
+    def list_runs() -> Response:
+        return jsonify(manager.recent(50))
+
+    return app

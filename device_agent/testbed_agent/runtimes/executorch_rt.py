@@ -1,0 +1,90 @@
+"""ExecuTorch through its Python runtime (``executorch.runtime``), which needs torch.
+
+Threads: ExecuTorch's CPU kernels and XNNPACK share one process-wide threadpool; when a thread
+count is given it is applied with ``portable_lib._unsafe_reset_threadpool`` before loading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Probe, Runtime, Session, dist_version, module_present, single_input_error
+from .registry import register
+
+METHOD = "forward"
+
+
+class ExecuTorchSession(Session):
+    """A loaded ``forward`` method; inputs go in as torch tensors wrapping the numpy array."""
+
+    def __init__(self, method: Any, torch: Any, threads: int | None, settings: dict[str, Any]) -> None:
+        self._method = method
+        self._torch = torch
+        count = method.metadata.num_inputs()
+        if count != 1:
+            raise single_input_error("executorch", count)
+        self.threads = threads
+        self.settings = settings
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """``method.execute([tensor])``; outputs are copied out of the method's buffers."""
+        outputs = self._method.execute([self._torch.from_numpy(x)])
+        return [np.array(o.numpy() if hasattr(o, "numpy") else o, copy=True) for o in outputs]
+
+
+@register
+class ExecuTorch(Runtime):
+    """ExecuTorch's pybind runtime."""
+
+    name = "executorch"
+
+    def __init__(self) -> None:
+        self._torch: Any = None
+        self._runtime: Any = None
+        self._portable: Any = None
+
+    def probe(self) -> Probe:
+        if not module_present("executorch"):
+            return Probe(False, None, "python module executorch is not installed; "
+                         "pip install executorch (with torch)")
+        version = dist_version("executorch")
+        if not module_present("torch"):
+            return Probe(False, version, "executorch's Python runtime needs torch, which is not "
+                         "installed; install torch or use the native runner")
+        return Probe(True, version, None)
+
+    def prepare(self) -> None:
+        import torch
+        import executorch.extension.pybindings.portable_lib as portable
+        from executorch.runtime import Runtime as ETRuntime
+
+        self._torch = torch
+        self._portable = portable
+        self._runtime = ETRuntime.get()
+
+    def load(self, path: str, threads: int | None) -> Session:
+        if self._runtime is None:
+            self.prepare()
+        pool = getattr(self._portable, "_unsafe_reset_threadpool", None)
+        if threads is not None:
+            if pool is None:
+                raise ValueError("this executorch build cannot set the thread count; "
+                                 "pass threads=null")
+            pool(threads)
+        program = self._runtime.load_program(path)
+        method = program.load_method(METHOD)
+        if method is None:
+            raise ValueError(f"the program has no {METHOD!r} method "
+                             f"(methods: {sorted(program.method_names)})")
+        count = getattr(self._portable, "_threadpool_get_thread_count", lambda: None)()
+        settings = {
+            "method": METHOD,
+            "verification": "InternalConsistency",
+            "threadpool_threads": count,
+            "threads_setting": f"applied {threads} with _unsafe_reset_threadpool" if threads
+            else "default (ExecuTorch's threadpool size: one thread per performance core)",
+            "backends": list(self._runtime.backend_registry.registered_backend_names),
+        }
+        return ExecuTorchSession(method, self._torch, threads, settings)

@@ -1,0 +1,75 @@
+"""LiteRT (formerly TensorFlow Lite): ``ai_edge_litert``, falling back to ``tflite_runtime``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Probe, Runtime, Session, module_present, dist_version, single_input_error
+from .registry import register
+
+# (python module, distribution) in order of preference.
+_PACKAGES = (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"))
+
+
+class LiteRTSession(Session):
+    """A LiteRT Interpreter with tensors allocated."""
+
+    def __init__(self, interpreter: Any, threads: int | None, module: str) -> None:
+        self._interp = interpreter
+        inputs = interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise single_input_error("litert", len(inputs))
+        self._input = inputs[0]["index"]
+        self._outputs = [d["index"] for d in interpreter.get_output_details()]
+        self.threads = threads
+        self.settings = {
+            "module": module,
+            "num_threads": threads if threads is not None
+            else "default (None passed to Interpreter: LiteRT picks its own thread count)",
+            "op_resolver": "AUTO (built-in ops with the default XNNPACK delegate)",
+            "delegates": "none added",
+            "input_shape": [int(v) for v in inputs[0]["shape"]],
+            "input_dtype": np.dtype(inputs[0]["dtype"]).name,
+        }
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """set_tensor, invoke, get_tensor for every output (get_tensor copies)."""
+        self._interp.set_tensor(self._input, x)
+        self._interp.invoke()
+        return [self._interp.get_tensor(i) for i in self._outputs]
+
+
+@register
+class LiteRT(Runtime):
+    """LiteRT's Python Interpreter."""
+
+    name = "litert"
+
+    def __init__(self) -> None:
+        self._interpreter_cls: Any = None
+        self._module: str | None = None
+
+    def probe(self) -> Probe:
+        for module, dist in _PACKAGES:
+            if module_present(module):
+                return Probe(True, dist_version(dist), None)
+        return Probe(False, None, "neither ai_edge_litert nor tflite_runtime is installed; "
+                     "pip install ai-edge-litert")
+
+    def prepare(self) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+            self._module = "ai_edge_litert"
+        except ImportError:
+            from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,no-redef]
+            self._module = "tflite_runtime"
+        self._interpreter_cls = Interpreter
+
+    def load(self, path: str, threads: int | None) -> Session:
+        if self._interpreter_cls is None:
+            self.prepare()
+        interpreter = self._interpreter_cls(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
+        return LiteRTSession(interpreter, threads, self._module or "")

@@ -1,0 +1,56 @@
+"""Worker subprocess: ``python -m testbed_agent.worker``, one measurement per process.
+
+Protocol: the request JSON on stdin; the result JSON (or ``{"error": "..."}``) as the only
+thing on stdout; everything else (runtime logs, warnings, tracebacks) goes to stderr. To keep
+stdout clean even from native code, file descriptor 1 is pointed at stderr before any runtime
+is imported and the result is written to a saved duplicate of the original stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+
+def isolate_stdout() -> int:
+    """Point fd 1 (and ``sys.stdout``) at stderr; return a duplicate of the real stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return saved
+
+
+def write_result(fd: int, result: dict[str, Any]) -> None:
+    """Write ``result`` as JSON to ``fd`` and close it."""
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(result, out)
+        out.flush()
+
+
+def main() -> int:
+    """Read the request, measure, write the result. Exit status 0 unless the process dies."""
+    out_fd = isolate_stdout()
+    try:
+        request = json.loads(sys.stdin.read())
+        from .measure import StageError, measure
+
+        try:
+            result = measure(request)
+        except StageError as exc:
+            traceback.print_exc()
+            result = {"error": str(exc)}
+    except Exception as exc:  # a bug or a bad request: still answer with one line
+        from .errors import first_line
+
+        traceback.print_exc()
+        result = {"error": f"worker failed: {first_line(exc)}"}
+    write_result(out_fd, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
