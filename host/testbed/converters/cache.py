@@ -49,7 +49,8 @@ class Artifact:
     path: Path | None  # the artifact file in the cache
     sha256: str | None  # of the artifact bytes
     size_bytes: int | None
-    conversion_s: float | None  # time convert() took when it ran (kept when cached)
+    conversion_s: float | None  # wall time of convert() when it ran (kept when cached); includes
+    # building the framework model and, first in a process, importing the tool
     tool_versions: dict[str, str]
     cached: bool  # True when this call converted nothing
     extra: dict[str, Any]  # e.g. delegated_nodes / total_nodes
