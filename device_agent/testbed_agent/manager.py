@@ -78,8 +78,8 @@ class RunManager:
                 self._summaries.popitem(last=False)
         return summary
 
-    def shutdown(self) -> None:
-        """Kill the running worker and fail the queued runs (saved, so GET still answers)."""
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """Kill the running worker, fail the queued runs, and wait for the executor to save them."""
         self.runner.kill()
         while True:
             try:
@@ -89,6 +89,8 @@ class RunManager:
             if run is not None:
                 self._finish(run, None, "the agent shut down before the run started")
         self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
     def _loop(self) -> None:
         while (run := self._queue.get()) is not None:
