@@ -11,7 +11,7 @@ from rich.console import Console
 from . import __version__
 from .errors import TestbedError
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, highlight=False)
 
 
 def _out_console() -> Console:
@@ -52,13 +52,19 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
     from .store import Store
 
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
+    from .paths import home
+    from .quiet import tool_output_to
+
+    log = home() / "logs" / "tools.log"
     try:
         profile = profiles.load(device)
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), warmup=warmup,
                              iterations=iterations, threads=threads, timeout_s=timeout_s)
-        with err_console.status("starting") as status:
-            outcome = run_deploy(profile, model_id, opts, store, progress=lambda m: status.update(m))
+        with tool_output_to(log) as ui:
+            ui_console = Console(file=ui, highlight=False)
+            with ui_console.status("starting") as status:
+                outcome = run_deploy(profile, model_id, opts, store, progress=lambda m: status.update(m))
     except TestbedError as exc:
         _fail(exc)
         return
