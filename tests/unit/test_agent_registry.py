@@ -1,0 +1,50 @@
+"""The runtimes registry and the cheap availability probes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from testbed_agent.runtimes import Probe, Runtime, Session, get, names, register
+from testbed_agent.runtimes.base import probe_package
+
+
+def test_three_runtimes_registered() -> None:
+    assert names() == ["executorch", "litert", "onnxruntime"]
+    assert get("litert").name == "litert"
+    with pytest.raises(KeyError):
+        get("tvm")
+
+
+def test_duplicate_name_is_refused() -> None:
+    class Again(Runtime):
+        name = "onnxruntime"
+
+        def probe(self) -> Probe:
+            return Probe(True, "0", None)
+
+        def prepare(self) -> None: ...
+
+        def load(self, path: str, threads: int | None) -> Session:
+            raise NotImplementedError
+
+    with pytest.raises(ValueError, match="already registered"):
+        register(Again)
+    assert type(get("onnxruntime")).__name__ == "OnnxRuntime"
+
+
+def test_probe_of_missing_package() -> None:
+    probe = probe_package("no_such_module_xyz", "no-such-dist", "pip install it")
+    assert probe == Probe(False, None, "python module no_such_module_xyz is not installed; pip install it")
+    assert probe.to_json() == {"available": False, "version": None, "reason": probe.reason}
+
+
+def test_probes_import_no_runtime() -> None:
+    code = ("import sys; from testbed_agent.info import runtime_probes; p = runtime_probes();"
+            "heavy = [m for m in ('torch', 'tensorflow', 'onnxruntime', 'ai_edge_litert', "
+            "'executorch.runtime') if m in sys.modules];"
+            "print(sorted(k for k, v in p.items() if v.available), heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['executorch', 'litert', 'onnxruntime'] []"
