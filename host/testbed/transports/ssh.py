@@ -118,7 +118,7 @@ class SshTransport(Transport):
         python = self._expand(agent.python, remote_home)
         state_file = posixpath.join(home, "agent.json")
         self._exec(f"rm -f {shlex.quote(state_file)}")
-        cmd = (f"cd {shlex.quote(home)} && nohup {shlex.quote(python)} -m testbed_agent.cli serve "
+        cmd = (f"cd {shlex.quote(home)} || exit 1; nohup {shlex.quote(python)} -m testbed_agent.cli serve "
                f"--host 127.0.0.1 --port {agent.port} --store {shlex.quote(posixpath.join(home, 'store'))} "
                f"--token-file {shlex.quote(posixpath.join(home, 'token'))} "
                f"--state-file {shlex.quote(state_file)} "
@@ -156,7 +156,7 @@ class SshTransport(Transport):
             out = stdout.read().decode(errors="replace") + stderr.read().decode(errors="replace")
             return stdout.channel.recv_exit_status(), out
         except (paramiko.SSHException, OSError) as exc:
-            raise TransportError(f"command on {self.profile.id} failed: {exc}") from exc
+            raise TransportError(f"command on {self.profile.id} failed ({type(exc).__name__}: {exc}): {command[:80]}") from exc
 
     def _mkdirs(self, path: str) -> None:
         code, out = self._exec(f"mkdir -p {shlex.quote(path)} && chmod 700 {shlex.quote(self.agent_home)}")
