@@ -107,7 +107,7 @@ def test_trust_on_first_use_saves_the_key(board: dict, tmp_path: Path) -> None:
     prof = write_profile(tmp_path, "tofu", board["sshd"], board["agent_home"], known_hosts=kh, tofu=True)
     rows = run_json("deploy", "--device", str(prof), "--model", "digits_cnn", "--formats", "onnx",
                     "--sources", "pytorch", *FAST)
-    assert rows[0]["status"] == "ok"
+    assert rows[0]["status"] == "ok", rows[0]["error"]
     assert board["sshd"].host_key_pub.read_text().split()[1] in kh.read_text()
 
 
@@ -135,7 +135,7 @@ def test_wrong_agent_token_is_a_clear_cli_line(board: dict) -> None:
 
 
 def test_unreachable_board_is_a_clear_error(board: dict, tmp_path: Path) -> None:
-    prof = write_profile(tmp_path, "off", board["sshd"], board["agent_home"], known_hosts=board["sshd"].known_hosts)
+    prof = write_profile(tmp_path, "offline", board["sshd"], board["agent_home"], known_hosts=board["sshd"].known_hosts)
     prof.write_text(prof.read_text().replace(f"port: {board['sshd'].port}", f"port: {sshd_helper.free_port()}"))
     proc = run("deploy", "--device", str(prof), "--model", "digits_cnn", "--formats", "onnx", *FAST)
     assert proc.returncode == 2 and "cannot reach" in proc.stderr
