@@ -51,7 +51,6 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
     from .report.table import render
     from .store import Store
 
-    split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None  # noqa: E731
     from .paths import home
     from .quiet import tool_output_to
 
@@ -59,7 +58,7 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
     try:
         profile = profiles.load(device)
         store = Store(db)
-        opts = DeployOptions(formats=split(formats), sources=split(sources), warmup=warmup,
+        opts = DeployOptions(formats=_split(formats), sources=_split(sources), warmup=warmup,
                              iterations=iterations, threads=threads, timeout_s=timeout_s)
         with tool_output_to(log) as ui:
             ui_console = Console(file=ui, highlight=False)
@@ -76,6 +75,37 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
     if any(r["status"] != "ok" for r in outcome.rows):
         err_console.print(f"{sum(r['status'] != 'ok' for r in outcome.rows)} of {len(outcome.rows)} "
                           "variants failed (see rows)")
+
+
+@main.command()
+@click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
+@click.option("--formats", help="Comma list: executorch,onnx,tflite (default: all).")
+@click.option("--sources", help="Comma list: pytorch,keras (default: both).")
+@click.option("--quant", help="Comma list of quantizations, e.g. fp32,int8-static (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the variants as a JSON list.")
+def convert(model_id: str, formats: str | None, sources: str | None, quant: str | None, as_json: bool) -> None:
+    """Convert MODEL to every selected variant and check each against its source (parity, accuracy)."""
+    from .convert import convert_matrix
+    from .paths import home
+    from .quiet import tool_output_to
+    from .report.convert_table import render
+
+    try:
+        with tool_output_to(home() / "logs" / "tools.log") as ui:
+            with Console(file=ui, highlight=False).status("starting") as status:
+                rows = convert_matrix(model_id, _split(formats), _split(sources), _split(quant),
+                                      progress=lambda m: status.update(m))
+    except TestbedError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+    else:
+        render(rows, f"{model_id}: conversion matrix", _out_console())
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
 @main.command()

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from . import __version__, inputs, records
+from .convert import converters_for
 from .errors import AgentError, TestbedError, TransportError
 from .profiles import Profile
 from .store import Store
@@ -44,7 +45,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     from .converters.cache import build
 
     model = testbed_zoo.load(model_id)
-    chosen = [c for c in registry.select(options.formats, options.sources, None)
+    chosen = [c for c in converters_for(model, registry.select(options.formats, options.sources, None))
               if c.runtime in profile.runtimes]
     artifacts = []
     for conv in chosen:

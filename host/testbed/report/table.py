@@ -13,7 +13,7 @@ COLUMNS = [
 ]
 
 
-def _num(value: float | None, fmt: str) -> str:
+def fmt_num(value: float | None, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
@@ -24,12 +24,12 @@ def row_cells(r: dict) -> list[str]:
     return [
         r["format"], r["source"], r["quantization"], r["runtime"],
         "[green]ok[/]" if ok else "[red]failed[/]",
-        _num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"),
-        _num(r.get("load_ms"), ".1f"), _num(lat.get("p50"), ".3f"), _num(lat.get("p90"), ".3f"),
-        _num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"), _num(r.get("peak_rss_mb"), ".0f"),
-        _num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
-        _num(par.get("max_abs_err"), ".1e"),
-        _num(par["top1_agreement"] * 100 if par.get("top1_agreement") is not None else None, ".1f"),
+        fmt_num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"),
+        fmt_num(r.get("load_ms"), ".1f"), fmt_num(lat.get("p50"), ".3f"), fmt_num(lat.get("p90"), ".3f"),
+        fmt_num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"), fmt_num(r.get("peak_rss_mb"), ".0f"),
+        fmt_num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
+        fmt_num(par.get("max_abs_err"), ".1e"),
+        fmt_num(par["top1_agreement"] * 100 if par.get("top1_agreement") is not None else None, ".1f"),
         "yes" if r.get("cached") else "no",
     ]
 
