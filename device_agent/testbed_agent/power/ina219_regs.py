@@ -54,7 +54,7 @@ def calibrate(shunt_ohms: float, max_current_a: float, current_lsb_a: float | No
     lsb = minimum if current_lsb_a is None else float(current_lsb_a)
     if lsb < minimum * (1 - 1e-9):
         raise ValueError(f"ina219: current_lsb_a {lsb} is below the minimum {minimum} for {max_current_a} A")
-    cal = int(CAL_CONSTANT / (lsb * shunt_ohms)) & 0xFFFE
+    cal = int(CAL_CONSTANT / (lsb * shunt_ohms) + 1e-6) & 0xFFFE  # trunc; 1e-6 absorbs float error
     if not 0 < cal <= 0xFFFE:
         raise ValueError(f"ina219: calibration {cal} out of range; check shunt_ohms and max_current_a")
     return Calibration(shunt_ohms=shunt_ohms, current_lsb_a=lsb, cal=cal)

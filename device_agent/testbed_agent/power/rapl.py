@@ -49,7 +49,7 @@ def _chosen(zones: dict[str, str], settings: Settings | None) -> list[str]:
         if missing:
             raise SensorError(f"no RAPL zone {missing} (zones: {', '.join(zones)})")
         return wanted
-    packages = [z for z in zones if z.startswith("package-")]
+    packages = [z for z in zones if z.startswith("package-") and "/" not in z]  # top-level only
     if not packages:
         raise SensorError(f"no RAPL package zone (zones: {', '.join(zones) or 'none'}); set settings.zones")
     return packages

@@ -74,11 +74,16 @@ class PowerMeter:
         self.reason: str | None = None
         try:
             self.config = config if isinstance(config, PowerConfig) else PowerConfig.from_dict(config)
+        except ValueError as exc:
+            name = config.get("sensor") if isinstance(config, Mapping) else None
+            self.config = PowerConfig(sensor=name if isinstance(name, str) and name else "none")
+            self.reason = f"bad power config: {exc}"
+            return
+        try:
             if self.sensor is None:
                 self.sensor = make(self.config.sensor, self.config.settings, root)
             self.sampler = Sampler(self.sensor, self.config.rate_hz)
         except Exception as exc:  # unknown name, unavailable, bad settings: power is missing
-            self.config = config if isinstance(config, PowerConfig) else PowerConfig()
             self.reason = str(exc).strip("'\"") or type(exc).__name__
 
     def start(self) -> None:
