@@ -52,7 +52,8 @@ def test_detection_is_kept_for_the_run(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "android_pixel_uA_negative", tmp_path / "r")
     s = make("android_battery", {}, str(tmp_path / "r"))
     s.read()
-    (tmp_path / "r/sys/class/power_supply/battery/current_now").write_text("-8000\n")  # 8 mA in uA, deep idle
+    current = tmp_path / "r/sys/class/power_supply/battery/current_now"
+    current.write_text("-8000\n")  # 8 mA in uA: a phone in deep idle
     assert s.read().watts == pytest.approx(0.008 * 3.874)  # still uA: not re-guessed as 8 A
 
 

@@ -58,7 +58,8 @@ def test_rapl_wraparound(rapl_root: Path) -> None:
 
 
 def test_rapl_root_only_energy_uj_is_reported(rapl_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rapl_mod, "_readable", lambda path: False)  # as a non-root user sees it on >= 5.10
+    # what a non-root user sees on Linux >= 5.10
+    monkeypatch.setattr(rapl_mod, "_readable", lambda path: False)
     ok, reason = Rapl.available(str(rapl_root))
     assert not ok and "root" in reason and "5.10" in reason
 
@@ -95,7 +96,8 @@ def _advance_odpm(root: Path, device: int, dt_ms: int, add: dict[str, int]) -> N
 
 
 def test_odpm_parse_and_power_from_driver_timestamps(odpm_root: Path) -> None:
-    t_ms, channels = parse_energy_value((FIXTURES / "pixel6_odpm" / IIO / "iio:device0/energy_value").read_text())
+    text = (FIXTURES / "pixel6_odpm" / IIO / "iio:device0/energy_value").read_text()
+    t_ms, channels = parse_energy_value(text)
     assert t_ms == 14340512 and channels[0] == (0, "S10M_VDD_TPU", 1014458738) and len(channels) == 8
     s = make("pixel_odpm", {"rails": ["S10M_VDD_TPU", "S2S_VDD_G3D"]}, str(odpm_root))
     first = s.read()

@@ -38,7 +38,8 @@ def test_jetpack4_layout_reads_the_input_rail_power_in_mw() -> None:
 def test_jetpack6_layout_multiplies_mv_by_ma() -> None:
     root = str(FIXTURES / "jetson_orin_nano_jp6")
     rails = find_rails(root)
-    assert set(rails) == {"VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"}  # in7 "sum of shunt voltages" has no curr7
+    # in7 "sum of shunt voltages" has a label but no curr7_input: not a rail
+    assert set(rails) == {"VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"}
     s = make("ina3221", {}, root)
     assert s.read().watts == pytest.approx(5.048 * 0.900)  # in1_input 5048 mV x curr1_input 900 mA
     assert make("ina3221", {"rail": "VDD_SOC"}, root).read().watts == pytest.approx(5.040 * 0.282)

@@ -44,7 +44,8 @@ def test_register_refuses_duplicate_and_nameless(monkeypatch: pytest.MonkeyPatch
             raise RuntimeError("boom")
 
     register(Broken)
-    assert probe_all()["broken_probe"] == {"available": False, "reason": "probe failed: RuntimeError: boom"}
+    assert probe_all()["broken_probe"] == {"available": False,
+                                           "reason": "probe failed: RuntimeError: boom"}
 
     class Nameless(Dup):
         name = ""

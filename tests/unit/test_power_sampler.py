@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from testbed_agent.power import PowerConfig, PowerMeter, Reading, Sample, Sampler, Sensor, SensorError, make, summarize
+from testbed_agent.power import (PowerConfig, PowerMeter, Reading, Sample, Sampler, Sensor, SensorError,
+                                  make, summarize)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "power"
 MS = 1_000_000
@@ -71,7 +72,8 @@ IDLE_ACTIVE = [("begin:idle", 0), ("take", 100), ("end:idle", 200), ("take", 250
 def test_energy_per_inference_by_hand() -> None:
     # idle 2.0, 2.2, 2.0 W at 0/100/200 ms; 3.0 at 250 ms (outside both windows);
     # active 5.0, 6.0, 6.0, 5.0 W at 300/400/500/600 ms; 100 inferences in the active window.
-    record = run_scripted(Scripted([2.0, 2.2, 2.0, 3.0, 5.0, 6.0, 6.0, 5.0]), IDLE_ACTIVE, inferences=100)
+    sensor = Scripted([2.0, 2.2, 2.0, 3.0, 5.0, 6.0, 6.0, 5.0])
+    record = run_scripted(sensor, IDLE_ACTIVE, inferences=100)
     # idle:   ((2.0+2.2)/2*0.1 + (2.2+2.0)/2*0.1) J / 0.2 s = 0.42 / 0.2 = 2.1 W
     # active: ((5+6)/2*0.1 + (6+6)/2*0.1 + (6+5)/2*0.1) J = 1.7 J over 0.3 s = 5.6667 W
     # gross:  1.7 J / 100 = 17 mJ;  net: (5.6667 - 2.1) W * 0.3 s / 100 * 1000 = 10.7 mJ
@@ -87,7 +89,8 @@ def test_energy_per_inference_by_hand() -> None:
 
 def test_energy_reproduced_from_the_stored_samples() -> None:
     """Recompute the figure from record["samples"] and the windows only, as a reader would."""
-    record = run_scripted(Scripted([1.0, 1.5, 1.25, 9.0, 4.0, 4.5, 3.5, 4.25]), IDLE_ACTIVE, inferences=40)
+    sensor = Scripted([1.0, 1.5, 1.25, 9.0, 4.0, 4.5, 3.5, 4.25])
+    record = run_scripted(sensor, IDLE_ACTIVE, inferences=40)
 
     def mean_w(window: list[int]) -> float:
         pts = [(t, w) for t, w in record["samples"] if window[0] <= t <= window[1]]
@@ -100,13 +103,15 @@ def test_energy_reproduced_from_the_stored_samples() -> None:
     a, b = record["active_window_ns"]
     by_hand = (active_w - idle_w) * (b - a) / 1e9 / 40 * 1000
     assert record["energy_mj_per_inference"] == pytest.approx(by_hand)
-    assert record["energy_mj_per_inference_gross"] == pytest.approx(active_w * (b - a) / 1e9 / 40 * 1000)
+    gross_by_hand = active_w * (b - a) / 1e9 / 40 * 1000
+    assert record["energy_mj_per_inference_gross"] == pytest.approx(gross_by_hand)
     assert len(record["samples"]) == 8
 
 
 def test_sensor_failing_mid_run_means_missing_not_a_number() -> None:
     record = run_scripted(Scripted([2.0, 2.2, 2.0, 3.0, 5.0, None]), IDLE_ACTIVE, inferences=100)
-    assert record["missing_reason"] == "scripted failed after 5 samples: i2c read failed: Remote I/O error"
+    assert record["missing_reason"] == ("scripted failed after 5 samples: "
+                                        "i2c read failed: Remote I/O error")
     for key in ("idle_w", "active_w", "energy_mj_per_inference", "energy_mj_per_inference_gross"):
         assert record[key] is None
     assert len(record["samples"]) == 5  # the real samples taken before the failure are kept
@@ -114,7 +119,8 @@ def test_sensor_failing_mid_run_means_missing_not_a_number() -> None:
 
 def test_counter_sensor_uses_counter_deltas() -> None:
     # cumulative uJ: idle 0 -> 200000 over 0.2 s (1 W); active 260000 -> 2060000 over 0.3 s (6 W)
-    sensor = Scripted([0, 100_000, 200_000, 230_000, 260_000, 900_000, 1_500_000, 2_060_000], cumulative=True)
+    counter_uj = [0, 100_000, 200_000, 230_000, 260_000, 900_000, 1_500_000, 2_060_000]
+    sensor = Scripted(counter_uj, cumulative=True)
     record = run_scripted(sensor, IDLE_ACTIVE, inferences=100)
     assert record["method"] == "counter_delta"
     assert record["idle_w"] == pytest.approx(1.0) and record["active_w"] == pytest.approx(6.0)
@@ -129,11 +135,13 @@ def test_counter_sensor_prefers_its_own_timestamps() -> None:
     record = summarize(samples, sensor="pixel_odpm", windows={"active": [0, 300 * MS]}, inferences=10,
                        rate_hz_requested=10, cumulative=True)
     assert record["active_w"] == pytest.approx(0.5 / 0.25)
-    assert record["energy_mj_per_inference"] is None and record["idle_missing_reason"].startswith("no idle")
+    assert record["energy_mj_per_inference"] is None
+    assert record["idle_missing_reason"].startswith("no idle")
 
 
 def test_too_few_samples_and_no_window() -> None:
-    r = summarize([Sample(0, 1.0)], sensor="x", windows={"active": [0, 0]}, inferences=1, rate_hz_requested=10)
+    r = summarize([Sample(0, 1.0)], sensor="x", windows={"active": [0, 0]}, inferences=1,
+                  rate_hz_requested=10)
     assert r["active_w"] is None and "fewer than 2" in r["missing_reason"]
     r = summarize([], sensor="x", windows={}, inferences=1, rate_hz_requested=10)
     assert r["missing_reason"] == "the active window was not marked"
@@ -151,7 +159,8 @@ def test_threaded_sampling_of_a_fixture_sensor() -> None:
     watts = 5.048 * 0.900
     assert record["idle_w"] == pytest.approx(watts) and record["active_w"] == pytest.approx(watts)
     assert record["energy_mj_per_inference"] == pytest.approx(0.0, abs=1e-9)
-    assert record["energy_mj_per_inference_gross"] == pytest.approx(watts * record["active_duration_s"] / 30 * 1000)
+    gross = watts * record["active_duration_s"] / 30 * 1000
+    assert record["energy_mj_per_inference_gross"] == pytest.approx(gross)
     times = [t for t, _ in record["samples"]]
     assert times == sorted(times) and len(times) >= 15
     assert 20 <= record["rate_hz_achieved"] <= 60
@@ -160,7 +169,8 @@ def test_threaded_sampling_of_a_fixture_sensor() -> None:
 
 
 def test_power_meter_end_to_end() -> None:
-    meter = PowerMeter({"sensor": "ina219", "rate_hz": 40, "idle_window_s": 0.1}, root=str(FIXTURES / "ina219_hwmon"))
+    meter = PowerMeter({"sensor": "ina219", "rate_hz": 40, "idle_window_s": 0.1},
+                       root=str(FIXTURES / "ina219_hwmon"))
     meter.start()
     with meter.active():
         time.sleep(0.1)
@@ -183,7 +193,8 @@ def test_power_meter_never_raises() -> None:
 
 
 def test_power_config_validation() -> None:
-    c = PowerConfig.from_dict({"sensor": "ina219", "rate_hz": 20, "idle_window_s": 2, "settings": {"shunt_ohms": 0.1}})
+    c = PowerConfig.from_dict({"sensor": "ina219", "rate_hz": 20, "idle_window_s": 2,
+                               "settings": {"shunt_ohms": 0.1}})
     assert c == PowerConfig("ina219", 20.0, 2.0, {"shunt_ohms": 0.1})
     assert PowerConfig.from_dict(None).sensor == "none"
     for bad in ({"sensor": "x", "rate": 1}, {"sensor": ""}, {"rate_hz": 0}, {"idle_window_s": -1},

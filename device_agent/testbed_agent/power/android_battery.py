@@ -57,17 +57,19 @@ class AndroidBattery(Sensor):
         self.current_unit: str = self.settings.get("current_unit", "auto")
         self.voltage_unit: str = self.settings.get("voltage_unit", "auto")
         self.sign: str = self.settings.get("sign", "auto")
+        signs = ("auto", "negative_discharging", "positive_discharging")
         for key, value, allowed in (("current_unit", self.current_unit, ("auto", "uA", "mA")),
                                     ("voltage_unit", self.voltage_unit, ("auto", "uV", "mV")),
-                                    ("sign", self.sign, ("auto", "negative_discharging", "positive_discharging"))):
+                                    ("sign", self.sign, signs)):
             if value not in allowed:
                 raise ValueError(f"android_battery: {key} must be one of {allowed}, not {value!r}")
 
     def read(self) -> Reading:
         status = read_text(os.path.join(self.dir, "status"))
         if status != "Discharging":
-            raise SensorError(f"battery status is {status!r}, not 'Discharging': on a charger the battery "
-                              "current is not the phone's consumption (unplug it; use adb/ssh over Wi-Fi)")
+            raise SensorError(f"battery status is {status!r}, not 'Discharging': on a charger the "
+                              "battery current is not the phone's consumption (unplug it; use "
+                              "adb/ssh over Wi-Fi)")
         current_raw = read_number(os.path.join(self.dir, "current_now"))
         voltage_raw = read_number(os.path.join(self.dir, "voltage_now"))
         if self.current_unit == "auto" and current_raw != 0:
@@ -82,5 +84,5 @@ class AndroidBattery(Sensor):
         return Reading(watts=discharge_a * volts)
 
     def describe(self) -> str:
-        return (f"battery discharge power ({os.path.basename(self.dir)}: current in {self.current_unit}, "
-                f"voltage in {self.voltage_unit}, {self.sign})")
+        return (f"battery discharge power ({os.path.basename(self.dir)}: current in "
+                f"{self.current_unit}, voltage in {self.voltage_unit}, {self.sign})")

@@ -48,7 +48,8 @@ class Estimate(Sensor):
             self.idle_w = float(self.settings["idle_w"])
             self.max_w = float(self.settings["max_w"])
         except (KeyError, TypeError, ValueError):
-            raise ValueError("estimate needs numeric settings idle_w and max_w (measure them once with a meter)") from None
+            raise ValueError("estimate needs numeric settings idle_w and max_w "
+                             "(measure them once with a meter)") from None
         if not 0 <= self.idle_w <= self.max_w:
             raise ValueError("estimate needs 0 <= idle_w <= max_w")
         self._prev = cpu_times(root)
@@ -70,4 +71,5 @@ class Estimate(Sensor):
         return Reading(watts=watts, estimated=True)
 
     def describe(self) -> str:
-        return f"ESTIMATE from CPU utilisation: {self.idle_w} W idle .. {self.max_w} W busy (not measured)"
+        return (f"ESTIMATE from CPU utilisation: {self.idle_w} W idle .. {self.max_w} W busy "
+                "(not measured)")

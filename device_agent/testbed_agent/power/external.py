@@ -29,7 +29,8 @@ class External(Sensor):
     def available(cls, root: str = "/", settings: Settings | None = None) -> tuple[bool, str | None]:
         path = (settings or {}).get("path")
         if not path:
-            return False, "no external meter configured (set power.settings.path to a meter bridge file)"
+            return False, ("no external meter configured "
+                           "(set power.settings.path to a meter bridge file)")
         if not os.path.exists(under(root, path)):
             return False, f"external meter file {path} does not exist (is the meter bridge running?)"
         return True, None
@@ -53,7 +54,8 @@ class External(Sensor):
             age_s = (time.time_ns() - int(stamp_ns)) / 1e9
             value = float(watts)
         except ValueError:
-            raise SensorError(f"{self.path} should hold '<unix_time_ns> <watts>', not {text[:40]!r}") from None
+            raise SensorError(f"{self.path} should hold '<unix_time_ns> <watts>', "
+                              f"not {text[:40]!r}") from None
         if age_s > self.max_age_s:
             raise SensorError(f"external meter reading is {age_s:.1f} s old (bridge stopped?)")
         return Reading(watts=value)

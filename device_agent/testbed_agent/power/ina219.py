@@ -51,10 +51,12 @@ class Ina219(Sensor):
         if mode in ("auto", "hwmon") and find_hwmon(root, chip):
             return True, None
         if mode == "hwmon":
-            return False, f"no hwmon device named {chip!r} under /sys/class/hwmon (is the ina2xx driver bound?)"
+            return False, (f"no hwmon device named {chip!r} under /sys/class/hwmon "
+                           "(is the ina2xx driver bound?)")
         dev = _i2c_dev(root, s)
         if not os.path.exists(dev):
-            return False, (f"no hwmon device named {chip!r} and no {dev.removeprefix(root.rstrip('/'))} "
+            shown = dev.removeprefix(root.rstrip("/"))
+            return False, (f"no hwmon device named {chip!r} and no {shown} "
                            "(enable I2C and wire the INA219, or bind the ina2xx driver)")
         if importlib.util.find_spec("smbus2") is None:
             return False, "smbus2 is not installed (pip install smbus2) for the raw I2C INA219 path"
@@ -64,12 +66,14 @@ class Ina219(Sensor):
         super().__init__(settings, root)
         s = self.settings
         mode = s.get("mode", "auto")
-        self._hwmon = None if mode == "i2c" or bus is not None else find_hwmon(root, s.get("hwmon_name", "ina219"))
+        self._hwmon = (None if mode == "i2c" or bus is not None
+                       else find_hwmon(root, s.get("hwmon_name", "ina219")))
         self._bus = None
         if self._hwmon is None:
             self.address = int(s.get("address", 0x40))
             self.calibration = regs.calibrate(float(s.get("shunt_ohms", 0.1)),
-                                              float(s.get("max_current_a", 3.2)), s.get("current_lsb_a"))
+                                              float(s.get("max_current_a", 3.2)),
+                                              s.get("current_lsb_a"))
             self._bus = bus if bus is not None else self._open_bus(int(s.get("i2c_bus", 1)))
             if "config" in s:
                 self._write(regs.REG_CONFIG, int(s["config"]))
@@ -96,7 +100,8 @@ class Ina219(Sensor):
         try:
             self._bus.write_i2c_block_data(self.address, reg, [(value >> 8) & 0xFF, value & 0xFF])
         except OSError as exc:
-            raise SensorError(f"I2C write of register 0x{reg:02x} failed: {exc.strerror or exc}") from None
+            raise SensorError(f"I2C write of register 0x{reg:02x} failed: "
+                              f"{exc.strerror or exc}") from None
 
     def read(self) -> Reading:
         if self._hwmon is not None:

@@ -45,7 +45,8 @@ class Calibration:
         return 20.0 * self.current_lsb_a
 
 
-def calibrate(shunt_ohms: float, max_current_a: float, current_lsb_a: float | None = None) -> Calibration:
+def calibrate(shunt_ohms: float, max_current_a: float,
+              current_lsb_a: float | None = None) -> Calibration:
     """Datasheet equations 1-2. ``current_lsb_a`` may be rounded up from the minimum
     (max_current_a / 2**15) to a round number, as the datasheet suggests."""
     if shunt_ohms <= 0 or max_current_a <= 0:
@@ -53,7 +54,8 @@ def calibrate(shunt_ohms: float, max_current_a: float, current_lsb_a: float | No
     minimum = max_current_a / 32768.0
     lsb = minimum if current_lsb_a is None else float(current_lsb_a)
     if lsb < minimum * (1 - 1e-9):
-        raise ValueError(f"ina219: current_lsb_a {lsb} is below the minimum {minimum} for {max_current_a} A")
+        raise ValueError(f"ina219: current_lsb_a {lsb} is below the minimum {minimum} "
+                         f"for {max_current_a} A")
     cal = int(CAL_CONSTANT / (lsb * shunt_ohms) + 1e-6) & 0xFFFE  # trunc; 1e-6 absorbs float error
     if not 0 < cal <= 0xFFFE:
         raise ValueError(f"ina219: calibration {cal} out of range; check shunt_ohms and max_current_a")

@@ -53,7 +53,8 @@ def find_rails(root: str) -> dict[str, Rail]:
             n = name_file.rsplit("_", 1)[1]
             label = _label(name_file)
             if label:
-                rails.setdefault(label, Rail(label, power_mw_file=os.path.join(d, f"in_power{n}_input")))
+                power_file = os.path.join(d, f"in_power{n}_input")
+                rails.setdefault(label, Rail(label, power_mw_file=power_file))
     for d in sorted(glob.glob(under(root, NEW_GLOB))):
         for label_file in sorted(glob.glob(os.path.join(d, "in*_label"))):
             n = os.path.basename(label_file)[2:-len("_label")]

@@ -47,7 +47,8 @@ def run_command(cmd: list[str]) -> str:
         raise SensorError(f"{' '.join(cmd)} failed: {exc}") from None
     if done.returncode != 0 or "error=" in done.stdout:
         msg = (done.stderr or done.stdout).strip().splitlines()
-        raise SensorError(f"{' '.join(cmd)} failed: {msg[0] if msg else f'exit status {done.returncode}'}")
+        why = msg[0] if msg else f"exit status {done.returncode}"
+        raise SensorError(f"{' '.join(cmd)} failed: {why}")
     return done.stdout
 
 
@@ -74,14 +75,17 @@ class Pi5Pmic(Sensor):
         except SensorError as exc:
             return False, f"{exc} (pmic_read_adc exists on the Raspberry Pi 5 only)"
         if not rails:
-            return False, "vcgencmd pmic_read_adc printed no current/voltage pairs (Raspberry Pi 5 only)"
+            return False, ("vcgencmd pmic_read_adc printed no current/voltage pairs "
+                           "(Raspberry Pi 5 only)")
         return True, None
 
-    def __init__(self, settings: Settings | None = None, root: str = "/", *, runner: Runner | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, root: str = "/", *,
+                 runner: Runner | None = None) -> None:
         super().__init__(settings, root)
         self.command = _command(root, self.settings) or ["vcgencmd", "pmic_read_adc"]
         self.runner: Runner = runner or run_command
-        self.rails: list[str] | None = list(self.settings["rails"]) if self.settings.get("rails") else None
+        rails = self.settings.get("rails")
+        self.rails: list[str] | None = list(rails) if rails else None
 
     def rail_watts(self) -> dict[str, float]:
         """Rail -> watts for the selected rails, from one run of the command."""

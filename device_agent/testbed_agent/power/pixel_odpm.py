@@ -14,15 +14,14 @@ changes was reset or reassigned: that is a SensorError, not a number.
 The reading is the sum of the selected channels (setting ``rails``: schematic names; default
 every channel of every ODPM device). Each PMIC measures only the 8 rails selected for its
 channels (SoC bucks, memory, and on Pixel 6 shunts such as VSYS_PWR_DISPLAY / VSYS_PWR_MODEM):
-the sum is not the whole phone's power (other rails, battery and charger losses are outside). Power per reading comes
-from the counter delta over the driver's own ``t=`` timestamps; ``None`` when the driver has not
-refreshed since the previous read (it caches for ~20 ADC samples).
+the sum is not the whole phone's power (other rails, battery and charger losses are outside).
+Power per reading comes from the counter delta over the driver's own ``t=`` timestamps; ``None``
+when the driver has not refreshed since the previous read (it caches for ~20 ADC samples).
 """
 
 from __future__ import annotations
 
 import glob
-import os
 import re
 
 from .base import Reading, Sensor, SensorError, Settings, counter_delta, read_text, under
@@ -76,7 +75,8 @@ class PixelOdpm(Sensor):
     def __init__(self, settings: Settings | None = None, root: str = "/") -> None:
         super().__init__(settings, root)
         self.files = find_devices(root)
-        self.rails: set[str] | None = set(self.settings["rails"]) if self.settings.get("rails") else None
+        rails = self.settings.get("rails")
+        self.rails: set[str] | None = set(rails) if rails else None
         self.max_plausible_w = float(self.settings.get("max_plausible_w", 100.0))
         self._prev: dict[tuple[str, int], tuple[str, int]] = {}
         self._prev_t_ms: float | None = None

@@ -37,7 +37,8 @@ def find_zones(root: str) -> dict[str, str]:
             continue
         if os.path.basename(d).count(":") > 1:  # sub-zone, e.g. intel-rapl:0:0 "core"
             parent = os.path.join(os.path.dirname(d), os.path.basename(d).rsplit(":", 1)[0])
-            name = f"{read_text(os.path.join(parent, 'name'))}/{name}" if os.path.isdir(parent) else name
+            if os.path.isdir(parent):
+                name = f"{read_text(os.path.join(parent, 'name'))}/{name}"
         zones.setdefault(name, d)
     return zones
 
@@ -51,7 +52,8 @@ def _chosen(zones: dict[str, str], settings: Settings | None) -> list[str]:
         return wanted
     packages = [z for z in zones if z.startswith("package-") and "/" not in z]  # top-level only
     if not packages:
-        raise SensorError(f"no RAPL package zone (zones: {', '.join(zones) or 'none'}); set settings.zones")
+        raise SensorError(f"no RAPL package zone (zones: {', '.join(zones) or 'none'}); "
+                          "set settings.zones")
     return packages
 
 
@@ -75,7 +77,8 @@ class Rapl(Sensor):
     def available(cls, root: str = "/", settings: Settings | None = None) -> tuple[bool, str | None]:
         zones = find_zones(root)
         if not zones:
-            return False, "no RAPL zones under /sys/class/powercap (not x86, or the intel_rapl driver is not loaded)"
+            return False, ("no RAPL zones under /sys/class/powercap "
+                           "(not x86, or the intel_rapl driver is not loaded)")
         try:
             chosen = _chosen(zones, settings)
             if not all(_readable(os.path.join(zones[z], "energy_uj")) for z in chosen):
@@ -88,7 +91,8 @@ class Rapl(Sensor):
         super().__init__(settings, root)
         zones = find_zones(root)
         self.zones = {z: zones[z] for z in _chosen(zones, self.settings)}
-        self._range = {z: int(read_number(os.path.join(d, "max_energy_range_uj"))) for z, d in self.zones.items()}
+        self._range = {z: int(read_number(os.path.join(d, "max_energy_range_uj")))
+                       for z, d in self.zones.items()}
         self._prev: dict[str, int] = {}
         self._total_uj = 0
         self._prev_t_ns: int | None = None
@@ -104,7 +108,8 @@ class Rapl(Sensor):
     def read(self) -> Reading:
         now = {z: self._energy(z) for z in self.zones}
         t_ns = time.perf_counter_ns()
-        added = sum(counter_delta(self._prev[z], v, self._range[z]) for z, v in now.items() if z in self._prev)
+        added = sum(counter_delta(self._prev[z], v, self._range[z])
+                    for z, v in now.items() if z in self._prev)
         watts = None
         if self._prev_t_ns is not None and t_ns > self._prev_t_ns:
             watts = added / ((t_ns - self._prev_t_ns) / 1e9) / 1e6

@@ -67,7 +67,8 @@ class Sampler:
     def start(self) -> None:
         """Start the sampling thread."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"power-{self.sensor.name}", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"power-{self.sensor.name}",
+                                            daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

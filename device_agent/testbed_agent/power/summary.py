@@ -4,7 +4,8 @@ Method (written into the record as ``method``):
 
 * ``trapezoid`` (instantaneous-power sensors): over the samples inside a window [a, b]
   (a <= t_ns <= b; the sampler reads at a and at b, so the window edges are samples),
-  energy_j = sum((w[i] + w[i+1]) / 2 * (t[i+1] - t[i]) / 1e9); mean power = energy_j / (t_last - t_first).
+  energy_j = sum((w[i] + w[i+1]) / 2 * (t[i+1] - t[i]) / 1e9);
+  mean power = energy_j / (t_last - t_first).
 * ``counter_delta`` (cumulative sensors: rapl, pixel_odpm): mean power = (E_last - E_first) / dt
   between the first and last counter readings in the window (dt from the counter's own timestamps
   when it has them, else the sample timestamps). Instantaneous values are not integrated; with the
@@ -41,7 +42,8 @@ def trapezoid_j(points: Sequence[tuple[int, float]]) -> float:
     return sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in zip(points, points[1:]))
 
 
-def window_watts(samples: Sequence[Sample], window: Sequence[int], cumulative: bool) -> tuple[float | None, str | None]:
+def window_watts(samples: Sequence[Sample], window: Sequence[int],
+                 cumulative: bool) -> tuple[float | None, str | None]:
     """(mean watts over ``window``, None) or (None, the reason it cannot be computed)."""
     a, b = window
     inside = [s for s in samples if a <= s.t_ns <= b]
@@ -56,7 +58,8 @@ def window_watts(samples: Sequence[Sample], window: Sequence[int], cumulative: b
             span_ns = last.t_ns - first.t_ns
         if span_ns <= 0:
             return None, "the energy counter did not advance over the window (driver not refreshed)"
-        return (last.energy_uj - first.energy_uj) / 1e6 / (span_ns / 1e9), None  # type: ignore[operator]
+        joules = (float(last.energy_uj or 0) - float(first.energy_uj or 0)) / 1e6
+        return joules / (span_ns / 1e9), None
     pts2 = [(s.t_ns, s.watts) for s in inside if s.watts is not None]
     if len(pts2) < 2 or pts2[-1][0] <= pts2[0][0]:
         return None, f"fewer than 2 power readings in the window ({len(pts2)})"

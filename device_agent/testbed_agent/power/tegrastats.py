@@ -69,7 +69,8 @@ class Tegrastats(Sensor):
             return True, None
         return False, "tegrastats not found (not a Jetson with JetPack)"
 
-    def __init__(self, settings: Settings | None = None, root: str = "/", *, start: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, root: str = "/", *,
+                 start: bool = True) -> None:
         super().__init__(settings, root)
         self.interval_ms = int(self.settings.get("interval_ms", 100))
         self.rail: str | None = self.settings.get("rail")
@@ -102,7 +103,7 @@ class Tegrastats(Sensor):
                 self._latest = (time.monotonic(), parsed)
 
     def latest(self, wait_s: float | None = None) -> TegraLine:
-        """The newest parsed line; waits up to ``wait_s`` (default 3 intervals + 1 s) for a fresh one."""
+        """The newest parsed line; waits up to ``wait_s`` (default 3 intervals + 1 s) for one."""
         limit_s = 3 * self.interval_ms / 1e3 + 1
         deadline = time.monotonic() + (limit_s if wait_s is None else wait_s)
         while True:
@@ -124,7 +125,8 @@ class Tegrastats(Sensor):
         return Reading(watts=parsed.rails_mw[input_rail(parsed, self.rail)][0] / 1e3)
 
     def describe(self) -> str:
-        return f"tegrastats rail {self.rail or 'VDD_IN/POM_5V_IN'} (current value, {self.interval_ms} ms interval)"
+        return (f"tegrastats rail {self.rail or 'VDD_IN/POM_5V_IN'} "
+                f"(current value, {self.interval_ms} ms interval)")
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
