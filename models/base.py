@@ -2,19 +2,25 @@
 
 Each model folder's ``__init__.py`` defines ``Model``, a subclass that supplies the framework
 builders and, where real data exists, the data sets. Everything heavy is built lazily and
-cached on the instance.
+cached on the instance. Two ready-made bases cover the zoo's weight sources:
+:class:`RandomInitModel` (seeded random torch weights, ported to Keras) and
+:class:`TrainedModel` (trained once per source version, cached as ``.npz``).
+User models (files, factories) are ``ZooModel`` subclasses too, in :mod:`testbed_zoo.user`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from testbed.errors import ModelError
 
+from .cache import read_json, read_npz, write_json, write_npz
 from .layout import to_layout
 from .spec import SPEC_FILENAME, ModelSpec
 
@@ -28,7 +34,14 @@ ZOO_ROOT = Path(__file__).resolve().parent
 CALIBRATION_SEED = 1
 PARITY_SEED = 2
 
-_REFERENCE_CHUNK = 32
+# Shared modules that shape every zoo model's weights or graph: part of each model's source hash.
+SHARED_SOURCES = ("spec.py", "porting.py", "torch_blocks.py", "keras_blocks.py")
+
+# Random integer inputs of a user model whose vocabulary is unknown come from [0, USER_INT_HIGH).
+USER_INT_HIGH = 10
+
+# Native layout of each source framework's 4-D inputs (onnx/tflite files: spec.file_layout).
+FRAMEWORK_LAYOUTS = {"pytorch": "NCHW", "keras": "NHWC"}
 
 
 def hash_sources(folder: Path, extra: tuple[Path, ...] = ()) -> str:
@@ -52,6 +65,15 @@ def hash_sources(folder: Path, extra: tuple[Path, ...] = ()) -> str:
     return digest.hexdigest()
 
 
+def first_output(out: Any) -> Any:
+    """The first tensor of a model's output: itself, the first of a list/tuple, the first dict value."""
+    while isinstance(out, (list, tuple, dict)):
+        if not out:
+            raise ModelError("the model returned an empty output")
+        out = next(iter(out.values())) if isinstance(out, dict) else out[0]
+    return out
+
+
 class ZooModel:
     """A zoo model: spec, folder, lazily built framework models and its data sets."""
 
@@ -68,6 +90,10 @@ class ZooModel:
         self._keras: keras.Model | None = None
         self._keras_any_batch: keras.Model | None = None
         self._hash: str | None = None
+        self._stats: dict[str, Any] | None = None
+
+    # Samples per call when computing references (user models with a fixed batch use 1).
+    _reference_chunk = 32
 
     def __repr__(self) -> str:
         return f"ZooModel(id={self.id!r}, folder={str(self.folder)!r})"
@@ -75,10 +101,21 @@ class ZooModel:
     # ----------------------------------------------------------------- identity
 
     def source_hash(self) -> str:
-        """sha256 hex over this model's source files and the shared ``models/spec.py``."""
+        """sha256 hex over this model's source files and the shared ones (``SHARED_SOURCES``)."""
         if self._hash is None:
-            self._hash = hash_sources(self.folder, (ZOO_ROOT / "spec.py",))
+            self._hash = hash_sources(self.folder, tuple(ZOO_ROOT / name for name in SHARED_SOURCES))
         return self._hash
+
+    def source_file(self) -> Path | None:
+        """The file this model is used from as is (a user's .onnx/.tflite/.pt2/.keras file or
+        SavedModel folder); None for zoo models and factories, which are built from source."""
+        return None
+
+    def layout(self, framework: str) -> str:
+        """The layout ``framework``'s source model takes 4-D inputs in (pytorch NCHW, keras NHWC,
+        an onnx/tflite file its ``spec.file_layout``). Non-4-D inputs have no layout at all."""
+        self._require(framework)
+        return FRAMEWORK_LAYOUTS.get(framework) or self.spec.file_layout or "NCHW"
 
     # ----------------------------------------------------------------- frameworks
 
@@ -99,30 +136,77 @@ class ZooModel:
         return self._keras
 
     def reference(self, framework: str, x_nchw: np.ndarray) -> np.ndarray:
-        """Run the source model of ``framework`` on an NCHW batch; float32 ``[N, num_classes]``."""
+        """Run the source model of ``framework`` on a batch; float32 ``[N, num_classes]``.
+
+        ``x_nchw`` is ``[N, *input_shape[1:]]`` (NCHW for images) of ``spec.input_dtype``; float
+        arrays holding whole numbers are accepted for integer inputs. ``framework`` is one of
+        ``spec.frameworks``: "pytorch", "keras", or for a user's file "onnx" / "tflite" (the
+        file itself runs, in onnxruntime / LiteRT).
+        """
+        runners = {
+            "pytorch": self._reference_torch,
+            "keras": self._reference_keras,
+            "onnx": self._reference_onnx,
+            "tflite": self._reference_tflite,
+        }
+        if framework not in runners:
+            raise ModelError(
+                f"unknown framework '{framework}' for model '{self.id}'; expected one of {', '.join(self.spec.frameworks)}"
+            )
+        self._require(framework)
         x = self._check_batch(x_nchw)
-        if framework == "pytorch":
-            return self._reference_torch(x)
-        if framework == "keras":
-            return self._reference_keras(x)
-        raise ModelError(f"unknown framework '{framework}' for model '{self.id}'; expected pytorch or keras")
+        outs = [runners[framework](x[i : i + self._reference_chunk]) for i in range(0, len(x), self._reference_chunk)]
+        return np.concatenate([o.reshape(len(o), -1) for o in outs], axis=0).astype(np.float32, copy=False)
+
+    # ----------------------------------------------------------------- stats
+
+    def stats(self) -> dict[str, Any]:
+        """Size and cost for one batch-1 input: ``{"params", "macs", "flops", "macs_by_op", "counted"}``.
+
+        ``params`` and ``macs`` (multiply-accumulates; ``flops == 2 * macs``) are counted
+        analytically as :mod:`testbed_zoo.stats` documents; ``macs``/``flops`` may be None where
+        the source cannot be counted. Cached as JSON per source hash in ``cache_dir("stats")``.
+        """
+        if self._stats is None:
+            from testbed.paths import cache_dir
+
+            from .stats import STATS_VERSION
+
+            path = cache_dir("stats") / f"{self.id}-{self.source_hash()[:32]}-v{STATS_VERSION}.json"
+            cached = read_json(path)
+            if not (isinstance(cached, dict) and isinstance(cached.get("params"), int)):
+                cached = self._count_stats()
+                write_json(path, cached)
+            self._stats = cached
+        return dict(self._stats)
+
+    def _count_stats(self) -> dict[str, Any]:
+        """Count params/MACs from the torch module (zoo models always have one), else Keras."""
+        from .stats import keras_stats, torch_stats
+
+        if "pytorch" in self.spec.frameworks:
+            return torch_stats(self.torch_module(), (self._torch_tensor(self.example_input()),))
+        return keras_stats(self.keras_model())
 
     # ----------------------------------------------------------------- data
 
+    # Every input below has ``spec.input_dtype`` (float32 images, int32 token ids, ...) and the
+    # shape ``[n, *input_shape[1:]]``; "NCHW" only matters for 4-D inputs (to_layout).
+
     def example_input(self, layout: str = "NCHW", seed: int = 0) -> np.ndarray:
-        """One batch-1 float32 input in ``layout`` (seeded random unless the model has data)."""
+        """One batch-1 input in ``layout`` (seeded random unless the model has data)."""
         return to_layout(self._random(1, seed), layout)
 
     def eval_set(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Held-out ``(x NCHW float32, y int64)``, or None when the model has no eval data."""
+        """Held-out ``(x NCHW, y int64)``, or None when the model has no eval data."""
         return None
 
     def calibration_set(self, n: int = 64) -> np.ndarray:
-        """``n`` NCHW float32 inputs for quantisation calibration (seeded random by default)."""
+        """``n`` NCHW inputs for quantisation calibration (seeded random by default)."""
         return self._random(n, CALIBRATION_SEED)
 
     def parity_inputs(self, n: int = 8) -> np.ndarray:
-        """``n`` NCHW float32 inputs for cross-framework parity checks; identical every call."""
+        """``n`` NCHW inputs for cross-framework parity checks; identical every call."""
         return self._random(n, PARITY_SEED)
 
     # ----------------------------------------------------------------- for subclasses
@@ -144,36 +228,178 @@ class ZooModel:
             )
 
     def _random(self, n: int, seed: int) -> np.ndarray:
-        """``n`` seeded standard-normal float32 inputs of this model's shape, NCHW."""
+        """``n`` seeded inputs of this model's shape and dtype (NCHW for images).
+
+        Floats are standard normal; integers are uniform in ``[0, vocab_size)``, or in
+        ``[0, USER_INT_HIGH)`` when the vocabulary is unknown.
+        """
         if n < 1:
             raise ModelError(f"need at least one sample, got n={n}")
         rng = np.random.default_rng(seed)
-        return rng.standard_normal((n, *self.spec.input_shape[1:]), dtype=np.float32)
+        shape = (n, *self.spec.input_shape[1:])
+        if self.spec.input_dtype == "float32":
+            return rng.standard_normal(shape, dtype=np.float32)
+        high = self.spec.vocab_size or USER_INT_HIGH
+        return rng.integers(0, high, size=shape, dtype=np.dtype(self.spec.input_dtype))
 
     def _check_batch(self, x_nchw: np.ndarray) -> np.ndarray:
         x = np.asarray(x_nchw)
         expected = tuple(self.spec.input_shape[1:])
         if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            what = "an NCHW batch" if len(expected) == 3 else "a batch"
             raise ModelError(
-                f"model '{self.id}' expects an NCHW batch [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
+                f"model '{self.id}' expects {what} [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
             )
-        return np.ascontiguousarray(x, dtype=np.float32)
+        dtype = np.dtype(self.spec.input_dtype)
+        if dtype.kind == "i" and x.dtype.kind not in "iu":
+            if x.dtype.kind != "f" or not np.array_equal(x, np.round(x)):
+                raise ModelError(f"model '{self.id}' takes {dtype.name} ids, got non-integer {x.dtype.name} values")
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    def _torch_tensor(self, x: np.ndarray) -> Any:
+        import torch
+
+        return torch.tensor(np.asarray(x, dtype=np.dtype(self.spec.input_dtype)))
 
     def _reference_torch(self, x: np.ndarray) -> np.ndarray:
         import torch
 
         module = self.torch_module()
         with torch.no_grad():
-            out = module(torch.tensor(x))
-        return out.detach().cpu().numpy().astype(np.float32, copy=False)
+            out = first_output(module(self._torch_tensor(x)))
+        return out.detach().cpu().float().numpy()
 
-    def _reference_keras(self, x: np.ndarray) -> np.ndarray:
-        self._require("keras")
+    def _keras_reference_model(self) -> keras.Model:
+        """The Keras model used for references: any batch size where it can take one."""
         if self._keras_any_batch is None:
             self._keras_any_batch = self._build_keras(batch_size=None)
-        model = self._keras_any_batch
-        x_nhwc = to_layout(x, "NHWC")
-        outs: list[Any] = []
-        for start in range(0, len(x_nhwc), _REFERENCE_CHUNK):
-            outs.append(np.asarray(model(x_nhwc[start : start + _REFERENCE_CHUNK], training=False)))
-        return np.concatenate(outs, axis=0).astype(np.float32, copy=False)
+        return self._keras_any_batch
+
+    def _reference_keras(self, x: np.ndarray) -> np.ndarray:
+        out = first_output(self._keras_reference_model()(to_layout(x, "NHWC"), training=False))
+        return np.asarray(out, dtype=np.float32)
+
+    def _reference_onnx(self, x: np.ndarray) -> np.ndarray:
+        raise ModelError(f"model '{self.id}' is not an ONNX file")  # user models override
+
+    def _reference_tflite(self, x: np.ndarray) -> np.ndarray:
+        raise ModelError(f"model '{self.id}' is not a TFLite file")  # user models override
+
+
+class RandomInitModel(ZooModel):
+    """Seeded random weights made in PyTorch; the Keras twin is built from them.
+
+    The model's package provides ``torch_model.build(num_classes) -> nn.Module`` (seeded, eval
+    mode) and ``keras_model.build(weights, batch_size) -> keras.Model`` (weights: the torch state
+    dict as numpy); its ``Model`` class only needs to subclass this one.
+    """
+
+    def __init__(self, spec: ModelSpec, folder: Path) -> None:
+        super().__init__(spec, folder)
+        self._weights: dict[str, np.ndarray] | None = None
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The torch state dict as numpy arrays (builds the torch module on first use)."""
+        if self._weights is None:
+            from .frameworks import state_dict_to_numpy
+
+            self._weights = state_dict_to_numpy(self.torch_module())
+        return self._weights
+
+    def _build_torch(self) -> torch.nn.Module:
+        return self._package_module("torch_model").build(self.spec.num_classes)
+
+    def _build_keras(self, batch_size: int | None) -> keras.Model:
+        return self._package_module("keras_model").build(self.weights(), batch_size=batch_size)
+
+    def _package_module(self, name: str) -> Any:
+        """Import ``<the Model class's package>.<name>``."""
+        package = sys.modules[type(self).__module__].__package__
+        return importlib.import_module(f"{package}.{name}")
+
+
+class DataSplit(NamedTuple):
+    """A model's real data: x in the model's input layout/dtype (NCHW images), y int64 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class TrainedModel(ZooModel):
+    """Weights trained once per source version in PyTorch on real data, cached as ``.npz``.
+
+    Subclasses implement :meth:`_split` (the fixed train/held-out data), :meth:`_train` (returns
+    the numpy state dict) and :meth:`_untrained_torch` (the bare architecture); later loads read
+    the cache and never retrain. Inputs come from the data: the held-out split is the eval set,
+    its first samples the parity inputs, and a seeded choice of training samples calibrates.
+    """
+
+    def __init__(self, spec: ModelSpec, folder: Path) -> None:
+        super().__init__(spec, folder)
+        self._weights: dict[str, np.ndarray] | None = None
+
+    def weights_path(self) -> Path:
+        """Where this source version's trained weights are cached."""
+        from testbed.paths import cache_dir
+
+        return cache_dir("weights") / f"{self.id}-{self.source_hash()}.npz"
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Trained weights (torch state-dict layout, numpy); trains and caches them if missing."""
+        if self._weights is None:
+            path = self.weights_path()
+            cached = read_npz(path)
+            if cached is None:
+                cached = self._train()
+                write_npz(path, cached)
+            self._weights = cached
+        return self._weights
+
+    def _build_torch(self) -> torch.nn.Module:
+        from .frameworks import load_numpy_state
+
+        module = self._untrained_torch()
+        load_numpy_state(module, self.weights())
+        return module
+
+    def _split(self) -> DataSplit:
+        """The fixed train / held-out data (subclasses override; should be cached)."""
+        raise NotImplementedError
+
+    def _train(self) -> dict[str, np.ndarray]:
+        """Train deterministically; the torch state dict as numpy arrays (subclasses override)."""
+        raise NotImplementedError
+
+    def _untrained_torch(self) -> torch.nn.Module:
+        """The torch architecture with any weights (subclasses override)."""
+        raise NotImplementedError
+
+
+    # ------------------------------------------------------------ data
+
+    def example_input(self, layout: str = "NCHW", seed: int = 0) -> np.ndarray:
+        """Held-out sample number ``seed`` (modulo the set size), batch 1."""
+        x = self._split().x_test
+        return to_layout(x[seed % len(x)][None].copy(), layout)
+
+    def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out split ``(x, y int64)``."""
+        d = self._split()
+        return d.x_test.copy(), d.y_test.copy()
+
+    def calibration_set(self, n: int = 64) -> np.ndarray:
+        """``n`` training samples, a fixed seeded choice (never held-out ones)."""
+        x = self._split().x_train
+        if not 1 <= n <= len(x):
+            raise ModelError(f"model '{self.id}': calibration set size must be 1..{len(x)}, got {n}")
+        order = np.random.default_rng(CALIBRATION_SEED).permutation(len(x))
+        return x[np.sort(order[:n])].copy()
+
+    def parity_inputs(self, n: int = 8) -> np.ndarray:
+        """The first ``n`` held-out samples."""
+        x = self._split().x_test
+        if not 1 <= n <= len(x):
+            raise ModelError(f"model '{self.id}': parity set size must be 1..{len(x)}, got {n}")
+        return x[:n].copy()

@@ -17,7 +17,15 @@ from testbed.errors import ModelError
 
 SPEC_FILENAME = "spec.yaml"
 
-Framework = Literal["pytorch", "keras"]
+# Where a model can run as its source: the two training frameworks, or a user's ONNX / TFLite file
+# used as is (only user models list "onnx" or "tflite", and then only that one).
+Framework = Literal["pytorch", "keras", "onnx", "tflite"]
+FILE_FRAMEWORKS = ("onnx", "tflite")
+# What the single input tensor holds. "image": float32 [1, C, H, W] (NCHW here; Keras/TFLite see NHWC);
+# "tokens": integer ids [1, T] (layout-free); "tensor": anything else a user model takes (rank >= 1).
+InputKind = Literal["image", "tokens", "tensor"]
+InputDtype = Literal["float32", "int32", "int64"]
+Layout = Literal["NCHW", "NHWC"]
 
 
 class ModelSpec(BaseModel):
@@ -29,20 +37,33 @@ class ModelSpec(BaseModel):
     id: str
     # One human sentence: what the model is and where its weights come from.
     description: str
-    # What the model computes; only classification (logits out) so far.
-    task: Literal["classification"] = "classification"
-    # Input tensor shape in NCHW with batch 1, e.g. [1, 1, 8, 8]; Keras models take it as NHWC.
+    # What the model computes: "classification" (logits out) for the zoo; "other" for user models,
+    # whose outputs are only compared for parity (flattened per sample to [N, num_classes]).
+    task: Literal["classification", "other"] = "classification"
+    # What the input is (see InputKind); decides the shape rules below and whether layouts apply.
+    input_kind: InputKind = "image"
+    # Input tensor shape with batch 1. image: NCHW [1, C, H, W] (Keras/TFLite take it as NHWC);
+    # tokens: [1, T]; tensor: [1, ...] as the model takes it.
     input_shape: list[int]
-    # Element type of the input tensor.
-    input_dtype: Literal["float32"] = "float32"
-    # Number of output logits (classes).
+    # Element type of the input tensor: float32 for images, int32 (or a user model's int64) for tokens.
+    input_dtype: InputDtype = "float32"
+    # tokens only: ids are drawn from [0, vocab_size); None for other kinds and for user models
+    # whose vocabulary is unknown (their random ids come from a small range).
+    vocab_size: int | None = None
+    # Number of output values per sample: the logits (classes) of a classifier.
     num_classes: int
     # True when the weights were learned on real data (accuracy is meaningful).
     trained: bool
-    # Where the weights come from: "trained" on data, or seeded "random" init (speed only).
-    weights: Literal["trained", "random"]
-    # Source frameworks the model is written in; every one listed has identical weights.
+    # Where the weights come from: "trained" on data, seeded "random" init (speed only), or
+    # "user": whatever a user's file / factory holds (not known to be trained, never checked).
+    weights: Literal["trained", "random", "user"]
+    # Source frameworks the model runs in; every one listed has identical weights.
     frameworks: list[Framework]
+    # onnx/tflite files only: the layout the file's 4-D input expects (input_shape stays NCHW);
+    # None for everything else (pytorch is NCHW, keras is NHWC).
+    file_layout: Layout | None = None
+    # User models only: the path or "module:function" string they were loaded from; None in the zoo.
+    origin: str | None = None
     # Human description of the held-out evaluation data, or None when there is none.
     eval_set: str | None = None
 
@@ -56,10 +77,10 @@ class ModelSpec(BaseModel):
 
     @field_validator("input_shape")
     @classmethod
-    def _shape_is_nchw_batch1(cls, value: list[int]) -> list[int]:
-        """Four positive dims, batch first and equal to 1."""
-        if len(value) != 4 or any(d <= 0 for d in value):
-            raise ValueError(f"must be 4 positive ints [1, C, H, W], got {value}")
+    def _shape_is_batch1(cls, value: list[int]) -> list[int]:
+        """Positive dims, batch first and equal to 1 (the rank is checked per input_kind below)."""
+        if not value or any(d <= 0 for d in value):
+            raise ValueError(f"must be positive ints [1, ...], got {value}")
         if value[0] != 1:
             raise ValueError(f"batch dimension must be 1, got {value[0]}")
         return value
@@ -78,7 +99,23 @@ class ModelSpec(BaseModel):
         """At least one framework, none twice."""
         if not value or len(set(value)) != len(value):
             raise ValueError(f"must list each framework once (pytorch, keras), got {value}")
+        if any(f in FILE_FRAMEWORKS for f in value) and len(value) != 1:
+            raise ValueError(f"an onnx or tflite file is its only framework, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _input_matches_kind(self) -> ModelSpec:
+        """Rank and dtype fit ``input_kind``; ``vocab_size`` only for tokens."""
+        shape, kind = self.input_shape, self.input_kind
+        if kind == "image" and (len(shape) != 4 or self.input_dtype != "float32"):
+            raise ValueError(f"input_kind image needs a float32 [1, C, H, W] input_shape, got {self.input_dtype} {shape}")
+        if kind == "tokens" and (len(shape) != 2 or self.input_dtype == "float32"):
+            raise ValueError(f"input_kind tokens needs an int32/int64 [1, T] input_shape, got {self.input_dtype} {shape}")
+        if self.vocab_size is not None and (kind != "tokens" or self.vocab_size < 2):
+            raise ValueError(f"vocab_size must be None unless input_kind is tokens, and then >= 2; got {self.vocab_size}")
+        if self.file_layout is not None and not any(f in FILE_FRAMEWORKS for f in self.frameworks):
+            raise ValueError("file_layout is only for onnx/tflite files used as is")
+        return self
 
     @model_validator(mode="after")
     def _trained_matches_weights(self) -> ModelSpec:

@@ -97,7 +97,11 @@ class RunManager:
             try:
                 self._execute(run)
             except Exception as exc:  # never let the executor thread die
-                self._finish(run, None, f"agent error while running: {type(exc).__name__}: {exc}")
+                try:
+                    self._finish(run, None, f"agent error while running: {type(exc).__name__}: {exc}")
+                except Exception:  # e.g. the disk is full: keep the failed run in memory only
+                    with self._lock:
+                        run.state, run.error = "failed", f"agent error: {type(exc).__name__}: {exc}"
 
     def _execute(self, run: Run) -> None:
         req = run.request

@@ -30,8 +30,12 @@ READY_PREFIX = "testbed-agent listening on "
 HTTP_THREADS = 4
 
 
-class _Stop(Exception):
-    """Raised by the signal handler to leave waitress's loop."""
+class _Stop(SystemExit):
+    """Raised by the signal handler to leave waitress's loop.
+
+    A SystemExit subclass on purpose: waitress's dispatcher loop swallows ordinary exceptions
+    raised inside its handlers, but lets SystemExit and KeyboardInterrupt through.
+    """
 
 
 def write_state_file(path: Path, state: dict[str, Any]) -> None:
@@ -51,13 +55,20 @@ def _remove_state_file(path: Path) -> None:
         pass
 
 
+def _work_dir(store: Path) -> Path:
+    """The workers' current directory (runtimes may drop caches or profiles there)."""
+    work = store / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
 def serve(config: AgentConfig) -> int:
     """Run the agent until a signal stops it; return the exit status.
 
     Raises ConfigError when the address cannot be bound.
     """
     store = ArtifactStore(config.store)
-    manager = RunManager(store, RunFiles(config.store), WorkerRunner(cwd=config.store))
+    manager = RunManager(store, RunFiles(config.store), WorkerRunner(cwd=_work_dir(config.store)))
     app = create_app(token=config.token, store=store, manager=manager,
                      default_timeout_s=config.run_timeout_s, allow_debug=config.allow_debug)
     try:

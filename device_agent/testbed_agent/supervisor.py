@@ -54,10 +54,13 @@ def describe_exit(returncode: int) -> str:
 
 
 def worker_env() -> dict[str, str]:
-    """The agent's environment, with this package importable even when not installed."""
+    """The agent's environment; when this package is not on ``sys.path`` (editable installs,
+    a source checkout), its parent folder is appended to PYTHONPATH so the worker finds it."""
     env = dict(os.environ)
-    paths = [PACKAGE_PARENT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    on_path = {os.path.realpath(p or os.curdir) for p in sys.path}
+    if os.path.realpath(PACKAGE_PARENT) not in on_path:
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p] + [PACKAGE_PARENT]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

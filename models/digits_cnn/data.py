@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
 import numpy as np
+
+from ..base import DataSplit
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
 
-class DigitsSplit(NamedTuple):
-    """Train and held-out arrays: x float32 NCHW ``[N, 1, 8, 8]`` in [0, 1], y int64 ``[N]``."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
 @functools.lru_cache(maxsize=1)
-def split() -> DigitsSplit:
-    """The fixed train/held-out split (computed once per process; arrays are read-only)."""
+def split() -> DataSplit:
+    """The fixed train/held-out split: x float32 NCHW ``[N, 1, 8, 8]`` in [0, 1], y int64 ``[N]``.
+
+    Computed once per process; the arrays are read-only.
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -35,4 +30,4 @@ def split() -> DigitsSplit:
     arrays = [np.ascontiguousarray(a) for a in (x_train, y_train, x_test, y_test)]
     for a in arrays:
         a.setflags(write=False)
-    return DigitsSplit(*arrays)
+    return DataSplit(*arrays)

@@ -10,27 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..frameworks import torch_threads
+from ..torch_blocks import ConvBN, randomize_
 from .arch import DROPOUT, HEAD_CHANNELS, STEM_CHANNELS, Block, blocks
 
 INIT_SEED = 0
 # Seeded inputs whose statistics become the BatchNorm running stats (keeps activations sane).
 STATS_BATCH = 4
 STATS_SIZE = 224
-
-
-class ConvBN(nn.Module):
-    """Conv2d (no bias, "same" padding) -> BatchNorm2d -> optional ReLU6."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=(kernel - 1) // 2, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-        self.act: nn.Module = nn.ReLU6() if act else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Conv, normalise, clip."""
-        return self.act(self.bn(self.conv(x)))
 
 
 class InvertedResidual(nn.Module):
@@ -40,9 +26,9 @@ class InvertedResidual(nn.Module):
         super().__init__()
         self.residual = block.residual
         hidden = block.hidden
-        self.expand: nn.Module = ConvBN(block.in_channels, hidden, 1) if block.expansion != 1 else nn.Identity()
-        self.depthwise = ConvBN(hidden, hidden, 3, block.stride, groups=hidden)
-        self.project = ConvBN(hidden, block.out_channels, 1, act=False)
+        self.expand: nn.Module = ConvBN(block.in_channels, hidden, 1, act="relu6") if block.expansion != 1 else nn.Identity()
+        self.depthwise = ConvBN(hidden, hidden, 3, block.stride, groups=hidden, act="relu6")
+        self.project = ConvBN(hidden, block.out_channels, 1, act=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The block; adds the input back when shapes allow."""
@@ -56,9 +42,9 @@ class MobileNetV2(nn.Module):
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         plan = blocks()
-        self.stem = ConvBN(3, STEM_CHANNELS, 3, stride=2)
+        self.stem = ConvBN(3, STEM_CHANNELS, 3, stride=2, act="relu6")
         self.blocks = nn.Sequential(*(InvertedResidual(b) for b in plan))
-        self.head = ConvBN(plan[-1].out_channels, HEAD_CHANNELS, 1)
+        self.head = ConvBN(plan[-1].out_channels, HEAD_CHANNELS, 1, act="relu6")
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(DROPOUT)
         self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
@@ -71,36 +57,5 @@ class MobileNetV2(nn.Module):
 
 
 def build(num_classes: int = 1000, seed: int = INIT_SEED) -> MobileNetV2:
-    """A MobileNetV2 with reproducible random weights, in eval mode.
-
-    Convs get Kaiming-normal (fan-out) weights, the classifier N(0, 0.01); BatchNorm gamma and
-    beta are random, and the running mean/variance are measured on a seeded random batch and
-    then jittered, so they are far from the trivial 0/1 and a wrong port would show.
-    The caller's torch RNG state is left untouched.
-    """
-    with torch_threads(1), torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        model = MobileNetV2(num_classes)
-        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.uniform_(m.bias, -0.1, 0.1)
-        for bn in bns:
-            bn.weight.uniform_(0.5, 1.5)
-            bn.bias.normal_(0.0, 0.2)
-        # Measure real per-channel statistics (cumulative average over one batch).
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None
-        model.train()
-        model(torch.randn(STATS_BATCH, 3, STATS_SIZE, STATS_SIZE))
-        for bn in bns:
-            bn.momentum = 0.1
-            std = bn.running_var.sqrt()
-            bn.running_mean.add_(torch.randn_like(std) * 0.1 * std)
-            bn.running_var.mul_(torch.empty_like(std).uniform_(0.7, 1.3))
-        model.eval()
-    return model
+    """A MobileNetV2 with reproducible random weights (``torch_blocks.randomize_``), in eval mode."""
+    return randomize_(MobileNetV2(num_classes), seed, (STATS_BATCH, 3, STATS_SIZE, STATS_SIZE))

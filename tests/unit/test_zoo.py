@@ -15,6 +15,7 @@ import pytest
 import testbed_zoo
 from testbed.errors import ModelError
 from testbed_zoo import ZooModel, hash_sources, load_spec, to_layout
+from testbed_zoo.base import SHARED_SOURCES
 
 PARITY_ATOL = 1e-4
 
@@ -41,10 +42,10 @@ def mobilenet() -> ZooModel:
 # ------------------------------------------------------------------ discovery and specs
 
 
-def test_discovery_finds_both_models() -> None:
+def test_discovery_finds_the_models() -> None:
     ids = testbed_zoo.available()
     assert ids == sorted(ids)
-    assert {"digits_cnn", "mobilenet_v2"} <= set(ids)
+    assert {"digits_cnn", "mobilenet_v2", "mobilenet_v3_small", "resnet18", "text_transformer"} <= set(ids)
 
 
 def test_unknown_model_lists_available() -> None:
@@ -108,10 +109,10 @@ def test_source_hash_stable_and_sensitive(digits: ZooModel, tmp_path: Path) -> N
     assert len(h) == 64 and h == testbed_zoo.load("digits_cnn").source_hash()
     copy = tmp_path / "digits_cnn"
     shutil.copytree(digits.folder, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    spec_py = Path(testbed_zoo.__file__).parent / "spec.py"
-    assert hash_sources(copy, (spec_py,)) == h
+    shared = tuple(Path(testbed_zoo.__file__).parent / name for name in SHARED_SOURCES)
+    assert hash_sources(copy, shared) == h
     (copy / "torch_model.py").write_text((copy / "torch_model.py").read_text() + "\n# changed\n")
-    assert hash_sources(copy, (spec_py,)) != h
+    assert hash_sources(copy, shared) != h
     assert testbed_zoo.load("mobilenet_v2").source_hash() != h
 
 
@@ -123,6 +124,8 @@ def test_to_layout() -> None:
     assert y[1, 2, 3, 0] == x[1, 0, 2, 3]
     with pytest.raises(ModelError, match="layout"):
         to_layout(x, "NCWH")
+    tokens = np.arange(6, dtype=np.int32).reshape(2, 3)
+    assert to_layout(tokens, "NHWC") is tokens and to_layout(tokens, "NCHW") is tokens
 
 
 # ------------------------------------------------------------------ digits
