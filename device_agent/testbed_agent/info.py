@@ -66,4 +66,13 @@ def agent_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "runtimes": {name: probe.to_json() for name, probe in runtime_probes().items()},
+        "power": power_probes(),
     }
+
+
+@functools.cache
+def power_probes() -> dict[str, Any]:
+    """Which power sensors this board has (cached: the pi5_pmic probe runs vcgencmd)."""
+    from .power import probe_all
+
+    return probe_all()

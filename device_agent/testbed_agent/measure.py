@@ -21,6 +21,7 @@ import numpy as np
 import psutil
 
 from .errors import first_line
+from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
 
@@ -103,18 +104,15 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     with stage("the first inference"):
         first_ns, first_outputs = _timed(session, timing)
         timing_output = _first_output(first_outputs)
-    samples: list[int] = []
-    with stage("the timed inferences"):
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for _ in range(warmup):
-                session.run(timing)
-            for _ in range(iterations):
-                samples.append(_timed(session, timing)[0])
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    meter = PowerMeter(request.get("power") or {"sensor": "none"})
+    try:
+        meter.start()  # idle baseline before any inference of the timed phase
+        with stage("the timed inferences"):
+            samples = _timed_loop(session, timing, warmup, iterations,
+                                  float(request.get("min_time_s") or 0.0), meter)
+        power = meter.finish(inferences=len(samples))
+    finally:
+        meter.close()
     result: dict[str, Any] = {
         "runtime": runtime.name,
         "runtime_version": runtime.version(),
@@ -126,7 +124,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "first_inference_ms": first_ns / 1e6,
         "warmup": warmup,
         "iterations": iterations,
+        "min_time_s": float(request.get("min_time_s") or 0.0),
         "samples_ns": samples,
+        "power": power,
         "baseline_rss_bytes": baseline,
         "load_peak_rss_bytes": load_peak,
     }
@@ -137,6 +137,27 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
                 result["outputs_npy_b64"] = npy_b64(_eval_outputs(session, evals))
     result["peak_rss_bytes"] = peak_rss_bytes()
     return result
+
+
+def _timed_loop(session: Session, timing: np.ndarray, warmup: int, iterations: int,
+                min_time_s: float, meter: PowerMeter) -> list[int]:
+    """Warm up, then time inferences until ``iterations`` are done and ``min_time_s`` has passed
+    (a power sensor needs a long enough active window). GC is off while timing."""
+    samples: list[int] = []
+    min_ns = int(min_time_s * 1e9)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(warmup):
+            session.run(timing)
+        with meter.active():
+            start = time.perf_counter_ns()
+            while len(samples) < iterations or time.perf_counter_ns() - start < min_ns:
+                samples.append(_timed(session, timing)[0])
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return samples
 
 
 def _eval_outputs(session: Session, evals: np.ndarray) -> np.ndarray:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import RequestError
+from .power.session import PowerConfig
 from .runtimes.base import Probe
 from .store import check_sha256
 
 DEFAULT_WARMUP = 10
 DEFAULT_ITERATIONS = 50
 FIELDS = ("artifact_sha256", "runtime", "inputs_sha256", "threads", "warmup", "iterations",
-          "timeout_s", "return_outputs")
+          "min_time_s", "timeout_s", "return_outputs", "power")
 #: Test-only: accepted only when the agent runs with TESTBED_AGENT_ALLOW_DEBUG=1.
 DEBUG_FIELDS = ("debug_sleep_s",)
 
@@ -34,6 +35,25 @@ def _number(body: dict[str, Any], key: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise RequestError(f"{key} must be a number > 0, got {value!r:.40}")
     return float(value)
+
+
+def _non_negative(body: dict[str, Any], key: str) -> float:
+    value = body.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise RequestError(f"{key} must be a number >= 0, got {value!r:.40}")
+    return float(value)
+
+
+def _power(raw: Any) -> dict[str, Any] | None:
+    """The ``power`` block (sensor, rate_hz, idle_window_s, settings), validated; None = no power."""
+    if raw is None:
+        return None
+    try:
+        config = PowerConfig.from_dict(raw)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from exc
+    return {"sensor": config.sensor, "rate_hz": config.rate_hz,
+            "idle_window_s": config.idle_window_s, "settings": config.settings}
 
 
 def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
@@ -73,6 +93,8 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
         "iterations": _int(body, "iterations", DEFAULT_ITERATIONS, 1),
         "timeout_s": _number(body, "timeout_s", default_timeout_s),
         "return_outputs": return_outputs,
+        "min_time_s": _non_negative(body, "min_time_s"),
+        "power": _power(body.get("power")),
     }
     if "debug_sleep_s" in body:
         request["debug_sleep_s"] = _number(body, "debug_sleep_s", 0.0)

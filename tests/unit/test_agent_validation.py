@@ -22,7 +22,16 @@ def parse(body: Any, allow_debug: bool = False) -> dict[str, Any]:
 def test_defaults() -> None:
     assert parse({"artifact_sha256": A.upper(), "inputs_sha256": I, "runtime": "onnxruntime"}) == {
         "artifact_sha256": A, "runtime": "onnxruntime", "inputs_sha256": I, "threads": None,
-        "warmup": 10, "iterations": 50, "timeout_s": 300.0, "return_outputs": True}
+        "warmup": 10, "iterations": 50, "timeout_s": 300.0, "return_outputs": True,
+        "min_time_s": 0.0, "power": None}
+
+
+def test_power_block_is_validated() -> None:
+    base = {"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime"}
+    req = parse({**base, "power": {"sensor": "estimate", "settings": {"idle_w": 1, "max_w": 2}}})
+    assert req["power"]["sensor"] == "estimate" and req["power"]["settings"] == {"idle_w": 1, "max_w": 2}
+    with pytest.raises(RequestError, match="unknown keys"):
+        parse({**base, "power": {"sensr": "rapl"}})
 
 
 def test_explicit_values() -> None:
