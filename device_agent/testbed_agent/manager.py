@@ -118,7 +118,8 @@ class RunManager:
         worker_request = {"runtime": req["runtime"], "artifact_path": str(artifact),
                           "inputs_path": str(inputs), "threads": req["threads"],
                           "warmup": req["warmup"], "iterations": req["iterations"],
-                          "return_outputs": req["return_outputs"]}
+                          "return_outputs": req["return_outputs"],
+                          "min_time_s": req.get("min_time_s", 0.0), "power": req.get("power")}
         if "debug_sleep_s" in req:
             worker_request["debug_sleep_s"] = req["debug_sleep_s"]
         outcome = self.runner.run(worker_request, req["timeout_s"])

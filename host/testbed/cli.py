@@ -17,7 +17,7 @@ err_console = Console(stderr=True, highlight=False)
 def _out_console() -> Console:
     """Tables are wide: when stdout is not a terminal (a file, CI log), do not wrap them at 80 columns."""
     console = Console()
-    return console if console.is_terminal else Console(width=200)
+    return console if console.is_terminal else Console(width=240)
 
 
 def _fail(exc: TestbedError) -> None:

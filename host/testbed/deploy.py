@@ -63,14 +63,14 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
             refs: dict[str, tuple[inputs.InputSet, np.ndarray]] = {}
             for art in artifacts:
                 record = records.base_record(art, profile.id, outcome.run_id)
-                samples: list[int] = []
+                samples: tuple[list[int], list] = ([], [])
                 if art.status == "ok":
                     progress(f"measuring {art.converter} on {profile.id}")
                     try:
                         samples = _measure(art, model, transport, client, info, profile, options, refs, record)
                     except TestbedError as exc:
                         record.update(status="failed", error=str(exc))
-                store.add_result(outcome.run_id, record, samples)
+                store.add_result(outcome.run_id, record, *samples)
                 outcome.rows.append(record)
         store.update_deployment(outcome.run_id, status="done")
     except (TransportError, AgentError) as exc:
@@ -80,7 +80,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
 
 
 def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
-             options: DeployOptions, refs: dict, record: dict) -> list[int]:
+             options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
     runtime = (info.get("runtimes") or {}).get(art.runtime, {})
     if not runtime.get("available"):
         raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
@@ -93,17 +93,32 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
     sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
     measure = profile.measure
     timeout_s = options.timeout_s or measure.timeout_s
+    power = choose_power(profile, info)
     run_id = client.start_run({
         "artifact_sha256": art.sha256, "runtime": art.runtime, "inputs_sha256": inset.sha256,
         "threads": options.threads or profile.threads,
         "warmup": measure.warmup if options.warmup is None else options.warmup,
         "iterations": options.iterations or measure.iterations,
         "timeout_s": timeout_s, "return_outputs": True,
+        **({"power": power, "min_time_s": profile.power.min_active_s} if power else {}),
     })
     run = client.wait_run(run_id, timeout_s=timeout_s + 60)
     record["bytes_sent"] = sent
     record["cached"] = bool(art.cached and sent == 0)
+    if power is None:
+        record["power"] = records.no_power(profile, info)
     if run["state"] != "done":
         record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
-        return []
+        return [], []
     return records.add_measurement(record, run["result"], reference, inset.labels)
+
+
+def choose_power(profile: Profile, info: dict) -> dict | None:
+    """The run request's power block: the profile's first sensor the board reports available."""
+    probes = info.get("power") or {}
+    for name in profile.power.sensors:
+        if name != "none" and (probes.get(name) or {}).get("available"):
+            return {"sensor": name, "rate_hz": profile.power.rate_hz,
+                    "idle_window_s": profile.power.idle_window_s,
+                    "settings": profile.power.settings.get(name, {})}
+    return None

@@ -50,6 +50,16 @@ class MeasureSettings(_Strict):
     timeout_s: float = Field(default=300.0, gt=0)  # a run taking longer is killed and reported
 
 
+class PowerSettings(_Strict):
+    """Power/energy measurement on the board (sensors run on the agent; see docs/power.md)."""
+
+    sensors: list[str] = ["none"]  # in order of preference; the first one the board has is used
+    rate_hz: float = Field(default=20.0, gt=0, le=1000)  # sampling rate during idle and timed windows
+    idle_window_s: float = Field(default=2.0, ge=0, le=600)  # idle baseline before the timed runs
+    min_active_s: float = Field(default=2.0, ge=0)  # time inferences at least this long for a usable window
+    settings: dict[str, dict] = {}  # per-sensor settings, e.g. {estimate: {idle_w: 3.0, max_w: 7.0}}
+
+
 class Profile(_Strict):
     """A board: what it is, how to reach it, what it runs."""
 
@@ -62,6 +72,7 @@ class Profile(_Strict):
     runtimes: list[Literal["litert", "onnxruntime", "executorch"]] = ["litert", "onnxruntime", "executorch"]
     threads: Optional[int] = Field(default=None, ge=1)  # inference threads; null = runtime default
     measure: MeasureSettings = MeasureSettings()
+    power: PowerSettings = PowerSettings()
     tags: list[str] = []  # free labels for plans (e.g. arm64, lab-a)
 
     @model_validator(mode="after")

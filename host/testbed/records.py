@@ -3,6 +3,9 @@
 Schema history:
   1 (0.1.0) first version: identity, status/error, size, load, first inference, latency summary from
             raw samples, memory, accuracy, parity, cache/transfer facts, settings and tool versions.
+  2 (0.1.0) ``power``: the agent's power record (sensor, estimated, method, idle_w, active_w,
+            energy_mj_per_inference net of idle and gross, windows, missing_reason); its raw
+            (t_ns, watts) samples are stored beside the record, not inside it.
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -18,7 +21,7 @@ import numpy as np
 
 from .stats import accuracy, latency_summary, parity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MB = 1024 * 1024
 
 
@@ -35,13 +38,30 @@ def base_record(artifact: Any, device: str, run_id: str) -> dict:
         "peak_rss_mb": None, "load_peak_rss_mb": None, "baseline_rss_mb": None,
         "accuracy": None, "parity": None, "cached": False, "bytes_sent": 0,
         "runtime_version": None, "threads": None, "settings": {}, "warmup": None, "iterations": None,
+        "power": None,
     }
 
 
+def no_power(profile: Any, info: dict) -> dict:
+    """The power record when no listed sensor is available on the board: missing, with the reason."""
+    probes = info.get("power") or {}
+    reasons = [f"{n}: {(probes.get(n) or {}).get('reason') or 'not reported by the agent'}"
+               for n in profile.power.sensors if n != "none"]
+    return {"sensor": None, "estimated": False, "idle_w": None, "active_w": None,
+            "energy_mj_per_inference": None, "energy_mj_per_inference_gross": None,
+            "missing_reason": "; ".join(reasons) or "no power sensor in the profile (power.sensors)"}
+
+
 def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
-                    labels: np.ndarray | None) -> list[int]:
-    """Fill the record from the agent's raw result; return the raw samples to store beside it."""
+                    labels: np.ndarray | None) -> tuple[list[int], list]:
+    """Fill the record from the agent's raw result; return the raw latency and power samples
+    to store beside it."""
     samples = [int(s) for s in result.get("samples_ns", [])]
+    power = dict(result.get("power") or {})
+    power_samples = power.pop("samples", [])
+    power.pop("counter_samples", None)
+    if power:
+        record["power"] = power
     record.update({
         "status": "ok", "error": None, "runner": result.get("runner"),
         "runtime_version": result.get("runtime_version"), "threads": result.get("threads"),
@@ -57,7 +77,7 @@ def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
         record["parity"] = parity(outputs, reference)
         if labels is not None:
             record["accuracy"] = accuracy(outputs, labels)
-    return samples
+    return samples, power_samples
 
 
 def decode_npy(b64: str) -> np.ndarray:

@@ -48,7 +48,8 @@ class Store:
                 setattr(dep, key, value)
             s.commit()
 
-    def add_result(self, dep_id: str, record: dict, samples_ns: list[int]) -> None:
+    def add_result(self, dep_id: str, record: dict, samples_ns: list[int],
+                   power_samples: list | None = None) -> None:
         lat = record.get("latency_ms") or {}
         with Session(self.engine) as s:
             s.add(Result(
@@ -57,7 +58,7 @@ class Store:
                 runtime=record["runtime"], status=record["status"], error=record.get("error"),
                 artifact_sha256=record.get("sha256"), size_bytes=record.get("size_bytes"),
                 latency_p50_ms=lat.get("p50"), cached=bool(record.get("cached")),
-                samples_ns=list(samples_ns), record=record))
+                samples_ns=list(samples_ns), power_samples=list(power_samples or []), record=record))
             s.commit()
 
     def results(self, dep_id: str) -> list[Result]:

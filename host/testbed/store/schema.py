@@ -47,4 +47,5 @@ class Result(Base):
     latency_p50_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     samples_ns: Mapped[list] = mapped_column(JSON, default=list)  # raw per-inference latencies
+    power_samples: Mapped[list] = mapped_column(JSON, default=list)  # raw [t_ns, watts] power readings
     record: Mapped[dict] = mapped_column(JSON)  # the full versioned result record (records.py)
