@@ -1,0 +1,57 @@
+"""`testbed deploy`: convert, push, measure, store, compare."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+
+from ..errors import TestbedError
+from ._common import err_console, fail, out_console, split
+
+
+@click.command()
+@click.option("--device", "-d", required=True, help="Profile id (profiles/<id>.yaml) or a path to one.")
+@click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
+@click.option("--formats", help="Comma list of formats to keep: executorch,onnx,tflite (default: all).")
+@click.option("--sources", help="Comma list of source frameworks: pytorch,keras (default: both).")
+@click.option("--iterations", type=click.IntRange(1), help="Timed runs per artifact (default: the profile's).")
+@click.option("--warmup", type=click.IntRange(0), help="Warm-up runs (default: the profile's).")
+@click.option("--threads", type=click.IntRange(1), help="Inference threads (default: the profile's).")
+@click.option("--timeout", "timeout_s", type=float, help="Seconds before a run is killed.")
+@click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
+def deploy(device: str, model_id: str, formats: str | None, sources: str | None, iterations: int | None,
+           warmup: int | None, threads: int | None, timeout_s: float | None, db: str | None,
+           as_json: bool) -> None:
+    """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
+    from .. import profiles
+    from ..deploy import DeployOptions, deploy as run_deploy
+    from ..report.table import render
+    from ..store import Store
+
+    from ..paths import home
+    from ..quiet import tool_output_to
+
+    log = home() / "logs" / "tools.log"
+    try:
+        profile = profiles.load(device)
+        store = Store(db)
+        opts = DeployOptions(formats=split(formats), sources=split(sources), warmup=warmup,
+                             iterations=iterations, threads=threads, timeout_s=timeout_s)
+        with tool_output_to(log) as ui:
+            ui_console = Console(file=ui, highlight=False)
+            with ui_console.status("starting") as status:
+                outcome = run_deploy(profile, model_id, opts, store, progress=lambda m: status.update(m))
+    except TestbedError as exc:
+        fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(outcome.rows, indent=2))
+    else:
+        render(outcome.rows, f"{model_id} on {profile.id}  (run {outcome.run_id}, stored in {store.url})",
+               out_console())
+    if any(r["status"] != "ok" for r in outcome.rows):
+        err_console.print(f"{sum(r['status'] != 'ok' for r in outcome.rows)} of {len(outcome.rows)} "
+                          "variants failed (see rows)")
