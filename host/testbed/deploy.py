@@ -26,6 +26,7 @@ Progress = Callable[[str], None]
 class DeployOptions:
     formats: list[str] | None = None  # executorch / onnx / tflite; None = all
     sources: list[str] | None = None  # pytorch / keras; None = both
+    quantizations: list[str] | None = None  # fp32 / fp16 / int8-dynamic / int8-static; None = all
     warmup: int | None = None  # None = the profile's
     iterations: int | None = None
     threads: int | None = None
@@ -45,7 +46,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     from .converters.cache import build
 
     model = testbed_zoo.load(model_id)
-    chosen = [c for c in converters_for(model, registry.select(options.formats, options.sources, None))
+    chosen = [c for c in converters_for(model, registry.select(options.formats, options.sources, options.quantizations))
               if c.runtime in profile.runtimes]
     artifacts = []
     for conv in chosen:

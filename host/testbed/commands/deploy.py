@@ -16,13 +16,14 @@ from ._common import err_console, fail, out_console, split
 @click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
 @click.option("--formats", help="Comma list of formats to keep: executorch,onnx,tflite (default: all).")
 @click.option("--sources", help="Comma list of source frameworks: pytorch,keras (default: both).")
+@click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static (default: all).")
 @click.option("--iterations", type=click.IntRange(1), help="Timed runs per artifact (default: the profile's).")
 @click.option("--warmup", type=click.IntRange(0), help="Warm-up runs (default: the profile's).")
 @click.option("--threads", type=click.IntRange(1), help="Inference threads (default: the profile's).")
 @click.option("--timeout", "timeout_s", type=float, help="Seconds before a run is killed.")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
-def deploy(device: str, model_id: str, formats: str | None, sources: str | None, iterations: int | None,
+def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None, iterations: int | None,
            warmup: int | None, threads: int | None, timeout_s: float | None, db: str | None,
            as_json: bool) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
@@ -38,7 +39,7 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
     try:
         profile = profiles.load(device)
         store = Store(db)
-        opts = DeployOptions(formats=split(formats), sources=split(sources), warmup=warmup,
+        opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
                              iterations=iterations, threads=threads, timeout_s=timeout_s)
         with tool_output_to(log) as ui:
             ui_console = Console(file=ui, highlight=False)
