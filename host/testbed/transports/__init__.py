@@ -2,6 +2,6 @@
 
 from .base import Transport
 from .registry import get, names, register
-from . import local, ssh  # noqa: F401  (register)
+from . import adb, local, ssh  # noqa: F401  (register)
 
 __all__ = ["Transport", "get", "names", "register"]

@@ -1,0 +1,70 @@
+"""``adb``: an Android phone over adb (adbutils), measured with the user's native benchmark tools.
+
+The profile's ``adb:`` section names the device serial, a working folder on the phone and the
+host paths of the tool binaries (LiteRT ``benchmark_model``, ExecuTorch ``executor_runner``,
+``onnxruntime_perf_test``) built for the phone's ABI; they are pushed once, by content.
+For the normal agent on a phone, use Termux + sshd and the ``ssh`` transport instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from pathlib import Path
+
+from ..android.board import AdbBoard
+from ..android.tools import TOOLS
+from ..errors import ConfigError, TransportError
+from .base import Transport
+from .registry import register
+
+
+@register
+class AdbTransport(Transport):
+    name = "adb"
+
+    def __init__(self, profile, device=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(profile)
+        self._device = device  # tests pass a stand-in phone; normally found through the adb server
+        self._board: AdbBoard | None = None
+
+    def open(self) -> AdbBoard:  # type: ignore[override]
+        settings = getattr(self.profile, "adb", None)
+        if settings is None:
+            raise ConfigError(f"profile '{self.profile.id}': transport 'adb' needs an 'adb:' section")
+        device = self._device or _connect(settings.serial)
+        remote_dir = settings.remote_dir
+        device.shell(f"mkdir -p {remote_dir}")
+        binaries = {}
+        for runtime, tool in TOOLS.items():
+            local = settings.tools.get(tool.name)
+            if local:
+                binaries[runtime] = self._push_tool(device, Path(local).expanduser(), remote_dir, tool.name)
+        self._board = AdbBoard(device, remote_dir, binaries, where=f"{self.profile.id} (adb)")
+        return self._board
+
+    def close(self) -> None:
+        self._board = None
+
+    @staticmethod
+    def _push_tool(device, local: Path, remote_dir: str, name: str) -> str:  # type: ignore[no-untyped-def]
+        if not local.is_file():
+            raise ConfigError(f"adb.tools.{name}: {local} does not exist (build it for the phone's ABI)")
+        digest = hashlib.sha256(local.read_bytes()).hexdigest()[:16]
+        remote = posixpath.join(remote_dir, f"{name}-{digest}")
+        if device.shell(f"test -x {remote} && echo yes").strip() != "yes":
+            device.push(str(local), remote)
+            device.shell(f"chmod 755 {remote}")
+        return remote
+
+
+def _connect(serial: str | None):  # type: ignore[no-untyped-def]
+    try:
+        from adbutils import adb
+    except ImportError as exc:
+        raise TransportError("the adb transport needs adbutils: pip install adbutils") from exc
+    try:
+        return adb.device(serial=serial)
+    except Exception as exc:  # no adb server, no device, several devices and no serial
+        raise TransportError(f"no Android device{' ' + serial if serial else ''} over adb: {exc}; "
+                             "check `adb devices`") from exc
