@@ -65,3 +65,39 @@ def test_unknown_model_is_one_clear_line() -> None:
     proc = run("deploy", "--device", "local", "--model", "no_such_model")
     assert proc.returncode == 2
     assert "unknown model 'no_such_model'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_power_is_shown_and_labelled(first_run: list[dict]) -> None:
+    """This machine has no readable RAPL (no /sys/class/powercap), so the local profile falls back to
+    the CPU-utilisation estimate - and every record says it is an estimate."""
+    for r in (r for r in first_run if r["status"] == "ok"):
+        power = r["power"]
+        assert power["sensor"] in ("rapl", "estimate")
+        assert power["estimated"] is (power["sensor"] == "estimate")
+        assert power["active_w"] is not None and power["missing_reason"] is None, power
+    proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "tflite",
+               "--sources", "keras", "--quant", "fp32", *FAST)
+    assert "Power (W)" in proc.stdout and "Energy (mJ/inf)" in proc.stdout
+    if first_run[0]["power"]["estimated"]:
+        assert "est." in proc.stdout and "ESTIMATED" in proc.stdout
+
+
+def test_energy_per_inference_reproduced_by_hand_from_stored_samples(first_run: list[dict]) -> None:
+    """Recompute idle W, active W and net mJ/inference from the raw (t_ns, W) samples in the store."""
+    stored = [r for r in Store().results(first_run[0]["run_id"]) if r.status == "ok"][0]
+    power = stored.record["power"]
+    samples = [(int(t), float(w)) for t, w in stored.power_samples]
+
+    def mean_watts(window: list[int]) -> float:
+        pts = [(t, w) for t, w in samples if window[0] <= t <= window[1]]
+        joules = sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in zip(pts, pts[1:]))
+        return joules / ((pts[-1][0] - pts[0][0]) / 1e9)
+
+    idle_w, active_w = mean_watts(power["idle_window_ns"]), mean_watts(power["active_window_ns"])
+    duration_s = (power["active_window_ns"][1] - power["active_window_ns"][0]) / 1e9
+    n = len(stored.samples_ns)
+    assert power["inferences"] == n
+    assert idle_w == pytest.approx(power["idle_w"], rel=1e-9)
+    assert active_w == pytest.approx(power["active_w"], rel=1e-9)
+    assert (active_w - idle_w) * duration_s / n * 1000 == pytest.approx(power["energy_mj_per_inference"],
+                                                                        rel=1e-6, abs=1e-12)
