@@ -53,3 +53,41 @@ def keras_signature(model: Any) -> list[Any]:
     tf = import_tensorflow()
     shape = list(model.example_input(layout="NHWC").shape)
     return [tf.TensorSpec(shape, tf.float32, name="input")]
+
+
+# Samples of ``model.calibration_set()`` that static quantization calibrates on (part of options()).
+CALIBRATION_SAMPLES = 64
+
+
+def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) -> list[Any]:
+    """``n`` calibration inputs of ``model`` as batch-1 float32 arrays in ``layout``.
+
+    The artifacts have a fixed batch of 1, so calibration runs them one sample at a time.
+    """
+    import numpy as np
+    from testbed_zoo import to_layout
+
+    batch = to_layout(np.asarray(model.calibration_set(n), dtype=np.float32), layout)
+    return [np.ascontiguousarray(batch[i : i + 1]) for i in range(len(batch))]
+
+
+def pt2e_quantize(module: Any, sample: Any, quantizer: Any, calibration: list[Any] | None, fold_quantize: bool = True) -> Any:
+    """PT2E post-training quantization: export → ``prepare_pt2e`` → calibrate → ``convert_pt2e``.
+
+    Returns the quantized ``torch.fx.GraphModule`` (quantize/dequantize ops around the
+    quantized ops), ready to be exported again by the caller. Run it under ``torch.no_grad()``
+    and :func:`torch_threads`. ``calibration`` is None for dynamic quantization: the graph
+    then runs once on ``sample`` anyway, because the weight observers only record the weights'
+    ranges during a forward pass (without one, the int8 weights come out garbage).
+    """
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    graph = torch.export.export(module, (sample,), strict=False).module()
+    graph = prepare_pt2e(graph, quantizer)
+    if calibration:
+        for x in calibration:
+            graph(torch.from_numpy(x))
+    else:
+        graph(sample)
+    return convert_pt2e(graph, fold_quantize=fold_quantize)

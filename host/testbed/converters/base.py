@@ -16,7 +16,17 @@ from testbed.errors import ConversionError, first_line
 
 SOURCES = ("pytorch", "keras")
 FORMATS = ("executorch", "onnx", "tflite")
-QUANTIZATIONS = ("fp32",)
+# What a converter's artifact computes in (``Converter.quantization``):
+#   "fp32"          float32 weights and activations (no quantization).
+#   "fp16"          float16 weights, dequantized at load time or computed in fp16 where the runtime
+#                   can (TFLite); inputs and outputs stay float32.
+#   "int8-dynamic"  int8 weights; activations quantized at run time per inference (dynamic-range,
+#                   no calibration); inputs and outputs stay float32.
+#   "int8-static"   int8 weights and int8 activations with scales fixed by calibration on
+#                   ``calibration_set()`` (full-integer / PT2E static / ORT QDQ static); the
+#                   artifact still takes and returns float32 (a quantize op at the input, a
+#                   dequantize op at the output).
+QUANTIZATIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
 RUNTIMES = ("executorch", "onnxruntime", "litert")
 
 
@@ -32,6 +42,8 @@ class ZooModelLike(Protocol):
     def keras_model(self) -> Any: ...
 
     def example_input(self, layout: str = "NCHW") -> Any: ...
+
+    def calibration_set(self, n: int = 64) -> Any: ...
 
 
 class Converter(ABC):

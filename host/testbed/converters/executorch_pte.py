@@ -1,54 +1,127 @@
-"""PyTorch → ExecuTorch ``.pte`` with the XNNPACK delegate, fp32."""
+"""PyTorch → ExecuTorch ``.pte``: XNNPACK-delegated fp32 and int8 (PT2E), and portable fp32.
+
+All three share one pipeline (export → optional PT2E quantization → edge → optional delegate
+→ ``to_executorch``) and report how much of the graph the delegate took.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ._support import torch_example, torch_threads
+from ._support import CALIBRATION_SAMPLES, calibration_inputs, pt2e_quantize, torch_example, torch_threads
 from .base import Converter, ZooModelLike
 from .registry import register
 
 
-@register
-class ExecuTorchXnnpackFp32(Converter):
-    """``torch.export`` → ``to_edge_transform_and_lower(XnnpackPartitioner)`` → ``.pte``."""
+class _ExecuTorch(Converter):
+    """The shared ExecuTorch pipeline; subclasses pick quantization and delegate."""
 
-    name = "executorch-xnnpack-fp32"
     source = "pytorch"
     format = "executorch"
-    quantization = "fp32"
     runtime = "executorch"
     layout = "NCHW"
     extension = ".pte"
-    modules = ("torch", "executorch")
-    distributions = ("torch", "executorch")
+    modules: ClassVar[tuple[str, ...]] = ("torch", "executorch")
+    distributions: ClassVar[tuple[str, ...]] = ("torch", "executorch")
+    delegate: ClassVar[str | None] = "xnnpack"  # None: portable kernels only
 
     def options(self) -> dict[str, Any]:
         """Export mode and partitioner (everything else is the tools' defaults)."""
-        return {"export": "torch.export.export(strict=False)", "partitioner": "XnnpackPartitioner()", "batch": 1}
+        partitioner = "XnnpackPartitioner()" if self.delegate == "xnnpack" else None
+        return {"export": "torch.export.export(strict=False)", "partitioner": partitioner, "batch": 1}
 
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
-        """Export, lower to XNNPACK and write the program; report delegated/total op nodes."""
+        """Export (and quantize), lower, write the program; report delegated/total op nodes."""
         module = model.torch_module()
         sample = torch_example(model)
+        calibration = self._calibration(model)
         try:
             import torch
-            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-            from executorch.exir import to_edge_transform_and_lower
+            from executorch.exir import to_edge, to_edge_transform_and_lower
 
             with torch_threads(1), torch.no_grad():
-                exported = torch.export.export(module, (sample,), strict=False)
-                edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+                exported = torch.export.export(self._quantize(module, sample, calibration), (sample,), strict=False)
+                if self.delegate == "xnnpack":
+                    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+                    edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+                else:
+                    edge = to_edge(exported)
                 program = edge.to_executorch()
             Path(out_path).write_bytes(program.buffer)
         except Exception as exc:
             raise self._fail(exc) from exc
         return _delegation(edge)
 
+    def _calibration(self, model: ZooModelLike) -> list[Any] | None:
+        """Calibration inputs (None when the variant needs none)."""
+        return None
+
+    def _quantize(self, module: Any, sample: Any, calibration: list[Any] | None) -> Any:
+        """The module to export: ``module`` itself for fp32 variants."""
+        return module
+
+
+@register
+class ExecuTorchXnnpackFp32(_ExecuTorch):
+    """``torch.export`` → ``to_edge_transform_and_lower(XnnpackPartitioner)`` → ``.pte``."""
+
+    name = "executorch-xnnpack-fp32"
+    quantization = "fp32"
+
+
+@register
+class ExecuTorchXnnpackInt8Static(_ExecuTorch):
+    """PT2E static int8 with ``XNNPACKQuantizer`` (symmetric, per-channel weights), then XNNPACK.
+
+    ``torch.export(...).module()`` → ``prepare_pt2e`` → calibration on the model's
+    ``calibration_set()`` → ``convert_pt2e`` → ``torch.export`` again → lowered like fp32. The
+    program keeps float32 input and output (quantize/dequantize inside the delegate).
+    """
+
+    name = "executorch-xnnpack-int8-static"
+    quantization = "int8-static"
+    modules = ("torch", "executorch", "torchao")
+    distributions = ("torch", "executorch", "torchao")
+
+    def options(self) -> dict[str, Any]:
+        """fp32's options plus the quantizer and its calibration."""
+        return {
+            **super().options(),
+            "quantizer": "XNNPACKQuantizer(get_symmetric_quantization_config(is_per_channel=True))",
+            "calibration_samples": CALIBRATION_SAMPLES,
+        }
+
+    def _calibration(self, model: ZooModelLike) -> list[Any] | None:
+        return calibration_inputs(model, self.layout)
+
+    def _quantize(self, module: Any, sample: Any, calibration: list[Any] | None) -> Any:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+
+        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        return pt2e_quantize(module, sample, quantizer, calibration)
+
+
+@register
+class ExecuTorchPortableFp32(_ExecuTorch):
+    """``torch.export`` → ``to_edge`` → ``to_executorch``: no delegate, ExecuTorch's portable
+    kernels run every op. The reference path the delegated variants are compared against."""
+
+    name = "executorch-portable-fp32"
+    quantization = "fp32"
+    delegate = None
+
 
 def _delegation(edge: Any) -> dict[str, Any]:
-    """``{"delegated_nodes", "total_nodes"}`` from ExecuTorch's devtools, or ``{}`` if unavailable."""
+    """Delegated vs total op nodes (and the op types left outside any delegate), or ``{}``.
+
+    ``total_nodes`` counts the edge program's call nodes as ExecuTorch's devtools do
+    (delegated + not delegated); ``non_delegated_ops`` maps op type → count.
+    """
     try:
         from executorch.devtools.backend_debug import get_delegation_info
 
@@ -58,6 +131,9 @@ def _delegation(edge: Any) -> dict[str, Any]:
             "delegated_nodes": delegated,
             "total_nodes": delegated + int(info.num_non_delegated_nodes),
             "delegated_subgraphs": int(info.num_delegated_subgraphs),
+            "non_delegated_ops": {
+                op: int(b.non_delegated) for op, b in sorted(info.delegation_by_operator.items()) if b.non_delegated
+            },
         }
     except Exception:  # extra info only: never fail a good conversion over it
         return {}

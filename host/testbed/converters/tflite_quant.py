@@ -1,0 +1,61 @@
+"""TFLite full-integer int8 with ai-edge-quantizer, on top of litert-torch's fp32 flatbuffer.
+
+litert-torch's own PT2E static quantization turns the model's input and output into int8
+tensors; every other artifact takes float32, so the static variant quantizes the fp32
+flatbuffer with ai-edge-quantizer's ``static_wi8_ai8`` recipe instead (int8 weights and
+activations, MinMax calibration on the model's ``calibration_set()``) and marks the graph's
+INPUT and OUTPUT as not quantized: a QUANTIZE op follows the float32 input and a DEQUANTIZE
+op precedes the float32 output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .post_quant import PostQuantized
+from .registry import register
+from .tflite_torch import TfliteTorchFp32
+
+
+@register
+class TfliteTorchInt8Static(PostQuantized):
+    """ai-edge-quantizer ``static_wi8_ai8`` over ``tflite-torch-fp32``, float32 I/O kept."""
+
+    name = "tflite-torch-int8-static"
+    quantization = "int8-static"
+    base = TfliteTorchFp32
+    step_modules = ("ai_edge_quantizer", "ai_edge_litert")
+    step_distributions = ("ai-edge-quantizer",)
+    calibrated = True
+
+    def step_options(self) -> dict[str, Any]:
+        return {
+            "tool": "ai_edge_quantizer.Quantizer",
+            "recipe": "static_wi8_ai8(MIN_MAX_UNIFORM_QUANT)",
+            "io": "float32 (INPUT/OUTPUT: NO_QUANTIZE)",
+        }
+
+    def quantize(self, src: Path, out_path: Path, calibration: list[Any] | None, scratch: Path) -> dict[str, Any]:
+        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_quantizer import qtyping, quantizer, recipe, recipe_manager
+        from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+        manager = recipe_manager.RecipeManager()
+        manager.load_quantization_recipe(recipe.static_wi8_ai8())
+        for io in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+            manager.add_quantization_config(".*", io, algorithm_key=AlgorithmName.NO_QUANTIZE)
+
+        signatures = Interpreter(model_path=str(src)).get_signature_list()
+        if len(signatures) != 1:
+            raise ValueError(f"expected one signature in the fp32 flatbuffer, found {sorted(signatures)}")
+        key, signature = next(iter(signatures.items()))
+        if len(signature["inputs"]) != 1:
+            raise ValueError(f"expected one input in signature {key!r}, found {signature['inputs']}")
+        (input_name,) = signature["inputs"]
+
+        quant = quantizer.Quantizer(str(src))
+        quant.load_quantization_recipe(manager.get_quantization_recipe())
+        result = quant.calibrate({key: [{input_name: x} for x in calibration or []]}, num_threads=1)
+        quant.quantize(result, enable_progress_report=False).export_model(str(out_path), overwrite=True)
+        return {}
