@@ -1,7 +1,9 @@
 """Converters on the real digits_cnn model: real tools, real runtimes, no mocks.
 
 Every converter's artifact is built once per module into its own ``TESTBED_HOME``; the cache
-tests use a fresh home each.
+tests use a fresh home each. fp32 artifacts must match their source framework within 1e-4;
+quantized ones must keep top-1 agreement with it and accuracy on the held-out digits within
+two points of the fp32 source model's.
 """
 
 from __future__ import annotations
@@ -18,19 +20,36 @@ import numpy as np
 import pytest
 
 import testbed_zoo
-from testbed.converters import Artifact, Converter, all_converters, build, build_all, get, register, select
+from testbed.converters import Artifact, Converter, all_converters, build, build_all, cache_key, get, register, select
+from testbed.converters.base import QUANTIZATIONS
+from testbed.converters.onnx_quant import OrtStatic
 from testbed.converters.onnx_torch import OnnxTorchFp32
+from testbed.converters.post_quant import PostQuantized
 from testbed.errors import ConfigError, ConversionError, first_line
 
 ATOL = 1e-4
+MAX_ACCURACY_DROP = 0.02  # quantized accuracy on the eval set vs the fp32 source model's
+MIN_TOP1_AGREEMENT = 0.9  # quantized vs source model, on the eval set
 NAMES = [conv.name for conv in all_converters()]
 EXPECTED = {
+    "executorch-portable-fp32",
     "executorch-xnnpack-fp32",
-    "onnx-torch-fp32",
+    "executorch-xnnpack-int8-static",
     "onnx-keras-fp32",
+    "onnx-keras-int8-dynamic",
+    "onnx-keras-int8-static",
+    "onnx-torch-fp32",
+    "onnx-torch-int8-dynamic",
+    "onnx-torch-int8-static",
+    "tflite-keras-fp16",
     "tflite-keras-fp32",
+    "tflite-keras-int8-dynamic",
+    "tflite-keras-int8-static",
     "tflite-torch-fp32",
+    "tflite-torch-int8-dynamic",
+    "tflite-torch-int8-static",
 }
+QUANTIZED = [name for name in NAMES if get(name).quantization != "fp32"]
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -47,6 +66,20 @@ def artifacts(digits: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TESTBED_HOME", str(tmp_path_factory.mktemp("conv-home")))
         yield {art.converter: art for art in build_all(digits)}
+
+
+@pytest.fixture(scope="module")
+def eval_outputs(artifacts: dict[str, Artifact], digits: Any) -> dict[str, np.ndarray]:
+    """Logits of every ok artifact on the whole held-out set, run in its own runtime."""
+    x, _ = digits.eval_set()
+    return {name: run_artifact(art, testbed_zoo.to_layout(x, art.layout)) for name, art in artifacts.items() if art.ok}
+
+
+@pytest.fixture(scope="module")
+def eval_references(digits: Any) -> dict[str, np.ndarray]:
+    """Logits of the source models (pytorch, keras) on the held-out set."""
+    x, _ = digits.eval_set()
+    return {framework: digits.reference(framework, x) for framework in ("pytorch", "keras")}
 
 
 @pytest.fixture
@@ -122,9 +155,11 @@ class BrokenModel:
 # ----------------------------------------------------------------------------- registry
 
 
-def test_registry_holds_the_five_converters() -> None:
+def test_registry_holds_the_conversion_matrix() -> None:
     assert set(NAMES) == EXPECTED
     for conv in all_converters():
+        assert conv.quantization in QUANTIZATIONS
+        assert conv.name.endswith("-" + conv.quantization) and conv.name.startswith(conv.format + "-")
         assert conv.source in ("pytorch", "keras")
         assert conv.layout == ("NCHW" if conv.source == "pytorch" else "NHWC")
         assert conv.extension == {"executorch": ".pte", "onnx": ".onnx", "tflite": ".tflite"}[conv.format]
@@ -148,12 +183,60 @@ def test_get_and_select() -> None:
     assert get("onnx-keras-fp32").source == "keras"
     with pytest.raises(ConfigError, match="unknown converter 'nope'"):
         get("nope")
-    assert {c.name for c in select(["onnx"], None, None)} == {"onnx-torch-fp32", "onnx-keras-fp32"}
+    assert {c.name for c in select(["onnx"], None, ["fp32"])} == {"onnx-torch-fp32", "onnx-keras-fp32"}
     assert {c.name for c in select(None, ["keras"], ["fp32"])} == {"onnx-keras-fp32", "tflite-keras-fp32"}
-    assert {c.name for c in select(["tflite"], ["pytorch"], None)} == {"tflite-torch-fp32"}
+    assert {c.name for c in select(["tflite"], ["pytorch"], None)} == {
+        "tflite-torch-fp32",
+        "tflite-torch-int8-dynamic",
+        "tflite-torch-int8-static",
+    }
+    assert {c.name for c in select(["executorch"], None, None)} == {n for n in EXPECTED if n.startswith("executorch-")}
+    assert {c.name for c in select(None, None, ["int8-static"])} == {
+        "executorch-xnnpack-int8-static",
+        "onnx-torch-int8-static",
+        "onnx-keras-int8-static",
+        "tflite-keras-int8-static",
+        "tflite-torch-int8-static",
+    }
+    assert {c.name for c in select(None, None, ["fp16"])} == {"tflite-keras-fp16"}
     assert len(select(None, None, None)) == len(EXPECTED)
     with pytest.raises(ConfigError, match="unknown format 'tfl'"):
         select(["tfl"], None, None)
+    with pytest.raises(ConfigError, match="unknown quantization 'int4'"):
+        select(None, None, ["int4"])
+
+
+def test_post_quantized_variants_inherit_their_base() -> None:
+    """ORT and ai-edge-quantizer steps take source/layout/format from the fp32 converter they
+    quantize, and its options and tool versions enter their own (hence the cache key)."""
+    for name in ("onnx-torch-int8-static", "onnx-keras-int8-dynamic", "tflite-torch-int8-static"):
+        conv = get(name)
+        assert isinstance(conv, PostQuantized)
+        base = conv.base()
+        assert base.quantization == "fp32" and base.name == name.rsplit("-int8-", 1)[0] + "-fp32"
+        assert (conv.source, conv.format, conv.runtime, conv.layout) == (base.source, base.format, base.runtime, base.layout)
+        assert conv.options()["base"] == base.name and conv.options()["base_options"] == base.options()
+        assert base.tool_versions().items() <= conv.tool_versions().items()
+    assert "onnxruntime" in get("onnx-keras-int8-static").tool_versions()
+    assert "ai-edge-quantizer" in get("tflite-torch-int8-static").tool_versions()
+
+
+class OtherOpsetOnnxTorch(OnnxTorchFp32):
+    """The torch ONNX exporter with a different opset in its options. Not registered."""
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "opset": 17}
+
+
+class StaticOnOtherBase(OrtStatic):
+    """The registered ORT static step over a differently configured base. Not registered."""
+
+    name = "onnx-torch-int8-static"
+    base = OtherOpsetOnnxTorch
+
+
+def test_cache_key_follows_base_options(digits: Any) -> None:
+    assert cache_key(StaticOnOtherBase(), digits) != cache_key(get("onnx-torch-int8-static"), digits)
 
 
 def test_import_is_light() -> None:
@@ -189,8 +272,15 @@ def test_converter_produces_artifact(name: str, artifacts: dict[str, Artifact]) 
         get(name).layout,
     )
     json.dumps(art.to_dict())
-    if name == "executorch-xnnpack-fp32":
-        assert art.extra["total_nodes"] >= art.extra["delegated_nodes"] > 0
+    if art.format == "executorch":  # delegation is reported for every ExecuTorch variant
+        assert art.extra["total_nodes"] >= art.extra["delegated_nodes"] >= 0
+        if "xnnpack" in name:
+            assert art.extra["delegated_nodes"] > 0 and art.extra["delegated_subgraphs"] >= 1
+        else:
+            assert art.extra["delegated_nodes"] == 0 and art.extra["total_nodes"] > 0
+    if isinstance(get(name), PostQuantized):
+        base = artifacts[get(name).base.name]
+        assert art.extra["base_converter"] == base.converter and art.extra["base_sha256"] == base.sha256
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -202,7 +292,74 @@ def test_artifact_matches_reference(name: str, artifacts: dict[str, Artifact], d
     expected = digits.reference(art.source, x)
     got = run_artifact(art, testbed_zoo.to_layout(x, art.layout))
     assert got.shape == expected.shape == (len(x), digits.spec.num_classes)
-    assert np.abs(got - expected).max() <= ATOL
+    if art.quantization == "fp32":
+        assert np.abs(got - expected).max() <= ATOL
+    else:  # quantized: same predictions on the parity images, logits in the same range
+        assert (got.argmax(1) == expected.argmax(1)).mean() >= MIN_TOP1_AGREEMENT
+        assert np.isfinite(got).all() and np.abs(got - expected).mean() < 0.1 * np.abs(expected).mean()
+
+
+@pytest.mark.parametrize("name", QUANTIZED)
+def test_quantized_accuracy_and_agreement(
+    name: str,
+    artifacts: dict[str, Artifact],
+    eval_outputs: dict[str, np.ndarray],
+    eval_references: dict[str, np.ndarray],
+    digits: Any,
+) -> None:
+    """On the whole held-out set: accuracy within 2 points of the fp32 source model and
+    top-1 agreement >= 0.9 with it (max abs logit error is reported, not bounded)."""
+    art = artifacts[name]
+    assert art.ok, art.error
+    _, y = digits.eval_set()
+    got, ref = eval_outputs[name], eval_references[art.source]
+    accuracy, source_accuracy = float((got.argmax(1) == y).mean()), float((ref.argmax(1) == y).mean())
+    agreement = float((got.argmax(1) == ref.argmax(1)).mean())
+    print(f"{name}: accuracy {accuracy:.4f} (fp32 {art.source} {source_accuracy:.4f}), "
+          f"top-1 agreement {agreement:.4f}, max abs err {np.abs(got - ref).max():.3g}")
+    assert source_accuracy > 0.9  # the trained model is good, so the comparison means something
+    assert accuracy >= source_accuracy - MAX_ACCURACY_DROP
+    assert agreement >= MIN_TOP1_AGREEMENT
+
+
+def test_fp32_artifacts_match_on_eval_set(
+    eval_outputs: dict[str, np.ndarray], eval_references: dict[str, np.ndarray], artifacts: dict[str, Artifact]
+) -> None:
+    for name, got in eval_outputs.items():
+        art = artifacts[name]
+        if art.quantization == "fp32":
+            assert np.abs(got - eval_references[art.source]).max() <= ATOL, name
+
+
+def test_matrix_has_ten_ok_variants_across_formats_and_frameworks(artifacts: dict[str, Artifact]) -> None:
+    ok = [art for art in artifacts.values() if art.ok]
+    assert len(ok) >= 10
+    assert {art.format for art in ok} == {"executorch", "onnx", "tflite"}
+    assert {art.source for art in ok} == {"pytorch", "keras"}
+    assert {art.quantization for art in ok} == set(QUANTIZATIONS)
+
+
+def test_quantized_artifacts_keep_float_io_and_are_smaller(artifacts: dict[str, Artifact]) -> None:
+    """Every variant takes and returns float32 (the same inputs as fp32); int8 ones are smaller."""
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    for name in QUANTIZED:
+        art = artifacts[name]
+        fp32 = artifacts[name.rsplit("-", 2 if "-int8-" in name else 1)[0] + "-fp32"]
+        assert art.size_bytes is not None and fp32.size_bytes is not None
+        assert art.size_bytes < 0.7 * fp32.size_bytes, name
+        if art.runtime == "litert":
+            interp = Interpreter(model_path=str(art.path))
+            dtypes = {d["dtype"] for d in interp.get_tensor_details()}
+            assert interp.get_input_details()[0]["dtype"] == np.float32, name
+            assert interp.get_output_details()[0]["dtype"] == np.float32, name
+            assert (np.int8 in dtypes) == ("int8" in name), name
+            assert (np.float16 in dtypes) == (name == "tflite-keras-fp16"), name
+        elif art.runtime == "onnxruntime":
+            sess = ort.InferenceSession(str(art.path), providers=["CPUExecutionProvider"])
+            assert sess.get_inputs()[0].type == sess.get_outputs()[0].type == "tensor(float)", name
+            assert art.extra["quant_nodes"], name
 
 
 def test_onnx_torch_is_static_batch_one_and_checked(artifacts: dict[str, Artifact]) -> None:
@@ -248,7 +405,7 @@ def test_corrupt_cache_entry_is_rebuilt(home: Path, digits: Any) -> None:
 
 
 def test_failing_model_yields_failed_row_and_no_cache_entry(home: Path) -> None:
-    arts = build_all(BrokenModel())
+    arts = build_all(BrokenModel())  # quantized variants report their fp32 base's error
     assert [a.status for a in arts] == ["failed"] * len(EXPECTED)
     for art in arts:
         assert art.path is None and art.sha256 is None and not art.cached
