@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from . import __version__
 from .errors import AgentError, AuthError, NotFoundError, RequestError
 from .info import agent_info, runtime_probes
+from .lease import LeaseBook, parse_lease_request
 from .manager import RunManager
 from .store import ArtifactStore
 from .validation import parse_run_request
@@ -24,8 +25,10 @@ PUBLIC_PATHS = ("/v1/health",)
 
 
 def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
-               default_timeout_s: float, allow_debug: bool = False) -> Flask:
+               default_timeout_s: float, allow_debug: bool = False,
+               leases: LeaseBook | None = None) -> Flask:
     """The agent's WSGI app."""
+    leases = leases if leases is not None else LeaseBook()
     app = Flask("testbed_agent")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     expected = token.encode()
@@ -40,7 +43,7 @@ def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
 
     @app.errorhandler(AgentError)
     def agent_error(exc: AgentError) -> tuple[Response, int]:
-        response = jsonify(error=str(exc))
+        response = jsonify(error=str(exc), **getattr(exc, "payload", {}))
         if isinstance(exc, AuthError):
             response.headers["WWW-Authenticate"] = "Bearer"
         return response, exc.status
@@ -75,10 +78,16 @@ def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
         body = request.get_json(force=True, silent=True)
         if body is None:
             raise RequestError("the request body must be a JSON object (Content-Type: application/json)")
+        lease_id = body.pop("lease_id", None) if isinstance(body, dict) else None
+        if lease_id is not None and not isinstance(lease_id, str):
+            raise RequestError(f"lease_id must be a string, got {lease_id!r:.40}")
+        leases.check_run(lease_id)
         run_request = parse_run_request(body, default_timeout_s=default_timeout_s,
                                         allow_debug=allow_debug, probes=runtime_probes())
         store.check(run_request["artifact_sha256"])
         store.check(run_request["inputs_sha256"])
+        if lease_id is not None:
+            run_request["lease_id"] = lease_id  # kept in the run record: who measured when
         run = manager.submit(run_request)
         return {"id": run.id, "state": run.state}, 202
 
@@ -88,6 +97,25 @@ def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
         if found is None:
             raise NotFoundError(f"no run {run_id!r:.80} on this agent")
         return found
+
+    @app.post("/v1/lease")
+    def post_lease() -> dict[str, Any]:
+        holder, ttl_s = parse_lease_request(request.get_json(force=True, silent=True))
+        return leases.acquire(holder, ttl_s)
+
+    @app.get("/v1/lease")
+    def get_lease() -> dict[str, Any]:
+        return {"lease": leases.current()}
+
+    @app.put("/v1/lease/<lease_id>")
+    def put_lease(lease_id: str) -> dict[str, Any]:
+        body = request.get_json(force=True, silent=True) or {}
+        _, ttl_s = parse_lease_request(body, need_holder=False)
+        return leases.renew(lease_id, ttl_s if "ttl_s" in body else None)
+
+    @app.delete("/v1/lease/<lease_id>")
+    def delete_lease(lease_id: str) -> dict[str, Any]:
+        return {"released": leases.release(lease_id)}
 
     @app.get("/v1/runs")
     def list_runs() -> Response:

@@ -21,6 +21,7 @@ class AgentClient:
         self._http = requests.Session()
         self._http.headers["Authorization"] = f"Bearer {token}"
         self.bytes_sent = 0
+        self.lease_id: str | None = None  # sent with every run while set (see docs/agent-api.md, leases)
 
     def close(self) -> None:
         self._http.close()
@@ -58,7 +59,23 @@ class AgentClient:
         return len(data)
 
     def start_run(self, request: dict) -> str:
+        if self.lease_id:
+            request = {**request, "lease_id": self.lease_id}
         return self._call("POST", "/v1/runs", ok=(200, 201, 202), json=request).json()["id"]
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> tuple[bool, dict]:
+        """Take the board's lease: ``(True, {lease_id, expires_at...})``, or ``(False, {holder,
+        expires_at...})`` when another host holds it (HTTP 409)."""
+        resp = self._call("POST", "/v1/lease", ok=(200, 409), json={"holder": holder, "ttl_s": ttl_s})
+        return resp.status_code == 200, resp.json()
+
+    def renew_lease(self, lease_id: str, ttl_s: float) -> bool:
+        """Extend the lease; False when it is gone (expired, or the agent restarted)."""
+        resp = self._call("PUT", f"/v1/lease/{lease_id}", ok=(200, 404), json={"ttl_s": ttl_s})
+        return resp.status_code == 200
+
+    def release_lease(self, lease_id: str) -> None:
+        self._call("DELETE", f"/v1/lease/{lease_id}")
 
     def get_run(self, run_id: str) -> dict:
         return self._call("GET", f"/v1/runs/{run_id}").json()
