@@ -3,8 +3,10 @@
 Public API::
 
     available() -> list[str]          ids of the discovered models, sorted
-    load(model_id) -> ZooModel        the model (unknown id: ModelError listing what exists)
-    to_layout(x_nchw, layout)         "NCHW" (identity) or "NHWC"
+    load(spec) -> ZooModel            a zoo id, or a user model: a .pt2 / .keras / .onnx / .tflite
+                                      file, a SavedModel folder or "package.module:function"
+                                      (see testbed_zoo.user); anything wrong is one ModelError line
+    to_layout(x_nchw, layout)         "NCHW" (identity) or "NHWC"; non-4-D inputs are unchanged
 
 Importing this package is cheap: torch, TensorFlow/Keras and scikit-learn are imported only
 inside the functions that need them.
@@ -31,10 +33,15 @@ def available() -> list[str]:
 
 
 def load(model_id: str) -> ZooModel:
-    """Load one model by id: its validated spec plus the folder's ``Model`` class (lazy, cheap)."""
+    """Load one model: a zoo id (validated spec + the folder's ``Model`` class; lazy, cheap), or a
+    user model file / factory (loaded and run once to inspect it; see :mod:`testbed_zoo.user`)."""
     ids = available()
     if model_id not in ids:
-        raise ModelError(f"unknown model '{model_id}'; available: {', '.join(ids)}")
+        from .user import SUPPORTED, load_user, looks_like_user_model
+
+        if looks_like_user_model(model_id):
+            return load_user(model_id)
+        raise ModelError(f"unknown model '{model_id}'; available: {', '.join(ids)}; or give a {SUPPORTED}")
     folder = ZOO_ROOT / model_id
     spec_path = folder / SPEC_FILENAME
     spec = load_spec(spec_path)

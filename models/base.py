@@ -251,9 +251,9 @@ class ZooModel:
                 f"model '{self.id}' expects {what} [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
             )
         dtype = np.dtype(self.spec.input_dtype)
-        if dtype.kind == "i" and x.dtype.kind not in "iu":
-            if x.dtype.kind != "f" or not np.array_equal(x, np.round(x)):
-                raise ModelError(f"model '{self.id}' takes {dtype.name} ids, got non-integer {x.dtype.name} values")
+        whole = x.dtype.kind in "iu" or (x.dtype.kind == "f" and np.array_equal(x, np.round(x)))
+        if dtype.kind == "i" and not whole:
+            raise ModelError(f"model '{self.id}' takes {dtype.name} ids, got non-integer {x.dtype.name} values")
         return np.ascontiguousarray(x, dtype=dtype)
 
     def _torch_tensor(self, x: np.ndarray) -> Any:

@@ -10,11 +10,12 @@ What is counted, per source:
 * **keras** (user files without a torch twin) — ``params``: all weights except BatchNorm moving
   statistics; ``macs``: per layer from output shapes for ``Conv1D/2D``, ``DepthwiseConv2D`` and
   ``Dense`` (nested models walked); matmuls written with ``keras.ops`` are not seen.
-* **onnx** — ``params``: elements of the graph initializers; ``macs``: ``Conv``, ``Gemm`` and
-  ``MatMul`` nodes, shapes from ONNX shape inference.
+* **onnx** — ``params``: elements of the graph initializers, except int32/int64 ones (shapes,
+  axes, indices); ``macs``: ``Conv``, ``Gemm`` and ``MatMul`` nodes, shapes from ONNX shape
+  inference.
 * **tflite** — ``params``: elements of constant tensors (operands no op produces, other than
-  the graph inputs); ``macs``: ``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``FULLY_CONNECTED`` and
-  ``BATCH_MATMUL`` ops.
+  the graph inputs), except int32/int64 ones (shapes, axes; also the int32 biases of quantized
+  models); ``macs``: ``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``FULLY_CONNECTED`` and ``BATCH_MATMUL`` ops.
 
 One MAC is one multiply-add; ``flops`` is reported as ``2 * macs`` (the usual convention).
 Element-wise ops, normalisation, activations, pooling, softmax and embedding look-ups are
@@ -27,6 +28,8 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 STATS_VERSION = 1  # bump when the counting changes: part of the cache key
 
@@ -44,7 +47,7 @@ def result(params: int, macs: int | None, counted: str, by_op: dict[str, int] | 
 
 def _numel(shape: Iterable[Any]) -> int:
     """Elements of a shape whose unknown (None / symbolic / <= 0) dims count as 1 (batch 1)."""
-    return math.prod(d if isinstance(d, int) and d > 0 else 1 for d in shape)
+    return math.prod(int(d) if isinstance(d, (int, np.integer)) and d > 0 else 1 for d in shape)
 
 
 def torch_stats(module: Any, example: Sequence[Any]) -> dict[str, Any]:
@@ -101,9 +104,11 @@ def onnx_stats(path: Path) -> dict[str, Any]:
         dims = info.type.tensor_type.shape.dim
         shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
     params = 0
+    int_types = (onnx.TensorProto.INT32, onnx.TensorProto.INT64)
     for init in graph.initializer:
         shapes[init.name] = list(init.dims)
-        params += _numel(init.dims)
+        if init.data_type not in int_types:
+            params += _numel(init.dims)
     by_op: dict[str, int] = {}
     for node in graph.node:
         if node.op_type not in ("Conv", "Gemm", "MatMul") or node.output[0] not in shapes:
@@ -123,14 +128,25 @@ def onnx_stats(path: Path) -> dict[str, Any]:
     return result(params, sum(by_op.values()), "onnx: Conv/Gemm/MatMul nodes (shape inference)", by_op)
 
 
-def tflite_stats(interpreter: Any) -> dict[str, Any]:
-    """Count an allocated LiteRT interpreter's constant tensors and conv/FC/batch-matmul ops."""
+def tflite_stats(path: Path) -> dict[str, Any]:
+    """Count a TFLite file's constant tensors and conv/FC/batch-matmul ops.
+
+    Uses its own interpreter without the default (XNNPACK) delegate, which would hide the ops.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    interpreter.allocate_tensors()
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    ops = interpreter._get_ops_details()  # noqa: SLF001 - the only op listing LiteRT offers
+    ops = interpreter._get_ops_details()  # the only op listing LiteRT offers
     produced = {i for op in ops for i in op["outputs"]}
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
     constants = {i for op in ops for i in op["inputs"] if i >= 0 and i not in produced and i not in graph_inputs}
-    params = sum(_numel(tensors[i]["shape"]) for i in constants if i in tensors)
+    params = sum(
+        _numel(tensors[i]["shape"]) for i in constants if i in tensors and tensors[i]["dtype"] not in (np.int32, np.int64)
+    )
     by_op: dict[str, int] = {}
     for op in ops:
         name = op["op_name"]
@@ -146,5 +162,5 @@ def tflite_stats(interpreter: Any) -> dict[str, Any]:
             per_output = w[-1]
         else:  # BATCH_MATMUL, adjoint flags not exposed: contraction is the lhs's last dim
             per_output = a[-1]
-        by_op[name] = by_op.get(name, 0) + out * per_output
+        by_op[name] = by_op.get(name, 0) + out * int(per_output)
     return result(params, sum(by_op.values()), "tflite: CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED/BATCH_MATMUL ops", by_op)

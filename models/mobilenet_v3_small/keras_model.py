@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..frameworks import import_keras
-from ..keras_blocks import apply_activation, conv, conv_bn, dense
+from ..keras_blocks import conv, conv_bn, dense
 from .arch import BN_EPSILON, DROPOUT, HEAD_CHANNELS, STEM_CHANNELS, blocks
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
