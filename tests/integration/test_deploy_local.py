@@ -10,7 +10,7 @@ from testbed.store import Store
 
 pytestmark = pytest.mark.integration
 
-FAST = ("--iterations", "20", "--warmup", "2")
+FAST = ("--iterations", "20", "--warmup", "2", "--quant", "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_rows_hold_the_promised_fields(first_run: list[dict]) -> None:
         if r["status"] != "ok":
             continue
         lat = r["latency_ms"]
-        assert lat["n"] == 20 and 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        assert lat["n"] >= 20 and 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert r["size_bytes"] > 1000 and r["load_ms"] > 0 and r["peak_rss_mb"] > 10
         assert r["accuracy"] >= 0.9, r  # digits held-out split
         assert r["parity"]["top1_agreement"] >= 0.99 and r["parity"]["max_abs_err"] < 1e-3, r
@@ -43,7 +43,7 @@ def test_results_are_stored_with_raw_samples(first_run: list[dict]) -> None:
     rows = Store().results(first_run[0]["run_id"])
     assert len(rows) == len(first_run)
     measured = [r for r in rows if r.status == "ok"]
-    assert measured and all(len(r.samples_ns) == 20 for r in measured)
+    assert measured and all(len(r.samples_ns) == r.record["latency_ms"]["n"] >= 20 for r in measured)
     assert all(r.record["latency_ms"]["p50"] == r.latency_p50_ms for r in measured)
 
 
@@ -57,7 +57,7 @@ def test_second_run_is_cached_and_sends_nothing(first_run: list[dict]) -> None:
 def test_table_output_is_labelled() -> None:
     proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "onnx", *FAST)
     assert proc.returncode == 0, proc.stderr
-    for header in ("Format", "p50 (ms)", "p99 (ms)", "Size (KB)", "Peak RSS (MB)", "Accuracy (%)"):
+    for header in ("Variant", "p50 (ms)", "p99 (ms)", "Size (KB)", "Peak RSS (MB)", "Accuracy (%)"):
         assert header in proc.stdout
 
 
@@ -76,7 +76,7 @@ def test_power_is_shown_and_labelled(first_run: list[dict]) -> None:
         assert power["estimated"] is (power["sensor"] == "estimate")
         assert power["active_w"] is not None and power["missing_reason"] is None, power
     proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "tflite",
-               "--sources", "keras", "--quant", "fp32", *FAST)
+               "--sources", "keras", *FAST)
     assert "Power (W)" in proc.stdout and "Energy (mJ/inf)" in proc.stdout
     if first_run[0]["power"]["estimated"]:
         assert "est." in proc.stdout and "ESTIMATED" in proc.stdout
@@ -86,7 +86,7 @@ def test_energy_per_inference_reproduced_by_hand_from_stored_samples(first_run: 
     """Recompute idle W, active W and net mJ/inference from the raw (t_ns, W) samples in the store."""
     stored = [r for r in Store().results(first_run[0]["run_id"]) if r.status == "ok"][0]
     power = stored.record["power"]
-    samples = [(int(t), float(w)) for t, w in stored.power_samples]
+    samples = [(int(t), float(w)) for t, w in stored.power_samples if w is not None]  # None: no reading yet
 
     def mean_watts(window: list[int]) -> float:
         pts = [(t, w) for t, w in samples if window[0] <= t <= window[1]]

@@ -18,7 +18,7 @@ from helpers.cli import run, run_json
 
 pytestmark = pytest.mark.integration
 
-FAST = ("--iterations", "10", "--warmup", "2")
+FAST = ("--iterations", "10", "--warmup", "2", "--quant", "fp32")
 
 
 @pytest.fixture(scope="module")
