@@ -32,12 +32,13 @@ def build(model, layout: str) -> InputSet:  # type: ignore[no-untyped-def]
 
     evalset = model.eval_set()
     x_nchw, labels = evalset if evalset is not None else (model.parity_inputs(8), None)
-    x_nchw = np.ascontiguousarray(x_nchw, dtype=np.float32)
+    dtype = np.dtype(getattr(model.spec, "input_dtype", "float32"))  # token models take int32/int64
+    x_nchw = np.ascontiguousarray(x_nchw, dtype=dtype)
     path = cache_dir("inputs") / f"{model.id}-{model.source_hash()[:16]}-{layout}.npz"
     if not path.exists():
         buf = io.BytesIO()
-        np.savez(buf, timing=testbed_zoo.to_layout(model.example_input("NCHW"), layout).astype(np.float32),
-                 eval=np.ascontiguousarray(testbed_zoo.to_layout(x_nchw, layout), dtype=np.float32))
+        np.savez(buf, timing=testbed_zoo.to_layout(model.example_input("NCHW"), layout).astype(dtype),
+                 eval=np.ascontiguousarray(testbed_zoo.to_layout(x_nchw, layout), dtype=dtype))
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(buf.getvalue())
         tmp.replace(path)
