@@ -1,5 +1,8 @@
-"""Results store: SQLite by default, any SQLAlchemy URL (PostgreSQL for a shared lab)."""
+"""Results store: SQLite by default, any SQLAlchemy URL (PostgreSQL for a shared lab).
 
-from .db import Store, default_url
+Tables are created and upgraded by alembic migrations (``migrations/``) when a Store opens.
+"""
 
-__all__ = ["Store", "default_url"]
+from .db import FINISHED, Store, default_url, migrate
+
+__all__ = ["FINISHED", "Store", "default_url", "migrate"]

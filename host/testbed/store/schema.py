@@ -1,13 +1,18 @@
-"""Tables. A *deployment* is one `testbed deploy`; a *result* is one artifact measured (or failed) in it.
+"""Tables. A *deployment* is one `testbed deploy` (or one board x model inside a plan run); a *result* is
+one artifact measured (or failed) in it. A *plan run* is one `testbed run --plan`: its *boards* (health,
+lease) and its *cells* (device x model x variant x threads; each cell's repeats are results).
 
 Raw latency samples are kept (``samples_ns``); every statistic in ``record`` is derived from them.
+
+Changing a table: edit it here AND add a migration (``host/testbed/store/migrations/versions/``, see
+``migrations/README``); ``tests/unit/test_store_migrations.py`` fails when the two disagree.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -49,3 +54,67 @@ class Result(Base):
     samples_ns: Mapped[list] = mapped_column(JSON, default=list)  # raw per-inference latencies
     power_samples: Mapped[list] = mapped_column(JSON, default=list)  # raw [t_ns, watts] power readings
     record: Mapped[dict] = mapped_column(JSON)  # the full versioned result record (records.py)
+    cell_id: Mapped[int | None] = mapped_column(ForeignKey("plan_cells.id"), nullable=True, index=True)  # plan runs
+
+
+class PlanRun(Base):
+    """One `testbed run --plan`: the plan as it was, and how the run went."""
+
+    __tablename__ = "plan_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # sortable: 20250131-020000-1a2b
+    plan_name: Mapped[str] = mapped_column(String(128), index=True)
+    plan: Mapped[dict] = mapped_column(JSON)  # the validated plan (a resume needs no file)
+    plan_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | interrupted | failed
+    host: Mapped[str] = mapped_column(String(256))  # hostname of the controller
+    host_version: Mapped[str] = mapped_column(String(32))
+    baseline_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # run compared against
+    regressions: Mapped[int | None] = mapped_column(Integer, nullable=True)  # cells regressed vs baseline
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class PlanBoard(Base):
+    """A board's state in a plan run: its health check and lease, and why it was skipped if it was."""
+
+    __tablename__ = "plan_boards"
+    __table_args__ = (UniqueConstraint("run_id", "device"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("plan_runs.id"), index=True)
+    device: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # pending | ok | bad | busy | lost
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    agent_info: Mapped[dict] = mapped_column(JSON, default=dict)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PlanCell(Base):
+    """One cell of a plan run. Finished cells (done/failed) are never redone by ``--resume``."""
+
+    __tablename__ = "plan_cells"
+    __table_args__ = (UniqueConstraint("run_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("plan_runs.id"), index=True)
+    key: Mapped[str] = mapped_column(String(512))  # device/model/converter/threads: same cell across runs
+    device: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(256))
+    converter: Mapped[str] = mapped_column(String(128))
+    format: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    quantization: Mapped[str] = mapped_column(String(32))
+    runtime: Mapped[str] = mapped_column(String(32))
+    threads: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the profile's default
+    repeats: Mapped[int] = mapped_column(Integer, default=1)
+    # pending | running | done | failed (a finding: conversion/run failed) | error (board fault after
+    # retries) | skipped (board bad or busy). Only done and failed are finished.
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    deployment_id: Mapped[str | None] = mapped_column(ForeignKey("deployments.id"), nullable=True)
+    verdict: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # verdicts.py, vs the run's baseline
