@@ -63,15 +63,9 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
             store.update_deployment(outcome.run_id, agent_info=info)
             refs: dict[str, tuple[inputs.InputSet, np.ndarray]] = {}
             for art in artifacts:
-                record = records.base_record(art, profile.id, outcome.run_id)
-                samples: tuple[list[int], list] = ([], [])
-                if art.status == "ok":
-                    progress(f"measuring {art.converter} on {profile.id}")
-                    try:
-                        samples = _measure(art, model, transport, client, info, profile, options, refs, record)
-                    except TestbedError as exc:
-                        record.update(status="failed", error=str(exc))
-                store.add_result(outcome.run_id, record, *samples)
+                record, samples, power_samples = measure_artifact(
+                    art, model, transport, client, info, profile, options, refs, outcome.run_id, progress)
+                store.add_result(outcome.run_id, record, samples, power_samples)
                 outcome.rows.append(record)
         store.update_deployment(outcome.run_id, status="done")
     except (TransportError, AgentError) as exc:
@@ -80,17 +74,44 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     return outcome
 
 
+def measure_artifact(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
+                     options: DeployOptions, refs: dict, run_id: str, progress: Progress = lambda msg: None,
+                     faults: tuple[type[BaseException], ...] = ()) -> tuple[dict, list[int], list]:
+    """Measure one converted artifact on an open board: ``(record, raw latency samples, raw power samples)``.
+
+    A failed conversion or measurement becomes a failed record with its reason. Exceptions of the
+    ``faults`` types propagate instead (a plan retries board faults; deploy records them).
+    """
+    record = records.base_record(art, profile.id, run_id)
+    if art.status != "ok":
+        return record, [], []
+    progress(f"measuring {art.converter} on {profile.id}")
+    try:
+        samples, power_samples = _measure(art, model, transport, client, info, profile, options, refs, record)
+    except faults:
+        raise
+    except TestbedError as exc:
+        record.update(status="failed", error=str(exc))
+        return record, [], []
+    return record, samples, power_samples
+
+
+def reference_inputs(model, art, refs: dict) -> tuple[inputs.InputSet, np.ndarray]:  # type: ignore[no-untyped-def]
+    """The inputs file and the source framework's outputs on it, per (source, layout), computed once."""
+    key = f"{art.source}/{art.layout}"
+    if key not in refs:
+        inset = inputs.build(model, art.layout)
+        refs[key] = (inset, model.reference(art.source, inset.eval_nchw))
+    return refs[key]
+
+
 def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
              options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
     runtime = (info.get("runtimes") or {}).get(art.runtime, {})
     if not runtime.get("available"):
         raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
                          f"{runtime.get('reason') or 'not installed'}")
-    key = f"{art.source}/{art.layout}"
-    if key not in refs:
-        inset = inputs.build(model, art.layout)
-        refs[key] = (inset, model.reference(art.source, inset.eval_nchw))
-    inset, reference = refs[key]
+    inset, reference = reference_inputs(model, art, refs)
     sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
     measure = profile.measure
     timeout_s = options.timeout_s or measure.timeout_s
