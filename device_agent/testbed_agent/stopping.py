@@ -1,0 +1,249 @@
+"""When to stop: warm-up and timed-run control, with adaptive stopping on the CI of the median.
+
+numpy only: it runs on the board inside the worker. The host imports ``median_ci`` from here so
+the statistic has exactly one implementation (the host may import the agent, never the reverse).
+
+**Confidence interval of the median, distribution-free.** Sort the n samples
+x(1) <= ... <= x(n). For B ~ Binomial(n, 1/2), the interval [x(l), x(u)] with u = n - l + 1
+covers the true median with probability 1 - 2 P(B <= l - 1), whatever the distribution of the
+samples (they only need to be independent draws of it). ``l`` is the largest rank with
+P(B <= l - 1) <= (1 - confidence) / 2, so the coverage is at least ``confidence``. Below n = 6 no
+rank qualifies at 95 %: there is no such interval (None), never a made-up one.
+
+**Run control** (``RunControl``): warm up for at least ``warmup`` runs *and* ``warmup_min_s``;
+then time runs until at least ``min_runs`` runs *and* ``min_s`` seconds are done, and from there
+until the CI of the median is within ``ci_target_pct`` % of the median (``None``: stop as soon as
+the minimums are met), or until ``max_s`` seconds or ``max_samples`` runs, whichever comes first.
+The CI is checked every so often, not after every run: when the sample count has grown by
+``check_growth`` (10 %) since the last check, or ``check_every_s`` has passed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+DEFAULT_CONFIDENCE = 0.95
+#: A hard bound on the samples kept (memory on the board, and the JSON sent back).
+MAX_SAMPLES = 1_000_000
+
+#: Why a timed loop stopped (``Stopper.reason``).
+STOP_CI = "ci_target_met"  # the minimums were met and then the CI of the median was within target
+STOP_MINIMUMS = "minimums_met"  # no CI target: stopped as soon as min_runs and min_s were met
+STOP_MAX_S = "max_s_reached"  # the time limit came first (the CI target, if any, was not met)
+STOP_MAX_SAMPLES = "max_samples_reached"  # the sample cap came first
+
+
+@functools.lru_cache(maxsize=512)
+def median_ci_ranks(n: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[int, int, float] | None:
+    """1-based ranks ``(l, u)`` of the order statistics bounding the median, and the exact coverage.
+
+    None when ``n`` is too small for ``confidence`` (n < 6 at 95 %).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n < 1:
+        return None
+    tail = (1.0 - confidence) / 2.0
+    half = n // 2
+    # The binomial lower tail beyond 10 standard deviations (sqrt(n)/2 each) is < 1e-23: start
+    # there and build the pmf upwards with pmf(k+1) = pmf(k) (n-k)/(k+1), in logs.
+    k0 = max(0, int(math.floor(n / 2 - 5 * math.sqrt(n))))
+    ks = np.arange(k0, half + 1, dtype=np.float64)
+    log_pmf0 = math.lgamma(n + 1) - math.lgamma(k0 + 1) - math.lgamma(n - k0 + 1) - n * math.log(2)
+    steps = np.log(n - ks[:-1]) - np.log(ks[:-1] + 1)
+    log_pmf = log_pmf0 + np.concatenate(([0.0], np.cumsum(steps)))
+    cdf = np.cumsum(np.exp(log_pmf))  # P(B <= k) for k = k0..half
+    ok = np.nonzero(cdf <= tail)[0]
+    if ok.size == 0:
+        return None
+    j = int(ks[ok[-1]])  # largest k with P(B <= k) <= tail; the lower rank is l = k + 1
+    lower = j + 1
+    upper = n - lower + 1
+    if lower > upper:
+        return None
+    return lower, upper, float(1.0 - 2.0 * cdf[ok[-1]])
+
+
+@dataclass(frozen=True)
+class MedianCI:
+    """The median of the samples and its distribution-free confidence interval."""
+
+    n: int
+    median: float
+    low: float
+    high: float
+    lower_rank: int  # 1-based rank of ``low`` in the sorted samples
+    upper_rank: int
+    confidence: float  # requested
+    coverage: float  # exact coverage of [x(l), x(u)] (>= confidence)
+
+    @property
+    def half_width_pct(self) -> float:
+        """The larger distance from the median to a bound, as % of the median (the "±" figure)."""
+        if self.median == 0:
+            return math.inf if self.high > self.low else 0.0
+        return max(self.median - self.low, self.high - self.median) / abs(self.median) * 100.0
+
+    def within(self, target_pct: float) -> bool:
+        """True when both bounds are within ``target_pct`` % of the median."""
+        return self.half_width_pct <= target_pct
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "half_width_pct": self.half_width_pct}
+
+
+def median_ci(samples: Sequence[float] | np.ndarray,
+              confidence: float = DEFAULT_CONFIDENCE) -> MedianCI | None:
+    """The CI of the median of ``samples`` (any unit), or None when there are too few of them.
+
+    O(n) (``np.partition``), cheap enough to call on a million samples every so often.
+    """
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    n = int(values.size)
+    ranks = median_ci_ranks(n, confidence)
+    if ranks is None:
+        return None
+    lower, upper, coverage = ranks
+    mid_lo, mid_hi = (n - 1) // 2, n // 2
+    part = np.partition(values, sorted({lower - 1, mid_lo, mid_hi, upper - 1}))
+    median = (part[mid_lo] + part[mid_hi]) / 2.0
+    return MedianCI(n=n, median=float(median), low=float(part[lower - 1]),
+                    high=float(part[upper - 1]), lower_rank=lower, upper_rank=upper,
+                    confidence=confidence, coverage=coverage)
+
+
+@dataclass(frozen=True)
+class RunControl:
+    """How long to warm up and to time (see the module docstring)."""
+
+    warmup: int = 10
+    warmup_min_s: float = 0.0
+    min_runs: int = 50
+    min_s: float = 0.0
+    max_s: float | None = None
+    ci_target_pct: float | None = None
+    confidence: float = DEFAULT_CONFIDENCE
+    check_every_s: float = 0.5
+    check_growth: float = 0.1
+    max_samples: int = MAX_SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.warmup < 0 or self.min_runs < 1 or self.max_samples < 1:
+            raise ValueError("warmup must be >= 0, min_runs and max_samples >= 1")
+        if self.warmup_min_s < 0 or self.min_s < 0:
+            raise ValueError("warmup_min_s and min_s must be >= 0")
+        if self.max_s is not None and not self.max_s >= self.min_s:
+            raise ValueError(f"max_s ({self.max_s:g}) must be >= min_s ({self.min_s:g})")
+        if self.ci_target_pct is not None and not self.ci_target_pct > 0:
+            raise ValueError("ci_target_pct must be > 0 (or None for no adaptive stopping)")
+        if not 0 < self.confidence < 1:
+            raise ValueError("confidence must be in (0, 1)")
+
+    @classmethod
+    def from_request(cls, request: Mapping[str, Any]) -> "RunControl":
+        """From a worker request: ``warmup``, ``warmup_min_s``, ``iterations`` (the minimum count),
+        ``min_time_s``, ``max_time_s``, ``ci_target_pct`` (absent fields: the defaults)."""
+        max_s = request.get("max_time_s")
+        target = request.get("ci_target_pct")
+        return cls(warmup=int(request.get("warmup") or 0),
+                   warmup_min_s=float(request.get("warmup_min_s") or 0.0),
+                   min_runs=int(request.get("iterations") or 1),
+                   min_s=float(request.get("min_time_s") or 0.0),
+                   max_s=None if max_s is None else float(max_s),
+                   ci_target_pct=None if target is None else float(target))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Clock = Callable[[], int]
+
+
+@dataclass
+class Stopper:
+    """Decides, after each timed run, whether to stop. ``done()`` is cheap except when it checks
+    the CI (see ``RunControl``); ``reason`` and ``last_ci`` say why it stopped."""
+
+    control: RunControl
+    clock: Clock = time.perf_counter_ns
+    reason: str | None = None
+    checks: int = 0
+    last_ci: MedianCI | None = None
+    _start: int = 0
+    _last_check_n: int = 0
+    _last_check_t: int = 0
+    _next_n: int = 0
+
+    def start(self) -> None:
+        """Mark the start of the timed phase."""
+        self._start = self._last_check_t = self.clock()
+
+    def elapsed_s(self) -> float:
+        return (self.clock() - self._start) / 1e9
+
+    def done(self, samples: Sequence[int]) -> bool:
+        """True when the timed loop should stop now (``samples``: the raw ns so far)."""
+        c = self.control
+        n = len(samples)
+        now = self.clock()
+        elapsed_ns = now - self._start
+        if c.max_s is not None and elapsed_ns >= c.max_s * 1e9:
+            return self._stop(STOP_MAX_S, samples)
+        if n >= c.max_samples:
+            return self._stop(STOP_MAX_SAMPLES, samples)
+        if n < c.min_runs or elapsed_ns < c.min_s * 1e9:
+            return False
+        if c.ci_target_pct is None:
+            return self._stop(STOP_MINIMUMS, samples)
+        due = n >= self._next_n or now - self._last_check_t >= c.check_every_s * 1e9
+        if not due:
+            return False
+        self._check(samples, now)
+        if self.last_ci is not None and self.last_ci.within(c.ci_target_pct):
+            self.reason = STOP_CI
+            return True
+        return False
+
+    def _check(self, samples: Sequence[int], now: int) -> None:
+        self.checks += 1
+        self.last_ci = median_ci(samples, self.control.confidence)
+        n = len(samples)
+        self._last_check_n, self._last_check_t = n, now
+        self._next_n = n + max(1, int(n * self.control.check_growth))
+
+    def _stop(self, reason: str, samples: Sequence[int]) -> bool:
+        self.reason = reason
+        if self.control.ci_target_pct is not None and len(samples) != self._last_check_n:
+            self._check(samples, self.clock())  # the CI of what was actually taken
+        return True
+
+    def report(self) -> dict[str, Any]:
+        """What the result carries: why it stopped, how many CI checks, the last CI (in ns)."""
+        target = self.control.ci_target_pct
+        return {
+            "stop_reason": self.reason,
+            "ci_checks": self.checks,
+            "ci_target_pct": target,
+            "ci_target_met": None if target is None else bool(
+                self.last_ci is not None and self.last_ci.within(target)),
+            "last_ci": self.last_ci.to_json() if self.last_ci is not None else None,
+        }
+
+
+def warm_up(run: Callable[[], Any], control: RunControl, clock: Clock = time.perf_counter_ns
+            ) -> tuple[int, float]:
+    """Run ``run()`` at least ``control.warmup`` times and for at least ``warmup_min_s``;
+    return (runs, seconds)."""
+    start = clock()
+    min_ns = control.warmup_min_s * 1e9
+    count = 0
+    while count < control.warmup or clock() - start < min_ns:
+        run()
+        count += 1
+    return count, (clock() - start) / 1e9
