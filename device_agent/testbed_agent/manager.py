@@ -3,6 +3,11 @@
 Each run gets a fresh worker subprocess (see ``supervisor``); the HTTP threads only submit and
 read. Queued and running runs live in memory; finished runs are saved to disk and read back from
 there (their output arrays can be megabytes), with small summaries cached for listing.
+
+Around each worker the executor thread (not the worker) handles the board's temperature: an
+optional cooldown before the run (``thermal.cooldown_below_c``), then the thermal watch (see
+``thermal``), whose record becomes the result's ``thermal``. A run that fails under a
+``memory_limit_mb`` with an allocation failure in its error or stderr says it exceeded the limit.
 """
 
 from __future__ import annotations
@@ -13,9 +18,17 @@ from collections import OrderedDict
 from typing import Any
 
 from .errors import AgentError
+from .limits import memory_limit_error, out_of_memory
 from .runs import Run, RunFiles, new_run_id, utc_now
 from .store import ArtifactStore
-from .supervisor import WorkerRunner
+from .supervisor import WorkerOutcome, WorkerRunner
+from .thermal import ThermalReader, ThermalWatch, cooldown, not_available
+
+#: Request fields the worker gets as they are (the artifact and inputs go as paths).
+WORKER_FIELDS = ("runtime", "threads", "warmup", "warmup_min_s", "iterations", "min_time_s",
+                 "max_time_s", "ci_target_pct", "return_outputs", "power", "runtime_settings",
+                 "cpu_affinity", "memory_limit_mb", "debug_sleep_s", "debug_noise", "debug_crash",
+                 "profile_ops")
 
 SUMMARY_CACHE = 500
 
@@ -23,10 +36,13 @@ SUMMARY_CACHE = 500
 class RunManager:
     """The run queue of one agent."""
 
-    def __init__(self, store: ArtifactStore, files: RunFiles, runner: WorkerRunner) -> None:
+    def __init__(self, store: ArtifactStore, files: RunFiles, runner: WorkerRunner,
+                 thermal: ThermalReader | None = None) -> None:
         self.store = store
         self.files = files
         self.runner = runner
+        self._thermal = thermal
+        self._stopping = threading.Event()
         self._runs: dict[str, Run] = {}  # queued and running
         self._summaries: OrderedDict[str, dict[str, Any]] = OrderedDict()  # finished, no outputs
         self._lock = threading.Lock()
@@ -80,6 +96,7 @@ class RunManager:
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Kill the running worker, fail the queued runs, and wait for the executor to save them."""
+        self._stopping.set()  # ends a cooldown wait
         self.runner.kill()
         while True:
             try:
@@ -115,19 +132,52 @@ class RunManager:
         except AgentError as exc:
             self._finish(run, None, str(exc))
             return
-        worker_request = {"runtime": req["runtime"], "artifact_path": str(artifact),
-                          "inputs_path": str(inputs), "threads": req["threads"],
-                          "warmup": req["warmup"], "iterations": req["iterations"],
-                          "return_outputs": req["return_outputs"],
-                          "min_time_s": req.get("min_time_s", 0.0), "power": req.get("power")}
-        if "debug_sleep_s" in req:
-            worker_request["debug_sleep_s"] = req["debug_sleep_s"]
-        outcome = self.runner.run(worker_request, req["timeout_s"])
+        worker_request = {"artifact_path": str(artifact), "inputs_path": str(inputs),
+                          **{k: req[k] for k in WORKER_FIELDS if k in req}}
+        outcome, thermal = self._run_watched(worker_request, req)
         result = outcome.result
         error = outcome.error
         if result is not None and "error" in result:
             error, result = str(result["error"]), None
+        limit = req.get("memory_limit_mb")
+        if (error and limit and "memory limit" not in error
+                and (out_of_memory(error) or out_of_memory(outcome.stderr_tail))):
+            error = memory_limit_error(limit, error)
+        if result is not None:
+            result["thermal"] = thermal
         self._finish(run, result, error, outcome.stderr_tail if error else None)
+
+    def reader(self) -> ThermalReader:
+        """The board's thermal sources, found on first use."""
+        if self._thermal is None:
+            self._thermal = ThermalReader()
+        return self._thermal
+
+    def _run_watched(self, worker_request: dict[str, Any], req: dict[str, Any]
+                     ) -> tuple[WorkerOutcome, dict[str, Any]]:
+        """Cooldown (when asked), then the worker under the thermal watch; never fails on thermal."""
+        cooling = None
+        watch = None
+        try:
+            reader = self.reader()
+            below = (req.get("thermal") or {}).get("cooldown_below_c")
+            if below is not None:
+                cooling = cooldown(reader, below, req["thermal"]["cooldown_timeout_s"],
+                                   sleep=self._stopping.wait)
+            watch = ThermalWatch(reader)
+            watch.start()
+        except Exception as exc:  # a thermal source misbehaving must not cost the run
+            watch = None
+            failure = f"thermal watch failed: {type(exc).__name__}: {exc}"
+        outcome = self.runner.run(worker_request, req["timeout_s"])
+        if watch is None:
+            return outcome, not_available([failure], cooling)
+        window = ((outcome.result or {}).get("measurement") or {}).get("timed_window_monotonic_ns")
+        try:
+            return outcome, watch.stop(window, cooling)
+        except Exception as exc:
+            return outcome, not_available([f"thermal watch failed: {type(exc).__name__}: {exc}"],
+                                          cooling)
 
     def _finish(self, run: Run, result: dict[str, Any] | None, error: str | None,
                 stderr_tail: str | None = None) -> None:

@@ -1,8 +1,17 @@
 """The measurement itself, as run inside the worker subprocess (never in the HTTP server).
 
-Steps, each timed with ``time.perf_counter_ns``: import the runtime, record the baseline RSS,
-load the model, run a first inference, warm up, take ``iterations`` raw samples, then (when
-asked) run every evaluation sample batch-1 and return the outputs. Statistics are the host's job.
+Steps, each timed with ``time.perf_counter_ns``:
+
+1. isolation: CPU affinity and the memory limit (``limits``), before the runtime is imported;
+2. read the inputs; record the RSS of the empty worker; import and configure the runtime; record
+   the baseline RSS (runtime imported, no model);
+3. load the model (peak RSS of the load phase), run a first inference;
+4. warm up and take raw timed samples under ``stopping.RunControl`` (minimum count and seconds,
+   maximum seconds, adaptive stop on the CI of the median), with the power meter around them;
+5. when asked, run every evaluation sample batch-1 and return the outputs (peak RSS of the
+   inference phase covers 3's first inference, 4 and 5).
+
+Statistics are the host's job: the result carries the raw samples and raw memory figures.
 """
 
 from __future__ import annotations
@@ -12,18 +21,25 @@ import contextlib
 import gc
 import io
 import os
+import random
+import re
 import resource
 import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import psutil
 
 from .errors import first_line
+from .limits import apply_cpu_affinity, apply_memory_limit, memory_limit_error, out_of_memory
 from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
+from .stopping import RunControl, Stopper, warm_up
+
+#: The memory limit of this worker (one measurement per process), for the errors of ``stage``.
+_memory_limit_mb: int | None = None
 
 
 class StageError(Exception):
@@ -38,7 +54,10 @@ def stage(what: str) -> Iterator[None]:
     except StageError:
         raise
     except Exception as exc:  # the runtimes raise anything: RuntimeError, ValueError, ...
-        raise StageError(f"{what} failed: {first_line(exc)}") from exc
+        line = first_line(exc)
+        if _memory_limit_mb is not None and (isinstance(exc, MemoryError) or out_of_memory(line)):
+            raise StageError(memory_limit_error(_memory_limit_mb, f"{what} failed: {line}")) from exc
+        raise StageError(f"{what} failed: {line}") from exc
 
 
 def rss_bytes() -> int:
@@ -50,6 +69,48 @@ def peak_rss_bytes() -> int:
     """Peak resident set size so far (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class PhasePeaks:
+    """Peak RSS per phase. On Linux the high-water mark (``VmHWM``) is reset at the start of each
+    phase by writing ``5`` to ``/proc/self/clear_refs``; elsewhere (or where that is refused) each
+    phase reports the process's peak so far (``ru_maxrss``), which ``method`` says."""
+
+    STATUS, CLEAR = "/proc/self/status", "/proc/self/clear_refs"
+
+    def __init__(self) -> None:
+        self.lifetime = peak_rss_bytes()
+        self.per_phase = self._reset()
+        self.method = ("VmHWM, reset per phase via /proc/self/clear_refs" if self.per_phase
+                       else "ru_maxrss (peak of the process so far, not per phase)")
+
+    def _reset(self) -> bool:
+        try:
+            with open(self.CLEAR, "w") as f:
+                f.write("5")
+            return self._hwm() is not None
+        except OSError:
+            return False
+
+    def _hwm(self) -> int | None:
+        try:
+            with open(self.STATUS) as f:
+                found = re.search(r"^VmHWM:\s+(\d+)\s+kB", f.read(), re.MULTILINE)
+        except OSError:
+            return None
+        return int(found.group(1)) * 1024 if found else None
+
+    def start(self) -> None:
+        """Start a phase: record the peak so far, reset the high-water mark."""
+        self.end()
+        if self.per_phase:
+            self._reset()
+
+    def end(self) -> int:
+        """The peak RSS of the phase that is ending (also folded into ``lifetime``)."""
+        peak = (self._hwm() if self.per_phase else None) or peak_rss_bytes()
+        self.lifetime = max(self.lifetime, peak, rss_bytes())
+        return peak
 
 
 def npy_b64(array: np.ndarray) -> str:
@@ -84,23 +145,43 @@ def _first_output(outputs: list[np.ndarray]) -> np.ndarray:
     return np.asarray(outputs[0])
 
 
+def _isolate(request: dict[str, Any]) -> dict[str, Any]:
+    """Apply CPU affinity and the memory limit (before any runtime import); their settings."""
+    global _memory_limit_mb
+    with stage("applying cpu_affinity"):
+        applied = apply_cpu_affinity(request.get("cpu_affinity"))
+    with stage("applying memory_limit_mb"):
+        applied.update(apply_memory_limit(request.get("memory_limit_mb")))
+    _memory_limit_mb = request.get("memory_limit_mb")
+    return applied
+
+
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement described by the worker request; return the result JSON."""
     runtime = get_runtime(request["runtime"])
     threads: int | None = request.get("threads")
-    warmup, iterations = int(request["warmup"]), int(request["iterations"])
+    with stage("reading the run control"):
+        control = RunControl.from_request(request)
+    isolation = _isolate(request)
     with stage("reading the inputs .npz"):
         timing, evals = load_inputs(request["inputs_path"])
+    peaks = PhasePeaks()
+    empty = rss_bytes()
     with stage(f"importing {runtime.name}"):
         runtime.prepare()
+    with stage(f"applying the {runtime.name} runtime_settings"):
+        runtime.configure(request.get("runtime_settings"))
     baseline = rss_bytes()
     if request.get("debug_sleep_s"):  # test-only: the agent forwards it only with ALLOW_DEBUG
         time.sleep(float(request["debug_sleep_s"]))
+    peaks.start()
     with stage(f"loading the {runtime.name} model"):
         start = time.perf_counter_ns()
         session = runtime.load(request["artifact_path"], threads)
         load_ns = time.perf_counter_ns() - start
-    load_peak = peak_rss_bytes()
+    load_peak = peaks.end()
+    _debug_crash(request.get("debug_crash"))  # test-only, like debug_sleep_s
+    peaks.start()
     with stage("the first inference"):
         first_ns, first_outputs = _timed(session, timing)
         timing_output = _first_output(first_outputs)
@@ -108,9 +189,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     try:
         meter.start()  # idle baseline before any inference of the timed phase
         with stage("the timed inferences"):
-            samples = _timed_loop(session, timing, warmup, iterations,
-                                  float(request.get("min_time_s") or 0.0), meter)
-        power = meter.finish(inferences=len(samples))
+            timed = _timed_loop(_runner(session, timing, request.get("debug_noise")), control, meter)
+        power = meter.finish(inferences=len(timed["samples_ns"]))
     finally:
         meter.close()
     result: dict[str, Any] = {
@@ -118,15 +198,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "runtime_version": runtime.version(),
         "runner": "python",
         "threads": session.threads,
-        "settings": {**session.settings, "gc_disabled_while_timing": True},
+        "settings": {**session.settings, **isolation, "gc_disabled_while_timing": True},
         "artifact_size_bytes": os.path.getsize(request["artifact_path"]),
         "load_ms": load_ns / 1e6,
         "first_inference_ms": first_ns / 1e6,
-        "warmup": warmup,
-        "iterations": iterations,
-        "min_time_s": float(request.get("min_time_s") or 0.0),
-        "samples_ns": samples,
+        "warmup": control.warmup,
+        "iterations": control.min_runs,
+        "min_time_s": control.min_s,
+        "samples_ns": timed.pop("samples_ns"),
+        "measurement": timed,
         "power": power,
+        "empty_rss_bytes": empty,
         "baseline_rss_bytes": baseline,
         "load_peak_rss_bytes": load_peak,
     }
@@ -135,29 +217,64 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         if evals is not None:
             with stage("the evaluation inferences"):
                 result["outputs_npy_b64"] = npy_b64(_eval_outputs(session, evals))
-    result["peak_rss_bytes"] = peak_rss_bytes()
+    result["inference_peak_rss_bytes"] = peaks.end()
+    result["peak_rss_bytes"] = peaks.lifetime
+    result["memory_method"] = peaks.method
     return result
 
 
-def _timed_loop(session: Session, timing: np.ndarray, warmup: int, iterations: int,
-                min_time_s: float, meter: PowerMeter) -> list[int]:
-    """Warm up, then time inferences until ``iterations`` are done and ``min_time_s`` has passed
-    (a power sensor needs a long enough active window). GC is off while timing."""
+def _runner(session: Session, timing: np.ndarray, noise: dict[str, Any] | None
+            ) -> Callable[[], Any]:
+    """The call the loops time: ``session.run(timing)``; with the test-only ``debug_noise``, a
+    seeded random sleep of up to ``max_sleep_s`` inside ``fraction`` of the calls."""
+    if not noise:
+        return lambda: session.run(timing)
+    rng = random.Random(noise.get("seed", 0))
+    fraction, max_sleep_s = float(noise["fraction"]), float(noise["max_sleep_s"])
+
+    def noisy() -> Any:
+        outputs = session.run(timing)
+        if rng.random() < fraction:
+            time.sleep(rng.uniform(0.0, max_sleep_s))
+        return outputs
+
+    return noisy
+
+
+def _debug_crash(kind: str | None) -> None:
+    """Test-only: die like a broken native runtime would (a real SIGSEGV, or abort())."""
+    if kind == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+    elif kind == "abort":
+        os.abort()
+
+
+def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) -> dict[str, Any]:
+    """Warm up, then time ``run()`` until ``control`` says stop (see ``stopping``). GC is off
+    while timing. The power meter's active window is the timed phase exactly."""
     samples: list[int] = []
-    min_ns = int(min_time_s * 1e9)
+    stopper = Stopper(control)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(warmup):
-            session.run(timing)
+        warmup_runs, warmup_s = warm_up(run, control)
         with meter.active():
-            start = time.perf_counter_ns()
-            while len(samples) < iterations or time.perf_counter_ns() - start < min_ns:
-                samples.append(_timed(session, timing)[0])
+            window_start = time.monotonic_ns()
+            stopper.start()
+            while not stopper.done(samples):
+                start = time.perf_counter_ns()
+                run()
+                samples.append(time.perf_counter_ns() - start)
+            timed_s = stopper.elapsed_s()
+            window_end = time.monotonic_ns()
     finally:
         if gc_was_enabled:
             gc.enable()
-    return samples
+    return {"samples_ns": samples, "control": control.to_json(), "warmup_runs": warmup_runs,
+            "warmup_s": warmup_s, "timed_s": timed_s,
+            "timed_window_monotonic_ns": [window_start, window_end], **stopper.report()}
 
 
 def _eval_outputs(session: Session, evals: np.ndarray) -> np.ndarray:

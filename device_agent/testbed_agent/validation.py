@@ -10,15 +10,23 @@ from typing import Any, Mapping
 
 from .errors import RequestError
 from .power.session import PowerConfig
+from .runtimes import get as get_runtime
 from .runtimes.base import Probe
 from .store import check_sha256
 
 DEFAULT_WARMUP = 10
 DEFAULT_ITERATIONS = 50
-FIELDS = ("artifact_sha256", "runtime", "inputs_sha256", "threads", "warmup", "iterations",
-          "min_time_s", "timeout_s", "return_outputs", "power")
+MIN_MEMORY_LIMIT_MB = 32
+FIELDS = ("artifact_sha256", "runtime", "inputs_sha256", "threads", "warmup", "warmup_min_s",
+          "iterations", "min_time_s", "max_time_s", "ci_target_pct", "timeout_s",
+          "return_outputs", "power", "runtime_settings", "cpu_affinity", "memory_limit_mb",
+          "thermal", "profile_ops")
 #: Test-only: accepted only when the agent runs with TESTBED_AGENT_ALLOW_DEBUG=1.
-DEBUG_FIELDS = ("debug_sleep_s",)
+#: debug_sleep_s: sleep before loading (a hung model); debug_noise: {fraction, max_sleep_s, seed}
+#: random sleeps inside that fraction of the timed runs; debug_crash: segfault | abort after load.
+DEBUG_FIELDS = ("debug_sleep_s", "debug_noise", "debug_crash")
+CRASHES = ("segfault", "abort")
+THERMAL_KEYS = ("cooldown_below_c", "cooldown_timeout_s")
 
 
 def _int(body: dict[str, Any], key: str, default: int | None, minimum: int) -> int | None:
@@ -44,6 +52,77 @@ def _non_negative(body: dict[str, Any], key: str) -> float:
     return float(value)
 
 
+def _optional_positive(body: dict[str, Any], key: str) -> float | None:
+    if body.get(key) is None:
+        return None
+    return _number(body, key, 0.0)
+
+
+def _runtime_settings(runtime: str, raw: Any) -> dict[str, Any]:
+    """The runtime's own check (no runtime import); a bad key or value is one 400 line."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RequestError("runtime_settings must be a JSON object of this runtime's settings")
+    try:
+        return get_runtime(runtime).check_settings(raw)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from exc
+
+
+def _cpu_affinity(raw: Any) -> list[int] | None:
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or not raw
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in raw)):
+        raise RequestError(f"cpu_affinity must be a non-empty list of CPU numbers, got {raw!r:.60}")
+    return sorted(set(raw))
+
+
+def _memory_limit(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < MIN_MEMORY_LIMIT_MB:
+        raise RequestError(f"memory_limit_mb must be an integer >= {MIN_MEMORY_LIMIT_MB}, "
+                           f"got {raw!r:.40}")
+    return raw
+
+
+def _thermal(raw: Any) -> dict[str, float] | None:
+    """``{cooldown_below_c, cooldown_timeout_s}``: wait before the run until the CPU is cooler."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise RequestError("thermal must be an object {cooldown_below_c, cooldown_timeout_s}")
+    unknown = sorted(set(raw) - set(THERMAL_KEYS))
+    if unknown:
+        raise RequestError(f"thermal: unknown keys {unknown}; allowed: {', '.join(THERMAL_KEYS)}")
+    below = raw.get("cooldown_below_c")
+    if below is not None and (isinstance(below, bool) or not isinstance(below, (int, float))
+                              or not 0 < below < 150):
+        raise RequestError(f"thermal.cooldown_below_c must be a temperature in (0, 150) °C, "
+                           f"got {below!r:.40}")
+    timeout = raw.get("cooldown_timeout_s", 120.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise RequestError(f"thermal.cooldown_timeout_s must be a number >= 0, got {timeout!r:.40}")
+    return {"cooldown_below_c": None if below is None else float(below),
+            "cooldown_timeout_s": float(timeout)}
+
+
+def _debug_noise(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) - {"fraction", "max_sleep_s", "seed"}:
+        raise RequestError("debug_noise must be an object {fraction, max_sleep_s, seed}")
+    fraction, sleep = raw.get("fraction", 0.2), raw.get("max_sleep_s", 0.002)
+    seed = raw.get("seed", 0)
+    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise RequestError("debug_noise.fraction must be in (0, 1]")
+    if not isinstance(sleep, (int, float)) or not 0 < sleep <= 10:
+        raise RequestError("debug_noise.max_sleep_s must be in (0, 10]")
+    if not isinstance(seed, int):
+        raise RequestError("debug_noise.seed must be an integer")
+    return {"fraction": float(fraction), "max_sleep_s": float(sleep), "seed": seed}
+
+
 def _power(raw: Any) -> dict[str, Any] | None:
     """The ``power`` block (sensor, rate_hz, idle_window_s, settings), validated; None = no power."""
     if raw is None:
@@ -67,8 +146,9 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
     allowed = FIELDS + (DEBUG_FIELDS if allow_debug else ())
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        hint = (" (debug_sleep_s is test-only: start the agent with TESTBED_AGENT_ALLOW_DEBUG=1)"
-                if "debug_sleep_s" in unknown else "")
+        debug = [k for k in unknown if k in DEBUG_FIELDS]
+        hint = (f" ({', '.join(debug)}: test-only, start the agent with TESTBED_AGENT_ALLOW_DEBUG=1)"
+                if debug else "")
         raise RequestError(f"unknown field(s) in the run request: {', '.join(unknown)}; "
                            f"allowed: {', '.join(FIELDS)}{hint}")
     for key in ("artifact_sha256", "runtime", "inputs_sha256"):
@@ -84,6 +164,9 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
     return_outputs = body.get("return_outputs", True)
     if not isinstance(return_outputs, bool):
         raise RequestError(f"return_outputs must be true or false, got {return_outputs!r:.40}")
+    profile_ops = body.get("profile_ops", False)
+    if not isinstance(profile_ops, bool):
+        raise RequestError(f"profile_ops must be true or false, got {profile_ops!r:.40}")
     request: dict[str, Any] = {
         "artifact_sha256": check_sha256(body["artifact_sha256"], "artifact_sha256"),
         "runtime": runtime,
@@ -95,7 +178,29 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
         "return_outputs": return_outputs,
         "min_time_s": _non_negative(body, "min_time_s"),
         "power": _power(body.get("power")),
+        "warmup_min_s": _non_negative(body, "warmup_min_s"),
+        "max_time_s": _optional_positive(body, "max_time_s"),
+        "ci_target_pct": _optional_positive(body, "ci_target_pct"),
+        "runtime_settings": _runtime_settings(runtime, body.get("runtime_settings")),
+        "cpu_affinity": _cpu_affinity(body.get("cpu_affinity")),
+        "memory_limit_mb": _memory_limit(body.get("memory_limit_mb")),
+        "thermal": _thermal(body.get("thermal")),
     }
+    if profile_ops:  # a per-op profile pass after the timed runs (opprofile)
+        request["profile_ops"] = True
+    max_s = request["max_time_s"]
+    if max_s is not None and max_s < request["min_time_s"]:
+        raise RequestError(f"max_time_s ({max_s:g}) must be >= min_time_s "
+                           f"({request['min_time_s']:g})")
+    if max_s is not None and max_s >= request["timeout_s"]:
+        raise RequestError(f"max_time_s ({max_s:g}) must be below timeout_s "
+                           f"({request['timeout_s']:g}): the run would be killed before it stops")
     if "debug_sleep_s" in body:
         request["debug_sleep_s"] = _number(body, "debug_sleep_s", 0.0)
+    if "debug_noise" in body:
+        request["debug_noise"] = _debug_noise(body["debug_noise"])
+    if "debug_crash" in body:
+        if body["debug_crash"] not in CRASHES:
+            raise RequestError(f"debug_crash must be one of {', '.join(CRASHES)}")
+        request["debug_crash"] = body["debug_crash"]
     return request

@@ -13,6 +13,9 @@ from testbed_agent.manager import RunManager
 from testbed_agent.runs import RUN_ID_RE, RunFiles, new_run_id
 from testbed_agent.store import ArtifactStore
 from testbed_agent.supervisor import WorkerOutcome
+from testbed_agent.thermal import ThermalReader
+
+THERMAL = Path(__file__).resolve().parent.parent / "fixtures" / "thermal"
 
 
 class FakeRunner:
@@ -38,7 +41,8 @@ class FakeRunner:
         pass
 
 
-def setup(tmp_path: Path, outcome: WorkerOutcome) -> tuple[RunManager, FakeRunner, dict[str, Any]]:
+def setup(tmp_path: Path, outcome: WorkerOutcome, thermal: str = "none"
+          ) -> tuple[RunManager, FakeRunner, dict[str, Any]]:
     store = ArtifactStore(tmp_path)
     shas = {}
     for name in ("model", "inputs"):
@@ -46,7 +50,8 @@ def setup(tmp_path: Path, outcome: WorkerOutcome) -> tuple[RunManager, FakeRunne
         shas[name] = hashlib.sha256(data).hexdigest()
         store.put(shas[name], io.BytesIO(data))
     runner = FakeRunner(outcome)
-    manager = RunManager(store, RunFiles(tmp_path), runner)  # type: ignore[arg-type]
+    manager = RunManager(store, RunFiles(tmp_path), runner,  # type: ignore[arg-type]
+                         thermal=ThermalReader(str(THERMAL / thermal)))
     manager.start()
     request = {"artifact_sha256": shas["model"], "inputs_sha256": shas["inputs"], "runtime": "litert",
                "threads": None, "warmup": 1, "iterations": 2, "timeout_s": 5.0, "return_outputs": True}
@@ -71,10 +76,13 @@ def test_one_at_a_time_and_saved(tmp_path: Path) -> None:
     assert runner.max_active == 1 and all(r["state"] == "done" for r in runs)
     assert runner.requests[0]["artifact_path"].endswith(request["artifact_sha256"])
     assert "timeout_s" not in runner.requests[0]
-    assert RunFiles(tmp_path).load(ids[0]).result == {"samples_ns": [1], "outputs_npy_b64": "x"}
+    saved = RunFiles(tmp_path).load(ids[0]).result
+    assert saved["samples_ns"] == [1] and saved["outputs_npy_b64"] == "x"
+    assert saved["thermal"]["available"] is False  # the "none" fixture: like this machine
+    assert saved["thermal"]["status"].startswith("not available: no /sys/class/thermal")
     listed = manager.recent()
     assert [r["id"] for r in listed] == ids[::-1]
-    assert listed[0]["result"] == {"samples_ns": [1]}
+    assert "outputs_npy_b64" not in listed[0]["result"] and listed[0]["result"]["samples_ns"] == [1]
     manager.shutdown()
 
 
@@ -99,3 +107,46 @@ def test_run_ids_sort_by_time() -> None:
     time.sleep(0.002)
     second = new_run_id()
     assert RUN_ID_RE.match(first) and first < second
+
+
+def test_new_fields_reach_the_worker(tmp_path: Path) -> None:
+    manager, runner, request = setup(tmp_path, WorkerOutcome({"samples_ns": [1]}, None, ""))
+    request.update(warmup_min_s=0.5, min_time_s=1.0, max_time_s=9.0, ci_target_pct=2.0,
+                   runtime_settings={"xnnpack": False}, cpu_affinity=[0],
+                   memory_limit_mb=512, thermal=None, debug_noise={"fraction": 0.5})
+    wait(manager, manager.submit(request).id)
+    sent = runner.requests[0]
+    for key in ("warmup_min_s", "min_time_s", "max_time_s", "ci_target_pct", "runtime_settings",
+                "cpu_affinity", "memory_limit_mb", "debug_noise"):
+        assert sent[key] == request[key], key
+    assert "thermal" not in sent and "timeout_s" not in sent  # the agent's business
+    manager.shutdown()
+
+
+def test_cooldown_then_thermal_record(tmp_path: Path) -> None:
+    """pi4 fixture at 48 °C: a cooldown below 60 °C is reached at once; the record has it."""
+    manager, _, request = setup(tmp_path, WorkerOutcome({"samples_ns": [1]}, None, ""), "pi4")
+    request["thermal"] = {"cooldown_below_c": 60.0, "cooldown_timeout_s": 5.0}
+    run = wait(manager, manager.submit(request).id)
+    thermal = run["result"]["thermal"]
+    assert thermal["available"] is True and thermal["governor"] == "ondemand"
+    assert thermal["cooldown"]["reached"] is True and thermal["cooldown"]["waited_s"] == 0.0
+    assert thermal["before"]["cpu_temp_c"] == 48.312
+    manager.shutdown()
+
+
+def test_out_of_memory_under_a_limit_says_so(tmp_path: Path) -> None:
+    crashed = WorkerOutcome(None, "worker crashed (signal 6 SIGABRT); last stderr line: "
+                            "terminate called after throwing an instance of 'std::bad_alloc'",
+                            "...std::bad_alloc\n")
+    manager, _, request = setup(tmp_path, crashed)
+    request["memory_limit_mb"] = 256
+    run = wait(manager, manager.submit(request).id)
+    assert run["state"] == "failed"
+    assert run["error"].startswith("exceeded the memory limit of 256 MB")
+    assert "SIGABRT" in run["error"]
+    # Without a limit the same crash is reported as it is.
+    request["memory_limit_mb"] = None
+    run = wait(manager, manager.submit(request).id)
+    assert run["error"].startswith("worker crashed (signal 6 SIGABRT)")
+    manager.shutdown()

@@ -23,7 +23,12 @@ def test_defaults() -> None:
     assert parse({"artifact_sha256": A.upper(), "inputs_sha256": I, "runtime": "onnxruntime"}) == {
         "artifact_sha256": A, "runtime": "onnxruntime", "inputs_sha256": I, "threads": None,
         "warmup": 10, "iterations": 50, "timeout_s": 300.0, "return_outputs": True,
-        "min_time_s": 0.0, "power": None}
+        "min_time_s": 0.0, "power": None, "warmup_min_s": 0.0, "max_time_s": None,
+        "ci_target_pct": None, "runtime_settings": {"providers": ["CPUExecutionProvider"],
+                                                    "graph_optimization_level": None,
+                                                    "execution_mode": None,
+                                                    "inter_op_threads": None},
+        "cpu_affinity": None, "memory_limit_mb": None, "thermal": None}
 
 
 def test_power_block_is_validated() -> None:
@@ -53,6 +58,23 @@ def test_explicit_values() -> None:
     ({"inputs_sha256": "nope"}, "inputs_sha256 must be 64 hexadecimal digits"),
     ({"iteration": 5}, "unknown field(s) in the run request: iteration"),
     ({"debug_sleep_s": 5}, "TESTBED_AGENT_ALLOW_DEBUG=1"),
+    ({"debug_noise": {"fraction": 0.2}}, "debug_noise: test-only"),
+    ({"max_time_s": 0}, "max_time_s must be a number > 0"),
+    ({"min_time_s": 5, "max_time_s": 2}, "max_time_s (2) must be >= min_time_s (5)"),
+    ({"max_time_s": 400}, "max_time_s (400) must be below timeout_s (300)"),
+    ({"ci_target_pct": -1}, "ci_target_pct must be a number > 0"),
+    ({"warmup_min_s": -1}, "warmup_min_s must be a number >= 0"),
+    ({"runtime_settings": {"graph_optimisation_level": "all"}},
+     "unknown runtime_settings for onnxruntime: graph_optimisation_level"),
+    ({"runtime_settings": {"graph_optimization_level": "max"}},
+     "graph_optimization_level must be one of disable, basic, extended, all"),
+    ({"runtime_settings": {"providers": []}}, "providers must be a non-empty list"),
+    ({"runtime_settings": [1]}, "runtime_settings must be a JSON object"),
+    ({"cpu_affinity": []}, "cpu_affinity must be a non-empty list of CPU numbers"),
+    ({"cpu_affinity": [0, -1]}, "cpu_affinity must be a non-empty list of CPU numbers"),
+    ({"memory_limit_mb": 8}, "memory_limit_mb must be an integer >= 32"),
+    ({"thermal": {"cooldown_below": 60}}, "thermal: unknown keys ['cooldown_below']"),
+    ({"thermal": {"cooldown_below_c": 500}}, "cooldown_below_c must be a temperature"),
 ])
 def test_errors(change: dict[str, Any], message: str) -> None:
     body = {"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime", **change}
@@ -72,3 +94,45 @@ def test_debug_field_only_when_allowed() -> None:
     req = parse({"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime",
                  "debug_sleep_s": 2}, allow_debug=True)
     assert req["debug_sleep_s"] == 2.0
+
+
+def test_measurement_and_isolation_fields() -> None:
+    req = parse({"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime",
+                 "warmup_min_s": 0.5, "min_time_s": 1, "max_time_s": 20, "ci_target_pct": 1,
+                 "runtime_settings": {"providers": ["CPUExecutionProvider"],
+                                      "graph_optimization_level": "basic", "inter_op_threads": 2,
+                                      "execution_mode": "parallel"},
+                 "cpu_affinity": [3, 2, 3], "memory_limit_mb": 1024,
+                 "thermal": {"cooldown_below_c": 60}})
+    assert (req["warmup_min_s"], req["min_time_s"], req["max_time_s"], req["ci_target_pct"]) == \
+        (0.5, 1.0, 20.0, 1.0)
+    assert req["runtime_settings"]["graph_optimization_level"] == "basic"
+    assert req["runtime_settings"]["inter_op_threads"] == 2
+    assert req["cpu_affinity"] == [2, 3] and req["memory_limit_mb"] == 1024
+    assert req["thermal"] == {"cooldown_below_c": 60.0, "cooldown_timeout_s": 120.0}
+
+
+def test_runtime_settings_are_the_runtimes_own() -> None:
+    probes = {"litert": Probe(True, "1", None), "executorch": Probe(True, "1", None)}
+    body = {"artifact_sha256": A, "inputs_sha256": I}
+    litert = parse_run_request({**body, "runtime": "litert", "runtime_settings": {"xnnpack": False}},
+                               default_timeout_s=300, allow_debug=False, probes=probes)
+    assert litert["runtime_settings"] == {"xnnpack": False}
+    with pytest.raises(RequestError, match="litert.xnnpack must be true or false"):
+        parse_run_request({**body, "runtime": "litert", "runtime_settings": {"xnnpack": "no"}},
+                          default_timeout_s=300, allow_debug=False, probes=probes)
+    with pytest.raises(RequestError, match="runtime executorch takes no runtime_settings"):
+        parse_run_request({**body, "runtime": "executorch", "runtime_settings": {"xnnpack": True}},
+                          default_timeout_s=300, allow_debug=False, probes=probes)
+
+
+def test_debug_noise_and_crash_only_when_allowed() -> None:
+    body = {"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime"}
+    req = parse({**body, "debug_noise": {"fraction": 0.5, "max_sleep_s": 0.01},
+                 "debug_crash": "abort"}, allow_debug=True)
+    assert req["debug_noise"] == {"fraction": 0.5, "max_sleep_s": 0.01, "seed": 0}
+    assert req["debug_crash"] == "abort"
+    with pytest.raises(RequestError, match="debug_crash must be one of segfault, abort"):
+        parse({**body, "debug_crash": "hang"}, allow_debug=True)
+    with pytest.raises(RequestError, match="debug_crash: test-only"):
+        parse({**body, "debug_crash": "abort"})

@@ -107,3 +107,44 @@ def test_helpers(tmp_path: Path) -> None:
     assert timing.shape == (1, 3) and evals is None
     assert first_line(ValueError("\n  first\nsecond")) == "ValueError: first"
     assert first_line(RuntimeError()) == "RuntimeError"
+
+
+def test_run_control_memory_and_settings(files: dict) -> None:
+    """Adaptive stop fields, per-phase memory, ONNX Runtime settings and CPU affinity recorded."""
+    import os
+
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    result = run_worker({"runtime": "onnxruntime", "artifact_path": files["model"],
+                         "inputs_path": files["inputs"], "threads": 1, "warmup": 2,
+                         "warmup_min_s": 0.05, "iterations": 20, "min_time_s": 0.1,
+                         "max_time_s": 5.0, "ci_target_pct": 50.0, "return_outputs": False,
+                         "runtime_settings": {"graph_optimization_level": "basic",
+                                              "inter_op_threads": 1},
+                         "cpu_affinity": [cpu], "memory_limit_mb": 4096})
+    m = result["measurement"]
+    assert m["stop_reason"] in ("ci_target_met", "max_s_reached")
+    assert m["ci_target_met"] is (m["stop_reason"] == "ci_target_met")
+    assert len(result["samples_ns"]) >= 20 and m["timed_s"] >= 0.1
+    assert m["warmup_runs"] >= 2 and m["warmup_s"] >= 0.05
+    assert m["control"]["ci_target_pct"] == 50.0 and m["control"]["max_s"] == 5.0
+    start, end = m["timed_window_monotonic_ns"]
+    assert 0 < start < end
+    s = result["settings"]
+    assert s["graph_optimization_level"] == "GraphOptimizationLevel.ORT_ENABLE_BASIC"
+    assert s["inter_op_num_threads"] == 1 and s["providers"] == ["CPUExecutionProvider"]
+    assert s["cpu_affinity"] == [cpu] and s["cpus_allowed"] == [cpu]
+    assert s["memory_limit_mb"] == 4096 and "RLIMIT_AS" in s["memory_limit"]
+    assert 0 < result["empty_rss_bytes"] <= result["baseline_rss_bytes"]
+    assert 0 < result["load_peak_rss_bytes"] <= result["peak_rss_bytes"]
+    assert 0 < result["inference_peak_rss_bytes"] <= result["peak_rss_bytes"]
+    assert "VmHWM" in result["memory_method"] or "ru_maxrss" in result["memory_method"]
+
+
+def test_unavailable_provider_and_bad_affinity_are_one_line_errors(files: dict) -> None:
+    base = {"runtime": "onnxruntime", "artifact_path": files["model"], "inputs_path": files["inputs"],
+            "threads": None, "warmup": 0, "iterations": 1, "return_outputs": False}
+    result = run_worker({**base, "runtime_settings": {"providers": ["NoSuchExecutionProvider"]}})
+    assert result["error"].startswith("loading the onnxruntime model failed: ValueError: execution "
+                                      "provider(s) NoSuchExecutionProvider not in this onnxruntime build")
+    result = run_worker({**base, "cpu_affinity": [4095]})
+    assert result["error"].startswith("applying cpu_affinity failed: ValueError: cannot pin to CPUs [4095]")

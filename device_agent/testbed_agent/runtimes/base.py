@@ -3,6 +3,11 @@
 ``probe()`` and ``version()`` run in the HTTP server process and must not import the runtime
 (no torch, no TensorFlow): they use ``importlib.util.find_spec`` and package metadata.
 ``prepare()`` and ``load()`` run in the worker subprocess, where heavy imports are fine.
+
+Runtime settings (the profile's ``runtime_settings.<runtime>``, minus the thread count which
+travels as ``threads``): ``check_settings()`` validates them without importing anything (the
+server answers a bad one with HTTP 400); the worker calls ``configure()`` once before ``load()``.
+A runtime that takes no settings refuses any (the default here).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +52,19 @@ class Runtime(ABC):
     """One inference runtime (LiteRT, ONNX Runtime, ExecuTorch...)."""
 
     name: ClassVar[str]
+    #: The checked settings ``configure()`` stored for the next ``load()`` (one run per worker).
+    options: dict[str, Any] = {}
+
+    def check_settings(self, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The normalized settings, or ValueError naming the bad key. Light: no runtime import."""
+        if settings:
+            raise ValueError(f"runtime {self.name} takes no runtime_settings "
+                             f"(got {', '.join(sorted(settings))})")
+        return {}
+
+    def configure(self, settings: Mapping[str, Any] | None) -> None:
+        """Check and keep ``settings`` for ``load()``."""
+        self.options = self.check_settings(settings)
 
     @abstractmethod
     def probe(self) -> Probe:
@@ -86,6 +104,16 @@ def probe_package(module: str, dist: str, install_hint: str) -> Probe:
     if not module_present(module):
         return Probe(False, None, f"python module {module} is not installed; {install_hint}")
     return Probe(True, dist_version(dist), None)
+
+
+def check_keys(runtime: str, settings: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """ValueError for a settings key ``runtime`` does not know (a typo is not a default)."""
+    if not isinstance(settings, Mapping):
+        raise ValueError(f"runtime_settings for {runtime} must be a mapping")
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown runtime_settings for {runtime}: {', '.join(unknown)}; "
+                         f"allowed: {', '.join(allowed)}")
 
 
 def single_input_error(runtime: str, count: int) -> ValueError:

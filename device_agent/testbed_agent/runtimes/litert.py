@@ -1,12 +1,18 @@
-"""LiteRT (formerly TensorFlow Lite): ``ai_edge_litert``, falling back to ``tflite_runtime``."""
+"""LiteRT (formerly TensorFlow Lite): ``ai_edge_litert``, falling back to ``tflite_runtime``.
+
+Settings (``runtime_settings.litert``): ``xnnpack: false`` builds the interpreter with
+``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`` (the built-in kernels without the XNNPACK
+delegate LiteRT applies by default); ``true`` or absent keeps ``OpResolverType.AUTO``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, module_present, dist_version, single_input_error
+from .base import (Probe, Runtime, Session, check_keys, dist_version, module_present,
+                   single_input_error)
 from .registry import register
 
 # (python module, distribution) in order of preference.
@@ -16,7 +22,7 @@ _PACKAGES = (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-ru
 class LiteRTSession(Session):
     """A LiteRT Interpreter with tensors allocated."""
 
-    def __init__(self, interpreter: Any, threads: int | None, module: str) -> None:
+    def __init__(self, interpreter: Any, threads: int | None, module: str, xnnpack: bool) -> None:
         self._interp = interpreter
         inputs = interpreter.get_input_details()
         if len(inputs) != 1:
@@ -28,7 +34,9 @@ class LiteRTSession(Session):
             "module": module,
             "num_threads": threads if threads is not None
             else "default (None passed to Interpreter: LiteRT picks its own thread count)",
-            "op_resolver": "AUTO (built-in ops with the default XNNPACK delegate)",
+            "xnnpack": xnnpack,
+            "op_resolver": "AUTO (built-in ops with the default XNNPACK delegate)" if xnnpack
+            else "BUILTIN_WITHOUT_DEFAULT_DELEGATES (built-in kernels, XNNPACK delegate off)",
             "delegates": "none added",
             "input_shape": [int(v) for v in inputs[0]["shape"]],
             "input_dtype": np.dtype(inputs[0]["dtype"]).name,
@@ -49,7 +57,16 @@ class LiteRT(Runtime):
 
     def __init__(self) -> None:
         self._interpreter_cls: Any = None
+        self._resolver: Any = None
         self._module: str | None = None
+
+    def check_settings(self, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+        settings = settings or {}
+        check_keys(self.name, settings, ("xnnpack",))
+        xnnpack = settings.get("xnnpack", True)
+        if not isinstance(xnnpack, bool):
+            raise ValueError(f"runtime_settings litert.xnnpack must be true or false, got {xnnpack!r:.40}")
+        return {"xnnpack": xnnpack}
 
     def probe(self) -> Probe:
         for module, dist in _PACKAGES:
@@ -60,16 +77,22 @@ class LiteRT(Runtime):
 
     def prepare(self) -> None:
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
             self._module = "ai_edge_litert"
         except ImportError:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found,no-redef]
+            from tflite_runtime.interpreter import (  # type: ignore[import-not-found,no-redef]
+                Interpreter, OpResolverType)
             self._module = "tflite_runtime"
         self._interpreter_cls = Interpreter
+        self._resolver = OpResolverType
 
     def load(self, path: str, threads: int | None) -> Session:
         if self._interpreter_cls is None:
             self.prepare()
-        interpreter = self._interpreter_cls(model_path=path, num_threads=threads)
+        xnnpack = self.check_settings(self.options)["xnnpack"]
+        resolver = (self._resolver.AUTO if xnnpack
+                    else self._resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = self._interpreter_cls(model_path=path, num_threads=threads,
+                                            experimental_op_resolver_type=resolver)
         interpreter.allocate_tensors()
-        return LiteRTSession(interpreter, threads, self._module or "")
+        return LiteRTSession(interpreter, threads, self._module or "", xnnpack)
