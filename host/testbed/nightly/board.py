@@ -1,0 +1,280 @@
+"""One worker thread per board: health check, lease, then its cells one after another.
+
+Board faults (TransportError/AgentError: the board or its agent did not answer) are retried with
+exponential backoff on a fresh connection; a cell that still fails is marked ``error`` with the reason
+and the board ``lost``: its remaining cells are marked too, and ``--resume`` redoes all of them. A
+failed conversion or run is a finding: the cell is ``failed`` (finished) with the tool's reason.
+Every cell is committed with all its repeats in one transaction the moment it finishes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import __version__
+from ..deploy import measure_artifact
+from ..errors import AgentAuthError, AgentError, AuthError, HostKeyError, TestbedError, TransportError, first_line
+from ..profiles import Profile
+from ..store import Store
+from ..transports import get as get_transport
+from .lease import BoardBusy, BoardLease
+from .plan import Plan, deploy_options
+from .ui import RunUI
+
+#: Retried with backoff. Authentication and host-key problems are not transient: never retried.
+FAULTS = (TransportError, AgentError)
+PERMANENT = (AuthError, HostKeyError, AgentAuthError)
+
+
+def connect_profile(profile: Profile) -> tuple[Any, Any]:
+    """The default connector: the profile's transport, opened; ``(transport, client)``."""
+    transport = get_transport(profile.transport)(profile)
+    try:
+        return transport, transport.open()
+    except BaseException:
+        transport.close()
+        raise
+
+
+Connector = Callable[[Profile], tuple[Any, Any]]
+
+
+@dataclass
+class RunContext:
+    """What every board worker of one plan run shares (read-only once the workers start)."""
+
+    store: Store
+    run_id: str
+    plan: Plan
+    holder: str  # who holds the leases: host:pid:run
+    models: dict[str, Any]  # model id -> zoo model
+    artifacts: dict[tuple[str, str], Any]  # (model, converter) -> converted Artifact
+    refs: dict[str, dict]  # model id -> deploy.reference_inputs cache (filled before the workers start)
+    ui: RunUI
+    connect: Connector = connect_profile
+    stop: threading.Event = field(default_factory=threading.Event)
+    sleep: Callable[[float], None] = time.sleep
+
+
+class BoardLost(TestbedError):
+    pass
+
+
+class BoardWorker(threading.Thread):
+    def __init__(self, ctx: RunContext, profile: Profile, cells: list[Any]) -> None:
+        super().__init__(name=f"board-{profile.id}", daemon=True)
+        self.ctx, self.profile, self.cells = ctx, profile, cells
+        self.device = profile.id
+        self.transport: Any = None
+        self.client: Any = None
+        self.info: dict = {}
+        self.lease: BoardLease | None = None
+        self.done = 0
+        self.outcome = "pending"  # ok | bad | busy | lost | interrupted
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _say(self, status: str) -> None:
+        self.ctx.ui.board(self.device, status, self.done, len(self.cells))
+
+    def _disconnect(self) -> None:
+        if self.transport is not None:
+            try:
+                self.transport.close()
+            except Exception:  # a dead connection may fail to close; it is dropped either way
+                pass
+        self.transport = self.client = None
+
+    def _connect_once(self) -> None:
+        """Open the board and check its health: the agent answers /v1/health and /v1/info, all within
+        the plan's ``health_timeout_s`` (plus the transport's own start-up time)."""
+        box: dict[str, Any] = {}
+
+        def attempt() -> None:
+            try:
+                transport, client = self.ctx.connect(self.profile)
+                box["conn"] = (transport, client)
+                health = client.health()
+                if health.get("status") != "ok":
+                    raise AgentError(f"agent on {self.device} reports status {health.get('status')!r}")
+                box["info"] = client.info()
+            except BaseException as exc:  # handed to the waiting thread
+                box["error"] = exc
+            if box.pop("abandoned", False) and "conn" in box:
+                box["conn"][0].close()
+
+        limit = self.ctx.plan.execution.health_timeout_s + self.profile.agent.start_timeout_s
+        thread = threading.Thread(target=attempt, name=f"health-{self.device}", daemon=True)
+        thread.start()
+        thread.join(limit)
+        if thread.is_alive():
+            box["abandoned"] = True
+            raise TransportError(f"{self.device} did not answer the health check within {limit:.0f} s")
+        if "conn" in box:
+            self.transport, self.client = box["conn"]
+        if "error" in box:
+            raise box["error"]
+        self.info = box["info"]
+        if self.lease is not None:
+            self.lease.rebind(self.client)
+
+    def _backoff(self, attempt: int) -> float:
+        ex = self.ctx.plan.execution
+        return min(ex.backoff_max_s, ex.backoff_s * (2 ** (attempt - 1)))
+
+    def _connect(self, what: str) -> None:
+        """Connect with retries and backoff; raise the last fault when every attempt failed."""
+        ex = self.ctx.plan.execution
+        for attempt in range(ex.retries + 1):
+            if attempt:
+                wait = self._backoff(attempt)
+                self._say(f"{what}: retry {attempt}/{ex.retries} in {wait:.0f} s")
+                self.ctx.sleep(wait)
+            try:
+                self._say(what)
+                self._connect_once()
+                return
+            except PERMANENT:
+                self._disconnect()
+                raise
+            except FAULTS as exc:
+                self._disconnect()
+                last = exc
+        raise last
+
+    # -- the board's life -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # never let a bug in one board take the others down silently
+            reason = f"internal error: {type(exc).__name__}: {first_line(exc)}"
+            self._give_up("lost", reason)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
+            self._disconnect()
+            self._say(self.outcome)
+
+    def _pending(self) -> list[Any]:
+        return [c for c in self.cells if c.state not in ("done", "failed")]
+
+    def _give_up(self, status: str, reason: str) -> None:
+        """Mark the board and every unfinished cell of it (resumable), with the reason."""
+        self.outcome = status
+        self.ctx.store.set_board(self.ctx.run_id, self.device, status, reason, self.info or None)
+        cell_state = "skipped" if status in ("bad", "busy") else "error"
+        pending = self._pending()
+        self.ctx.store.mark_cells([c.id for c in pending], cell_state, f"board {status}: {reason}")
+        for c in pending:
+            c.state = cell_state
+            self.ctx.ui.cell(self.device, c.key, cell_state, reason)
+
+    def _run(self) -> None:
+        ctx, ex = self.ctx, self.ctx.plan.execution
+        try:
+            self._connect("health check")
+        except TestbedError as exc:
+            self._give_up("bad", f"failed its health check: {first_line(exc)}")
+            return
+        self.lease = BoardLease(self.client, self.device, ctx.holder, ex.lease_ttl_s, ex.on_busy,
+                                ex.lease_wait_s, ctx.stop, status=self._say)
+        try:
+            self.lease.acquire()
+        except BoardBusy as exc:
+            self._give_up("busy", str(exc))
+            return
+        except FAULTS as exc:
+            self._give_up("bad", f"lease request failed: {first_line(exc)}")
+            return
+        ctx.store.set_board(ctx.run_id, self.device, "ok", None, self.info)
+        self._skip_unavailable_runtimes()
+        deployments: dict[str, str] = {}
+        for cell in self._pending():
+            if ctx.stop.is_set():
+                self.outcome = "interrupted"
+                return
+            if cell.model not in deployments:
+                deployments[cell.model] = ctx.store.start_deployment(self.device, cell.model, __version__)
+                ctx.store.update_deployment(deployments[cell.model], agent_info=self.info)
+            try:
+                self._cell(cell, deployments[cell.model])
+            except BoardLost as exc:
+                self._give_up("lost", str(exc))
+                break
+            self.done += 1
+        for dep in deployments.values():
+            ctx.store.update_deployment(dep, status="done" if self.outcome != "lost" else "failed")
+        if self.outcome == "pending":
+            self.outcome = "ok"
+
+    def _skip_unavailable_runtimes(self) -> None:
+        runtimes = self.info.get("runtimes") or {}
+        for cell in self._pending():
+            rt = runtimes.get(cell.runtime) or {}
+            if not rt.get("available"):
+                reason = f"runtime {cell.runtime} is not available on {self.device}: {rt.get('reason') or 'not installed'}"
+                self.ctx.store.mark_cells([cell.id], "skipped", reason)
+                cell.state = "skipped"
+                self.ctx.ui.cell(self.device, cell.key, "skipped", reason)
+
+    def _cell(self, cell: Any, deployment_id: str) -> None:
+        ctx, ex = self.ctx, self.ctx.plan.execution
+        art = ctx.artifacts[(cell.model, cell.converter)]
+        model = ctx.models[cell.model]
+        options = deploy_options(ctx.plan, cell.threads, ex.cell_timeout_s)
+        last: Exception | None = None
+        for attempt in range(ex.retries + 1):
+            if ctx.stop.is_set():
+                return
+            try:
+                if attempt:
+                    wait = self._backoff(attempt)
+                    self._say(f"{cell.converter}: board fault, retry {attempt}/{ex.retries} in {wait:.0f} s")
+                    ctx.sleep(wait)
+                    if ctx.stop.is_set():
+                        return
+                if self.client is None:
+                    self._say("reconnecting")
+                    self._connect_once()
+                assert self.lease is not None
+                self.lease.ensure()
+                ctx.store.start_cell(cell.id)
+                results = []
+                for r in range(cell.repeats):
+                    if ctx.stop.is_set():
+                        return  # the cell stays unfinished: --resume redoes it whole
+                    self._say(f"{cell.model} {cell.converter}" + (f" threads {cell.threads}" if cell.threads else "")
+                              + f" run {r + 1}/{cell.repeats}")
+                    record, samples, power = measure_artifact(
+                        art, model, self.transport, self.client, self.info, self.profile, options,
+                        ctx.refs[cell.model], deployment_id, faults=FAULTS)
+                    results.append((record, samples, power))
+                    if record["status"] != "ok":
+                        break  # a failed run is a finding; repeating it measures nothing
+                bad = next((rec for rec, _, _ in results if rec["status"] != "ok"), None)
+                state = "failed" if bad else "done"
+                error = bad.get("error") if bad else None
+                ctx.store.finish_cell(cell.id, state, error, deployment_id, results)
+                cell.state = state
+                ctx.ui.cell(self.device, cell.key, state, error or _summary(results))
+                return
+            except PERMANENT as exc:
+                last = exc
+                break
+            except (BoardBusy, *FAULTS) as exc:
+                last = exc
+                self._disconnect()
+        reason = f"{first_line(last) if last else 'interrupted'} (after {ex.retries + 1} attempts)"
+        ctx.store.mark_cells([cell.id], "error", reason)
+        cell.state = "error"
+        ctx.ui.cell(self.device, cell.key, "error", reason)
+        raise BoardLost(reason)
+
+
+def _summary(results: list) -> str:
+    p50 = [rec["latency_ms"]["p50"] for rec, _, _ in results if rec.get("latency_ms", {}).get("p50") is not None]
+    return f"p50 {min(p50):.3f}..{max(p50):.3f} ms over {len(p50)} runs" if p50 else ""

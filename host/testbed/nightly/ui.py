@@ -1,0 +1,91 @@
+"""Progress of a plan run on screen: one live line per board (rich), or plain lines in a log (CI)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+STATE_STYLE = {"done": "green", "failed": "red", "error": "red", "skipped": "yellow"}
+
+
+class RunUI(Protocol):
+    def board(self, device: str, status: str, done: int, total: int) -> None: ...
+    def cell(self, device: str, key: str, state: str, detail: str) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class SilentUI:
+    def board(self, device: str, status: str, done: int, total: int) -> None:
+        pass
+
+    def cell(self, device: str, key: str, state: str, detail: str) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+class LineUI:
+    """One line per event: for logs and terminals that are not interactive."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._last: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def board(self, device: str, status: str, done: int, total: int) -> None:
+        with self._lock:
+            if self._last.get(device) != status:
+                self._last[device] = status
+                self.console.print(escape(f"[{device}] {done}/{total} {status}"), highlight=False, soft_wrap=True)
+
+    def cell(self, device: str, key: str, state: str, detail: str) -> None:
+        style = STATE_STYLE.get(state, "")
+        with self._lock:
+            self.console.print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
+                               highlight=False, soft_wrap=True)
+
+    def message(self, text: str) -> None:
+        with self._lock:
+            self.console.print(escape(text), highlight=False, soft_wrap=True)
+
+
+class RichUI:
+    """A live table of boards: name, bar, cells done/total, elapsed, what it does now."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(TextColumn("[bold]{task.fields[device]:<18}"), BarColumn(bar_width=24),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                                 console=console, refresh_per_second=4)
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "RichUI":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _task(self, device: str, total: int) -> TaskID:
+        with self._lock:
+            if device not in self._tasks:
+                self._tasks[device] = self.progress.add_task("", total=total, device=device, status="")
+            return self._tasks[device]
+
+    def board(self, device: str, status: str, done: int, total: int) -> None:
+        self.progress.update(self._task(device, total), completed=done, total=total, status=status)
+
+    def cell(self, device: str, key: str, state: str, detail: str) -> None:
+        if state != "done":  # finished cells show in the bar; problems are printed above it
+            style = STATE_STYLE.get(state, "")
+            self.progress.console.print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
+                                        highlight=False, soft_wrap=True)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(escape(text), highlight=False, soft_wrap=True)

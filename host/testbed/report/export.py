@@ -1,0 +1,96 @@
+"""A plan run as rows (one per cell), shared by every report; CSV and Parquet export.
+
+Latency figures are recomputed from the raw samples of every repeat of the cell, pooled. Verdict
+columns are the ones stored by `testbed run` (against the run's baseline).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..stats import latency_summary
+
+COLUMNS = [
+    "run_id", "plan", "device", "model", "converter", "format", "source", "quantization", "runtime", "threads",
+    "key", "state", "error", "repeats", "runs_measured", "size_bytes", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+    "n_samples", "load_ms", "peak_rss_mb", "accuracy", "energy_mj_per_inference", "power_sensor",
+    "power_estimated", "verdict", "verdict_reason", "latency_change_pct", "latency_ci_low_pct",
+    "latency_ci_high_pct", "latency_p_value", "baseline_run_id", "baseline_p50_ms",
+]
+
+
+@dataclass
+class RunData:
+    run: Any  # PlanRun
+    boards: list[Any]  # PlanBoard
+    rows: list[dict]  # one per cell, COLUMNS
+    samples_ms: dict[str, list[np.ndarray]]  # cell key -> raw latency per repeat, ms
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
+def load_run(store: Any, run_id: str) -> RunData:
+    run = store.find_plan_run(run_id)
+    cells = store.plan_cells(run.id)
+    results = store.cell_results(c.id for c in cells)
+    rows, samples = [], {}
+    for c in cells:
+        res = [r for r in results[c.id] if r.status == "ok"]
+        runs = [np.asarray(r.samples_ns, dtype=np.float64) / 1e6 for r in res if r.samples_ns]
+        samples[c.key] = runs
+        lat = latency_summary([int(x) for r in res for x in r.samples_ns]) if res else latency_summary([])
+        recs = [r.record or {} for r in results[c.id]]
+        power = [rec.get("power") or {} for rec in recs if rec.get("status") == "ok"]
+        energy = [p["energy_mj_per_inference"] for p in power if p.get("energy_mj_per_inference") is not None]
+        verdict = c.verdict or {}
+        latv = (verdict.get("metrics") or {}).get("latency") or {}
+        ci = latv.get("ci_pct") or [None, None]
+        rows.append({
+            "run_id": run.id, "plan": run.plan_name, "device": c.device, "model": c.model, "converter": c.converter,
+            "format": c.format, "source": c.source, "quantization": c.quantization, "runtime": c.runtime,
+            "threads": c.threads, "key": c.key, "state": c.state, "error": c.error, "repeats": c.repeats,
+            "runs_measured": len(res),
+            "size_bytes": next((rec.get("size_bytes") for rec in recs if rec.get("size_bytes")), None),
+            "p50_ms": lat["p50"], "p90_ms": lat["p90"], "p99_ms": lat["p99"], "mean_ms": lat["mean"],
+            "n_samples": lat["n"],
+            "load_ms": _median([rec["load_ms"] for rec in recs if rec.get("load_ms") is not None]),
+            "peak_rss_mb": _median([rec["peak_rss_mb"] for rec in recs if rec.get("peak_rss_mb") is not None]),
+            "accuracy": next((rec["accuracy"] for rec in recs if rec.get("accuracy") is not None), None),
+            "energy_mj_per_inference": _median(energy),
+            "power_sensor": next((p.get("sensor") for p in power if p.get("sensor")), None),
+            "power_estimated": any(p.get("estimated") for p in power) if power else None,
+            "verdict": verdict.get("verdict"), "verdict_reason": verdict.get("reason"),
+            "latency_change_pct": latv.get("change_pct"), "latency_ci_low_pct": ci[0],
+            "latency_ci_high_pct": ci[1], "latency_p_value": latv.get("p_value"),
+            "baseline_run_id": run.baseline_id,
+            "baseline_p50_ms": latv.get("baseline"),  # ms
+        })
+    return RunData(run=run, boards=store.plan_boards(run.id), rows=rows, samples_ms=samples)
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k) for k in COLUMNS})
+
+
+def write_parquet(rows: list[dict], path: Path) -> None:
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ConfigError("--parquet needs pyarrow, which is not installed: `pip install pyarrow` "
+                          "(or export with --csv)")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist([{k: row.get(k) for k in COLUMNS} for row in rows])
+    pq.write_table(table, path)
