@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-COMMANDS = ["deploy", "convert", "devices", "models"]
+COMMANDS = ["deploy", "convert", "devices", "models", "run", "compare"]
 
 
 def register_all(group: click.Group) -> None:
