@@ -307,19 +307,24 @@ class Store:
             s.commit()
 
     def cell_history(self, plan_name: str, keys: Iterable[str], limit_runs: int = 30,
-                     until: datetime | None = None) -> list[tuple[PlanRun, PlanCell, list[Result]]]:
-        """For the newest ``limit_runs`` runs of the plan (up to ``until``), each done cell among ``keys``
-        with its results, oldest run first."""
+                     until: datetime | None = None) -> list[tuple[str, str, list[float]]]:
+        """For the newest ``limit_runs`` runs of the plan (up to ``until``), each done cell among ``keys``:
+        ``(run id, key, [median latency ms of each repeat])``, oldest run first. Reads no raw samples."""
         runs = self.plan_runs(plan_name, limit=limit_runs)
         if until is not None:
             runs = [r for r in runs if r.created_at <= until]
         keys = list(keys)
         if not runs or not keys:
             return []
-        by_run = {r.id: r for r in runs}
+        order = {r.id: (r.created_at, r.id) for r in runs}
         with Session(self.engine) as s:
-            cells = list(s.scalars(select(PlanCell).where(PlanCell.run_id.in_(list(by_run)),
-                                                          PlanCell.key.in_(keys), PlanCell.state == "done")))
-        results = self.cell_results(c.id for c in cells)
-        rows = [(by_run[c.run_id], c, results[c.id]) for c in cells]
-        return sorted(rows, key=lambda t: (t[0].created_at, t[0].id))
+            q = (select(PlanCell.run_id, PlanCell.key, Result.latency_p50_ms)
+                 .join(Result, Result.cell_id == PlanCell.id)
+                 .where(PlanCell.run_id.in_(list(order)), PlanCell.key.in_(keys), PlanCell.state == "done",
+                        Result.status == "ok")
+                 .order_by(Result.id))
+            found: dict[tuple[str, str], list[float]] = {}
+            for run_id, key, p50 in s.execute(q):
+                if p50 is not None:
+                    found.setdefault((run_id, key), []).append(float(p50))
+        return sorted(((r, k, v) for (r, k), v in found.items()), key=lambda t: order[t[0]])
