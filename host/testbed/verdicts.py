@@ -170,8 +170,10 @@ def latency_verdict(base: list[np.ndarray], cur: list[np.ndarray], th: Threshold
 def spread_verdict(metric: str, unit: str, base: list[float], cur: list[float], threshold_pct: float) -> dict:
     """Memory / energy: one value per repeat; regressed only beyond the threshold with disjoint ranges."""
     out: dict[str, Any] = {"metric": metric, "unit": unit, "threshold_pct": threshold_pct}
-    if not base or not cur or float(np.median(base)) == 0:
+    if not base or not cur:
         return out | {"verdict": None, "reason": "not measured in both runs"}
+    if float(np.median(base)) <= 0 or float(np.median(cur)) <= 0:  # net energy can be ~0 (idle noise)
+        return out | {"verdict": None, "reason": "not comparable: a median is not positive"}
     mb, mc = float(np.median(base)), float(np.median(cur))
     change = mc / mb - 1.0
     t = threshold_pct / 100.0

@@ -94,3 +94,43 @@ def write_parquet(rows: list[dict], path: Path) -> None:
 
     table = pa.Table.from_pylist([{k: row.get(k) for k in COLUMNS} for row in rows])
     pq.write_table(table, path)
+
+
+def plan_report(run_id: str, db: str | None, *, html: str | None = None, junit: str | None = None,
+                csv: str | None = None, parquet: str | None = None, as_json: bool = False) -> None:
+    """`testbed report RUN [--html F] [--junit F] [--csv F] [--parquet F]`; none given: the verdict table."""
+    import json
+
+    from rich.console import Console
+
+    from ..store import Store
+
+    store = Store(db)
+    data = load_run(store, run_id)
+    run = data.run
+    say = Console(stderr=True, highlight=False)
+    if parquet:
+        write_parquet(data.rows, Path(parquet))
+        say.print(f"wrote {parquet} ({len(data.rows)} cells)")
+    if csv:
+        write_csv(data.rows, Path(csv))
+        say.print(f"wrote {csv} ({len(data.rows)} cells)")
+    if junit:
+        from . import junit as junit_report
+
+        junit_report.write(data, Path(junit))
+        say.print(f"wrote {junit} ({len(data.rows)} testcases)")
+    if html:
+        from . import html as html_report
+
+        Path(html).write_text(html_report.render(store, run.id), encoding="utf-8")
+        say.print(f"wrote {html}")
+    if not (parquet or csv or junit or html):
+        if as_json:
+            print(json.dumps(data.rows, indent=2, default=str))
+        else:
+            from ..commands._common import out_console
+            from .verdict_table import render
+
+            render(data.rows, f"run {run.id} of plan '{run.plan_name}' ({run.status}) vs "
+                              f"{run.baseline_id or 'no baseline'}", out_console())
