@@ -40,19 +40,28 @@ def import_tensorflow() -> Any:
     return tf
 
 
+def input_dtype(model: Any) -> Any:
+    """The numpy dtype of the model's input: ``model.spec.input_dtype`` (float32 images, int32 or
+    int64 token ids); float32 for a model without a spec."""
+    import numpy as np
+
+    return np.dtype(getattr(getattr(model, "spec", None), "input_dtype", None) or "float32")
+
+
 def torch_example(model: Any) -> Any:
-    """The model's batch-1 NCHW example input as a torch tensor."""
+    """The model's batch-1 NCHW example input as a torch tensor of the model's input dtype."""
     import numpy as np
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(model.example_input(layout="NCHW"), dtype=np.float32))
+    return torch.from_numpy(np.ascontiguousarray(model.example_input(layout="NCHW"), dtype=input_dtype(model)))
 
 
 def keras_signature(model: Any) -> list[Any]:
-    """The ``tf.TensorSpec`` input signature (batch 1, NHWC, float32) of the model's Keras form."""
+    """The ``tf.TensorSpec`` input signature (batch 1, NHWC for images, the model's input dtype)
+    of the model's Keras form."""
     tf = import_tensorflow()
     shape = list(model.example_input(layout="NHWC").shape)
-    return [tf.TensorSpec(shape, tf.float32, name="input")]
+    return [tf.TensorSpec(shape, tf.as_dtype(input_dtype(model)), name="input")]
 
 
 # Samples of ``model.calibration_set()`` that static quantization calibrates on (part of options()).
@@ -60,14 +69,15 @@ CALIBRATION_SAMPLES = 64
 
 
 def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) -> list[Any]:
-    """``n`` calibration inputs of ``model`` as batch-1 float32 arrays in ``layout``.
+    """``n`` calibration inputs of ``model`` as batch-1 arrays in ``layout``, of the model's input
+    dtype (float32 images; int32 token ids stay integers: only weights and activations get quantized).
 
     The artifacts have a fixed batch of 1, so calibration runs them one sample at a time.
     """
     import numpy as np
     from testbed_zoo import to_layout
 
-    batch = to_layout(np.asarray(model.calibration_set(n), dtype=np.float32), layout)
+    batch = to_layout(np.asarray(model.calibration_set(n), dtype=input_dtype(model)), layout)
     return [np.ascontiguousarray(batch[i : i + 1]) for i in range(len(batch))]
 
 

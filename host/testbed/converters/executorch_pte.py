@@ -77,7 +77,8 @@ class ExecuTorchXnnpackInt8Static(_ExecuTorch):
 
     ``torch.export(...).module()`` → ``prepare_pt2e`` → calibration on the model's
     ``calibration_set()`` → ``convert_pt2e`` → ``torch.export`` again → lowered like fp32. The
-    program keeps float32 input and output (quantize/dequantize inside the delegate).
+    program keeps the model's input type (float32, or int32 token ids) and a float32 output
+    (quantize/dequantize inside the delegate).
     """
 
     name = "executorch-xnnpack-int8-static"
