@@ -6,15 +6,20 @@ heavy frameworks (torch, TensorFlow, ExecuTorch, ...) only inside :meth:`Convert
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
+import re
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from testbed.errors import ConversionError, first_line
 
-SOURCES = ("pytorch", "keras")
+# Where a converter starts from: a zoo / user model's PyTorch or Keras form, or a user's own
+# .onnx / .tflite file used as is (the ``*-file-*`` converters; only such models list them).
+SOURCES = ("pytorch", "keras", "onnx", "tflite")
 FORMATS = ("executorch", "onnx", "tflite")
 # What a converter's artifact computes in (``Converter.quantization``):
 #   "fp32"          float32 weights and activations (no quantization).
@@ -26,8 +31,14 @@ FORMATS = ("executorch", "onnx", "tflite")
 #                   ``calibration_set()`` (full-integer / PT2E static / ORT QDQ static); the
 #                   artifact still takes and returns float32 (a quantize op at the input, a
 #                   dequantize op at the output).
+# Every artifact takes the model's own input dtype (``spec.input_dtype``): float32 images, int32
+# token ids (integer inputs are never quantized: calibration feeds the real ids).
 QUANTIZATIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
 RUNTIMES = ("executorch", "onnxruntime", "litert")
+# Modules of this package that every converter's artifact depends on besides its own class's
+# module(s): part of each converter's implementation hash (hence of the cache key).
+SHARED_MODULES = ("base.py", "_support.py", "post_quant.py")
+_PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class ZooModelLike(Protocol):
@@ -94,6 +105,35 @@ class Converter(ABC):
         """The options that affect the produced artifact (part of the cache key)."""
         return {}
 
+    def layout_for(self, model: ZooModelLike) -> str:
+        """The layout the artifact made from ``model`` takes 4-D inputs in: the class's ``layout``
+        (converters that use a user's file as is take the file's own)."""
+        return self.layout
+
+    def implementation_files(self) -> list[Path]:
+        """The source files whose code decides the artifact: the module of every converter class
+        in this class's MRO (a subclass in a test or plugin module included) plus
+        ``SHARED_MODULES``. :class:`post_quant.PostQuantized` adds its base converter's."""
+        files = [_PACKAGE_DIR / name for name in SHARED_MODULES]
+        for cls in type(self).__mro__:
+            if isinstance(cls, type) and issubclass(cls, Converter):
+                module = sys.modules.get(cls.__module__)
+                path = getattr(module, "__file__", None)
+                if path:
+                    files.append(Path(path).resolve())
+        return list(dict.fromkeys(files))
+
+    def implementation_hash(self) -> str:
+        """sha256 hex over :meth:`implementation_files` (names relative to this package, bytes
+        as they are on disk now): editing a converter's code changes its cache key even when
+        ``options()`` stays the same."""
+        digest = hashlib.sha256()
+        for path in sorted(self.implementation_files(), key=_code_name):
+            content = path.read_bytes()
+            digest.update(_code_name(path).encode("utf-8") + b"\0" + str(len(content)).encode("ascii") + b"\0")
+            digest.update(content)
+        return digest.hexdigest()
+
     @abstractmethod
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
         """Write the artifact for ``model`` to ``out_path``; return extra info (may be empty).
@@ -103,8 +143,21 @@ class Converter(ABC):
         """
 
     def _fail(self, exc: BaseException) -> ConversionError:
-        """A ``ConversionError`` naming this converter and the tool's first useful line."""
-        return ConversionError(f"{self.name}: {first_line(exc)}")
+        """A ``ConversionError`` naming this converter and the tool's first useful line (terminal
+        colour codes, which some exporters put in their messages, removed)."""
+        text = _ANSI.sub("", str(exc)).strip()
+        return ConversionError(f"{self.name}: {first_line(Exception(text) if text else exc)}")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _code_name(path: Path) -> str:
+    """A checkout-independent name for a source file: relative to this package, else its file name."""
+    try:
+        return path.relative_to(_PACKAGE_DIR).as_posix()
+    except ValueError:
+        return f"<external>/{path.name}"
 
 
 def _module_installed(name: str) -> bool:

@@ -1,4 +1,5 @@
-"""Content-addressed artifact cache: convert once per (model source, converter, options, tools).
+"""Content-addressed artifact cache: convert once per (model source, converter, options, tools,
+converter code).
 
 Layout under ``cache_dir("artifacts")``::
 
@@ -76,6 +77,7 @@ def cache_key(converter: Converter, model: ZooModelLike) -> str:
         "converter": converter.name,
         "options": converter.options(),
         "tool_versions": converter.tool_versions(),
+        "code": converter.implementation_hash(),  # the converter's own source and the shared modules
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -93,6 +95,10 @@ def build(converter: Converter | str, model: ZooModelLike) -> Artifact:
         versions = conv.tool_versions()
     except Exception as exc:  # metadata lookups should not fail, but never crash a run over them
         versions = {"error": first_line(exc)}
+    try:
+        layout = conv.layout_for(model)
+    except Exception:  # a model without the converter's framework: the conversion reports it
+        layout = conv.layout
     artifact = Artifact(
         model=model_id,
         converter=conv.name,
@@ -100,7 +106,7 @@ def build(converter: Converter | str, model: ZooModelLike) -> Artifact:
         format=conv.format,
         quantization=conv.quantization,
         runtime=conv.runtime,
-        layout=conv.layout,
+        layout=layout,
         status="failed",
         error=None,
         path=None,

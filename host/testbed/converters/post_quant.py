@@ -55,6 +55,14 @@ class PostQuantized(Converter):
         """The quantization tool's settings (subclasses override)."""
         return {}
 
+    def layout_for(self, model: ZooModelLike) -> str:
+        """The base artifact's layout (the step never changes the input)."""
+        return self.base().layout_for(model)
+
+    def implementation_files(self) -> list[Path]:
+        """This step's modules and the base converter's (its code decides the input file)."""
+        return list(dict.fromkeys([*super().implementation_files(), *self.base().implementation_files()]))
+
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
         """Build the base artifact (cached), then quantize it into ``out_path``.
 
@@ -65,7 +73,7 @@ class PostQuantized(Converter):
         base = build(self.base(), model)
         if not base.ok or base.path is None:
             raise ConversionError(base.error or f"{base.converter}: failed")
-        calibration = calibration_inputs(model, self.layout) if self.calibrated else None
+        calibration = calibration_inputs(model, self.layout_for(model)) if self.calibrated else None
         start = time.perf_counter()
         try:
             with tempfile.TemporaryDirectory(prefix="testbed-quant-") as scratch:
@@ -83,7 +91,7 @@ class PostQuantized(Converter):
     def quantize(self, src: Path, out_path: Path, calibration: list[Any] | None, scratch: Path) -> dict[str, Any]:
         """Write the quantized form of the fp32 artifact ``src`` to ``out_path``.
 
-        ``calibration`` holds batch-1 float32 inputs in ``self.layout`` (None unless
-        ``calibrated``); ``scratch`` is a private temporary folder for intermediate files.
+        ``calibration`` holds batch-1 inputs of the model's input dtype in the artifact's layout
+        (None unless ``calibrated``); ``scratch`` is a private temporary folder for intermediate files.
         """
         raise NotImplementedError
