@@ -1,17 +1,22 @@
 """Converters on the real digits_cnn model: real tools, real runtimes, no mocks.
 
-Every converter's artifact is built once per module into its own ``TESTBED_HOME``; the cache
+Every zoo converter's artifact is built once per module into its own ``TESTBED_HOME``; the cache
 tests use a fresh home each. fp32 artifacts must match their source framework within 1e-4;
 quantized ones must keep top-1 agreement with it and accuracy on the held-out digits within
-two points of the fp32 source model's.
+two points of the fp32 source model's. The ``*-file-*`` converters run on digits_cnn's own fp32
+ONNX / TFLite artifacts loaded back as a user's files; a few converters run on the int32
+token-id text_transformer.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,9 @@ import pytest
 
 import testbed_zoo
 from testbed.converters import Artifact, Converter, all_converters, build, build_all, cache_key, get, register, select
-from testbed.converters.base import QUANTIZATIONS
+from testbed.convert import converters_for
+from testbed.converters import base as converters_base
+from testbed.converters.base import QUANTIZATIONS, SOURCES
 from testbed.converters.onnx_quant import OrtStatic
 from testbed.converters.onnx_torch import OnnxTorchFp32
 from testbed.converters.post_quant import PostQuantized
@@ -48,8 +55,16 @@ EXPECTED = {
     "tflite-torch-fp32",
     "tflite-torch-int8-dynamic",
     "tflite-torch-int8-static",
+    "onnx-file-fp32",
+    "onnx-file-int8-dynamic",
+    "onnx-file-int8-static",
+    "tflite-file-fp32",
+    "tflite-file-int8-static",
 }
-QUANTIZED = [name for name in NAMES if get(name).quantization != "fp32"]
+ZOO_SOURCES = ("pytorch", "keras")
+ZOO_NAMES = [name for name in NAMES if get(name).source in ZOO_SOURCES]  # what a zoo model gets
+FILE_NAMES = [name for name in NAMES if get(name).source not in ZOO_SOURCES]  # a user's .onnx / .tflite
+QUANTIZED = [name for name in ZOO_NAMES if get(name).quantization != "fp32"]
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -62,10 +77,10 @@ def digits() -> Any:
 
 @pytest.fixture(scope="module")
 def artifacts(digits: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Artifact]]:
-    """Every converter's artifact for digits_cnn, built once into a module-private home."""
+    """Every zoo converter's artifact for digits_cnn, built once into a module-private home."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TESTBED_HOME", str(tmp_path_factory.mktemp("conv-home")))
-        yield {art.converter: art for art in build_all(digits)}
+        yield {art.converter: art for art in build_all(digits, ZOO_NAMES)}
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +175,9 @@ def test_registry_holds_the_conversion_matrix() -> None:
     for conv in all_converters():
         assert conv.quantization in QUANTIZATIONS
         assert conv.name.endswith("-" + conv.quantization) and conv.name.startswith(conv.format + "-")
-        assert conv.source in ("pytorch", "keras")
-        assert conv.layout == ("NCHW" if conv.source == "pytorch" else "NHWC")
+        assert conv.source in SOURCES
+        # the class default; a *-file-* converter's artifact takes the user's file's own (layout_for)
+        assert conv.layout == {"pytorch": "NCHW", "keras": "NHWC", "onnx": "NCHW", "tflite": "NHWC"}[conv.source]
         assert conv.extension == {"executorch": ".pte", "onnx": ".onnx", "tflite": ".tflite"}[conv.format]
         assert conv.available() == (True, None)
         assert conv.tool_versions() and "missing" not in conv.tool_versions().values()
@@ -183,7 +199,8 @@ def test_get_and_select() -> None:
     assert get("onnx-keras-fp32").source == "keras"
     with pytest.raises(ConfigError, match="unknown converter 'nope'"):
         get("nope")
-    assert {c.name for c in select(["onnx"], None, ["fp32"])} == {"onnx-torch-fp32", "onnx-keras-fp32"}
+    assert {c.name for c in select(["onnx"], None, ["fp32"])} == {"onnx-torch-fp32", "onnx-keras-fp32", "onnx-file-fp32"}
+    assert {c.name for c in select(None, ["onnx", "tflite"], None)} == set(FILE_NAMES)
     assert {c.name for c in select(None, ["keras"], ["fp32"])} == {"onnx-keras-fp32", "tflite-keras-fp32"}
     assert {c.name for c in select(["tflite"], ["pytorch"], None)} == {
         "tflite-torch-fp32",
@@ -197,6 +214,8 @@ def test_get_and_select() -> None:
         "onnx-keras-int8-static",
         "tflite-keras-int8-static",
         "tflite-torch-int8-static",
+        "onnx-file-int8-static",
+        "tflite-file-int8-static",
     }
     assert {c.name for c in select(None, None, ["fp16"])} == {"tflite-keras-fp16"}
     assert len(select(None, None, None)) == len(EXPECTED)
@@ -209,7 +228,8 @@ def test_get_and_select() -> None:
 def test_post_quantized_variants_inherit_their_base() -> None:
     """ORT and ai-edge-quantizer steps take source/layout/format from the fp32 converter they
     quantize, and its options and tool versions enter their own (hence the cache key)."""
-    for name in ("onnx-torch-int8-static", "onnx-keras-int8-dynamic", "tflite-torch-int8-static"):
+    for name in ("onnx-torch-int8-static", "onnx-keras-int8-dynamic", "tflite-torch-int8-static", "onnx-file-int8-dynamic",
+                 "tflite-file-int8-static"):
         conv = get(name)
         assert isinstance(conv, PostQuantized)
         base = conv.base()
@@ -219,6 +239,9 @@ def test_post_quantized_variants_inherit_their_base() -> None:
         assert base.tool_versions().items() <= conv.tool_versions().items()
     assert "onnxruntime" in get("onnx-keras-int8-static").tool_versions()
     assert "ai-edge-quantizer" in get("tflite-torch-int8-static").tool_versions()
+    # one step class per tool, shared by every base (no copies): ORT over torch/keras/file ONNX
+    assert type(get("onnx-file-int8-static")).__mro__[1] is OrtStatic
+    assert type(get("tflite-file-int8-static")).__mro__[1] is type(get("tflite-torch-int8-static")).__mro__[1]
 
 
 class OtherOpsetOnnxTorch(OnnxTorchFp32):
@@ -252,7 +275,7 @@ def test_import_is_light() -> None:
 # ----------------------------------------------------------------------------- conversion + parity
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ZOO_NAMES)
 def test_converter_produces_artifact(name: str, artifacts: dict[str, Artifact]) -> None:
     art = artifacts[name]
     if name == "tflite-torch-fp32" and not art.ok:  # allowed to fail here, but only with a reason
@@ -283,7 +306,7 @@ def test_converter_produces_artifact(name: str, artifacts: dict[str, Artifact]) 
         assert art.extra["base_converter"] == base.converter and art.extra["base_sha256"] == base.sha256
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ZOO_NAMES)
 def test_artifact_matches_reference(name: str, artifacts: dict[str, Artifact], digits: Any) -> None:
     art = artifacts[name]
     if not art.ok:
@@ -409,7 +432,12 @@ def test_failing_model_yields_failed_row_and_no_cache_entry(home: Path) -> None:
     assert [a.status for a in arts] == ["failed"] * len(EXPECTED)
     for art in arts:
         assert art.path is None and art.sha256 is None and not art.cached
-        expected = "weights file digits.pt is missing" if art.source == "pytorch" else "weights file digits.keras is missing"
+        expected = {
+            "pytorch": "weights file digits.pt is missing",
+            "keras": "weights file digits.keras is missing",
+            "onnx": "onnx-file-fp32: model 'broken_cnn' is not a .onnx file (only a user's onnx file is used as is)",
+            "tflite": "tflite-file-fp32: model 'broken_cnn' is not a .tflite file (only a user's tflite file is used as is)",
+        }[art.source]
         assert art.error == expected
     assert list((home / "cache" / "artifacts").iterdir()) == []
 
@@ -456,3 +484,175 @@ def test_build_accepts_converter_names(home: Path, digits: Any) -> None:
     (art,) = build_all(digits, ["onnx-keras-fp32"])
     assert art.ok and art.converter == "onnx-keras-fp32"
     assert os.path.basename(str(art.path)) == "digits_cnn.onnx-keras-fp32.onnx"
+
+
+# ----------------------------------------------------------------------------- cache key: converter code
+
+CODE_V1 = '''
+from pathlib import Path
+from testbed.converters.base import Converter
+
+
+class Edited(Converter):
+    name = "test-edited"
+    source = "pytorch"
+    format = "onnx"
+    runtime = "onnxruntime"
+    layout = "NCHW"
+    extension = ".onnx"
+
+    def convert(self, model, out_path):
+        Path(out_path).write_bytes(b"made by version one")
+        return {}
+'''
+
+
+def test_cache_key_covers_converter_code(home: Path, digits: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing a converter's module (options() unchanged) gives a new key and a fresh artifact."""
+    module_file = tmp_path / "plugins" / "tb_edited_converter.py"
+    module_file.parent.mkdir()
+    module_file.write_text(CODE_V1)
+    monkeypatch.syspath_prepend(str(module_file.parent))
+    module = importlib.import_module("tb_edited_converter")
+    try:
+        first = build(module.Edited(), digits)
+        assert first.ok and first.path is not None and first.path.read_bytes() == b"made by version one"
+        assert build(module.Edited(), digits).cached
+        key = cache_key(module.Edited(), digits)
+
+        module_file.write_text(CODE_V1.replace("made by version one", "made by the edited version two"))
+        importlib.invalidate_caches()
+        module = importlib.reload(module)
+        assert module.Edited().options() == {}  # nothing but the code changed
+        assert cache_key(module.Edited(), digits) != key
+        second = build(module.Edited(), digits)
+        assert second.ok and not second.cached and second.path is not None
+        assert second.path.read_bytes() == b"made by the edited version two"
+        assert build(module.Edited(), digits).cached
+    finally:
+        sys.modules.pop("tb_edited_converter", None)
+
+
+def test_implementation_files_cover_shared_modules_and_the_base() -> None:
+    package = Path(converters_base.__file__).parent
+    shared = {package / name for name in ("base.py", "_support.py", "post_quant.py")}
+    assert shared | {package / "onnx_torch.py"} == set(get("onnx-torch-fp32").implementation_files())
+    assert shared | {package / "onnx_quant.py", package / "onnx_torch.py"} == set(get("onnx-torch-int8-static").implementation_files())
+    assert package / "file_passthrough.py" in get("tflite-file-int8-static").implementation_files()
+    # the step and its base live in different modules: editing either changes the quantized key
+    assert get("onnx-torch-int8-static").implementation_hash() != get("onnx-keras-int8-static").implementation_hash()
+
+
+def test_editing_a_shared_module_changes_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy of the package stands in for the real one, so a shared module can be edited safely."""
+    copy = tmp_path / "converters"
+    shutil.copytree(Path(converters_base.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    conv = get("executorch-xnnpack-fp32")
+    monkeypatch.setattr(converters_base, "_PACKAGE_DIR", copy)
+    monkeypatch.setattr(type(conv), "implementation_files",
+                        lambda self: [copy / name for name in (*converters_base.SHARED_MODULES, "executorch_pte.py")])
+    before = conv.implementation_hash()
+    assert before == get("executorch-xnnpack-fp32").implementation_hash()
+    (copy / "_support.py").write_text((copy / "_support.py").read_text() + "\n# an edit\n")
+    assert conv.implementation_hash() != before
+
+
+# ----------------------------------------------------------------------------- a user's .onnx / .tflite used as is
+
+
+@pytest.fixture(scope="module")
+def user_files(artifacts: dict[str, Artifact], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """digits_cnn's own fp32 ONNX (NCHW) and TFLite (NHWC) artifacts, copied out and loaded as a user's files."""
+    folder = tmp_path_factory.mktemp("user-files")
+    models = {}
+    for source, name in (("onnx", "onnx-torch-fp32"), ("tflite", "tflite-keras-fp32")):
+        art = artifacts[name]
+        assert art.ok and art.path is not None, art.error
+        path = folder / f"user_digits{art.path.suffix}"
+        shutil.copyfile(art.path, path)
+        models[source] = testbed_zoo.load(str(path))
+    return models
+
+
+@pytest.fixture(scope="module")
+def file_artifacts(user_files: dict[str, Any]) -> dict[str, Artifact]:
+    return {name: build(name, user_files[get(name).source]) for name in FILE_NAMES}
+
+
+def test_only_user_files_get_file_converters(user_files: dict[str, Any], digits: Any) -> None:
+    everything = all_converters()
+    assert [c.name for c in converters_for(digits, everything)] == ZOO_NAMES
+    assert {c.name for c in converters_for(user_files["onnx"], everything)} == {n for n in FILE_NAMES if n.startswith("onnx-")}
+    assert {c.name for c in converters_for(user_files["tflite"], everything)} == {n for n in FILE_NAMES if n.startswith("tflite-")}
+
+
+def test_file_converters_use_the_file_as_is(file_artifacts: dict[str, Artifact], user_files: dict[str, Any]) -> None:
+    import hashlib
+
+    for name in ("onnx-file-fp32", "tflite-file-fp32"):
+        art, model = file_artifacts[name], user_files[get(name).source]
+        assert art.ok, art.error
+        assert art.path is not None and art.path.read_bytes() == model.source_file().read_bytes()
+        assert art.sha256 == hashlib.sha256(model.source_file().read_bytes()).hexdigest()
+        assert art.layout == model.layout(art.source) == {"onnx": "NCHW", "tflite": "NHWC"}[art.source]
+        assert art.runtime == {"onnx": "onnxruntime", "tflite": "litert"}[art.source]
+        assert art.extra["source_file"] == str(model.source_file())
+
+
+@pytest.mark.parametrize("name", [n for n in FILE_NAMES if "int8" in n])
+def test_file_converters_quantize_the_file(name: str, file_artifacts: dict[str, Artifact], user_files: dict[str, Any],
+                                           digits: Any) -> None:
+    """ORT / ai-edge-quantizer int8 over the user's file: smaller, same predictions on real digits
+    (calibrated on the seeded random inputs a user model has), float32 input kept."""
+    art, model = file_artifacts[name], user_files[get(name).source]
+    base = file_artifacts[get(name).base.name]
+    assert art.ok, art.error
+    assert art.extra["base_converter"] == base.converter and art.extra["base_sha256"] == base.sha256
+    assert art.layout == base.layout and art.size_bytes is not None and base.size_bytes is not None
+    assert art.size_bytes < 0.7 * base.size_bytes
+    x, _ = digits.eval_set()
+    x = x[:200]
+    got, ref = run_artifact(art, testbed_zoo.to_layout(x, art.layout)), model.reference(art.source, x)
+    agreement = float((got.argmax(1) == ref.argmax(1)).mean())
+    print(f"{name}: top-1 agreement with the user's file on 200 digits {agreement:.3f}")
+    assert agreement >= 0.8
+
+
+def test_file_converter_on_a_zoo_model_is_one_line(home: Path, digits: Any) -> None:
+    art = build("onnx-file-fp32", digits)
+    assert art.status == "failed" and art.path is None
+    assert art.error == "onnx-file-fp32: model 'digits_cnn' is not a .onnx file (only a user's onnx file is used as is)"
+
+
+# ----------------------------------------------------------------------------- int32 token ids (text_transformer)
+
+TOKEN_CONVERTERS = ("onnx-torch-int8-static", "onnx-keras-fp32", "tflite-keras-int8-static")
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Any:
+    return testbed_zoo.load("text_transformer")
+
+
+@pytest.mark.parametrize("name", TOKEN_CONVERTERS)
+def test_token_model_artifacts_take_int32_ids(name: str, tokens: Any, artifacts: dict[str, Artifact]) -> None:
+    """torch_example / keras_signature / calibration keep the model's int32 input: the artifact
+    takes int32 ids (never a float input) and matches its source; int8 calibrates on real ids."""
+    art = build(name, tokens)  # in the module's home (artifacts is active)
+    assert art.ok, art.error
+    assert tokens.spec.input_dtype == "int32"
+    x = tokens.parity_inputs()
+    assert x.dtype == np.int32
+    if art.runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        assert ort.InferenceSession(str(art.path), providers=["CPUExecutionProvider"]).get_inputs()[0].type == "tensor(int32)"
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        assert Interpreter(model_path=str(art.path)).get_input_details()[0]["dtype"] == np.int32
+    got, ref = run_artifact(art, x), tokens.reference(art.source, x)
+    if art.quantization == "fp32":
+        assert np.abs(got - ref).max() <= ATOL
+    else:
+        assert (got.argmax(1) == ref.argmax(1)).mean() >= MIN_TOP1_AGREEMENT

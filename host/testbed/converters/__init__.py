@@ -1,9 +1,12 @@
-"""Converters: PyTorch and Keras zoo models → ExecuTorch / ONNX / TFLite artifacts.
+"""Converters: PyTorch and Keras zoo models → ExecuTorch / ONNX / TFLite artifacts; a user's own
+.onnx / .tflite file used as is (``onnx-file-fp32``, ``tflite-file-fp32``) and quantized.
 
 Each variant (format × source × quantization) is its own registered converter, named
 ``<format>-<source or delegate>-<quantization>``, e.g. ``onnx-keras-int8-static``,
 ``executorch-xnnpack-fp32``. Quantization steps that work on a finished fp32 file (ORT on ONNX,
 ai-edge-quantizer on TFLite) are :class:`post_quant.PostQuantized` converters over their base.
+Every artifact takes the model's own input dtype (``spec.input_dtype``: int32 token ids too).
+The cache key covers the converter's code (its modules and the shared ones), not only options().
 
 Importing this package is light: it registers every converter, but torch, TensorFlow and the
 conversion tools are imported only when a conversion runs.
@@ -15,7 +18,7 @@ conversion tools are imported only when a conversion runs.
 
 from __future__ import annotations
 
-from . import executorch_pte, onnx_keras, onnx_quant, onnx_torch, tflite_keras, tflite_quant, tflite_torch  # noqa: F401  (register)
+from . import executorch_pte, file_passthrough, onnx_keras, onnx_quant, onnx_torch, tflite_keras, tflite_quant, tflite_torch  # noqa: F401  (register)
 from .base import Converter
 from .cache import Artifact, build, build_all, cache_key
 from .registry import all_converters, get, register, select

@@ -1,10 +1,12 @@
-"""ONNX int8 with ONNX Runtime's quantization tool, on top of either fp32 ONNX artifact.
+"""ONNX int8 with ONNX Runtime's quantization tool, on top of every fp32 ONNX artifact (from
+PyTorch, from Keras, and a user's .onnx file used as is).
 
 ``int8-static``: ``quantize_static`` in QDQ format, int8 activations and per-channel int8
 weights, MinMax calibration on the model's real ``calibration_set()``. ``int8-dynamic``:
 ``quantize_dynamic``, int8 weights, activations quantized at run time. Both run
 ``quant_pre_process`` (shape inference + ORT graph optimization) first, as ORT recommends.
-Inputs and outputs stay float32.
+Inputs and outputs keep their types (float32, or the model's integer token ids; integer inputs
+are fed to calibration as they are and never quantized).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .file_passthrough import OnnxFileFp32
 from .onnx_keras import OnnxKerasFp32
 from .onnx_torch import OnnxTorchFp32
 from .post_quant import PostQuantized
@@ -103,6 +106,18 @@ class OnnxKerasInt8Static(OrtStatic):
 class OnnxKerasInt8Dynamic(OrtDynamic):
     name = "onnx-keras-int8-dynamic"
     base = OnnxKerasFp32
+
+
+@register
+class OnnxFileInt8Static(OrtStatic):
+    name = "onnx-file-int8-static"
+    base = OnnxFileFp32
+
+
+@register
+class OnnxFileInt8Dynamic(OrtDynamic):
+    name = "onnx-file-int8-dynamic"
+    base = OnnxFileFp32
 
 
 class _CalibrationReader:

@@ -1,11 +1,12 @@
-"""TFLite full-integer int8 with ai-edge-quantizer, on top of litert-torch's fp32 flatbuffer.
+"""TFLite int8 with ai-edge-quantizer, on top of litert-torch's fp32 flatbuffer and of a user's
+.tflite file used as is.
 
 litert-torch's own PT2E static quantization turns the model's input and output into int8
-tensors; every other artifact takes float32, so the static variant quantizes the fp32
-flatbuffer with ai-edge-quantizer's ``static_wi8_ai8`` recipe instead (int8 weights and
-activations, MinMax calibration on the model's ``calibration_set()``) and marks the graph's
-INPUT and OUTPUT as not quantized: a QUANTIZE op follows the float32 input and a DEQUANTIZE
-op precedes the float32 output.
+tensors; every other artifact takes the model's own input type, so the static variants quantize
+the fp32 flatbuffer with ai-edge-quantizer's ``static_wi8_ai8`` recipe instead (int8 weights and
+activations, MinMax calibration on the model's ``calibration_set()``) and mark the graph's
+INPUT and OUTPUT as not quantized: a QUANTIZE op follows a float32 input and a DEQUANTIZE op
+precedes the float32 output (integer token-id inputs stay as they are).
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .file_passthrough import TfliteFileFp32
 from .post_quant import PostQuantized
 from .registry import register
 from .tflite_torch import TfliteTorchFp32
 
 
-@register
-class TfliteTorchInt8Static(PostQuantized):
-    """ai-edge-quantizer ``static_wi8_ai8`` over ``tflite-torch-fp32``, float32 I/O kept."""
+class AiEdgeStatic(PostQuantized):
+    """ai-edge-quantizer ``static_wi8_ai8`` over an fp32 flatbuffer, the model's I/O types kept."""
 
-    name = "tflite-torch-int8-static"
     quantization = "int8-static"
-    base = TfliteTorchFp32
     step_modules = ("ai_edge_quantizer", "ai_edge_litert")
     step_distributions = ("ai-edge-quantizer",)
     calibrated = True
@@ -59,3 +58,20 @@ class TfliteTorchInt8Static(PostQuantized):
         result = quant.calibrate({key: [{input_name: x} for x in calibration or []]}, num_threads=1)
         quant.quantize(result, enable_progress_report=False).export_model(str(out_path), overwrite=True)
         return {}
+
+
+@register
+class TfliteTorchInt8Static(AiEdgeStatic):
+    """``static_wi8_ai8`` over ``tflite-torch-fp32``."""
+
+    name = "tflite-torch-int8-static"
+    base = TfliteTorchFp32
+
+
+@register
+class TfliteFileInt8Static(AiEdgeStatic):
+    """``static_wi8_ai8`` over a user's .tflite file (fails with the tool's line where the file
+    is already quantized or its ops are not supported by the recipe)."""
+
+    name = "tflite-file-int8-static"
+    base = TfliteFileFp32
