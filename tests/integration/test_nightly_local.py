@@ -1,0 +1,150 @@
+"""`testbed run` end to end on this machine: real converters, a real agent subprocess, the SQLite store.
+
+* a board that fails its health check is marked bad with the reason and skipped; the other finishes;
+* a model made slower between two runs is flagged regressed, the unchanged one is not; exit status 1;
+  JUnit, CSV and `testbed compare` agree;
+* `testbed run` killed (SIGKILL) mid-plan, then `--resume RUN`: only the unfinished cells are redone;
+* the board's agent killed mid-cell: the cell is retried on a fresh connection and finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from helpers.cli import TESTBED
+from helpers.nightly import Lab, agent_processes, kill_group, make_lab, wait_for
+from testbed.store import Store
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    return make_lab(tmp_path_factory.mktemp("nightly-lab"))
+
+
+@pytest.fixture(scope="module")
+def first_run(lab: Lab) -> tuple[Path, dict]:
+    plan = lab.plan("nb-verdicts", devices=["nbl", "nb-offline"],
+                    models=[lab.model("nb_steady", 2), lab.model("nb_slowed", 2)])
+    rc, out = lab.run_json("run", "--plan", str(plan))
+    assert rc == 3, out  # incomplete: the offline board
+    return plan, out
+
+
+def test_bad_board_is_skipped_with_its_reason_and_the_other_board_finishes(first_run: tuple[Path, dict]) -> None:
+    _, out = first_run
+    assert out["boards"]["nbl"]["status"] == "ok"
+    offline = out["boards"]["nb-offline"]
+    assert offline["status"] == "bad" and "health check" in offline["reason"], offline
+    states = {(c["device"], c["model"]): c for c in out["cells"]}
+    assert {c["state"] for k, c in states.items() if k[0] == "nbl"} == {"done"}
+    for key, cell in states.items():
+        if key[0] == "nb-offline":
+            assert cell["state"] == "skipped" and "board bad" in cell["error"], cell
+    for cell in (c for c in out["cells"] if c["device"] == "nbl"):
+        assert cell["runs_measured"] == 3 and cell["n_samples"] >= 3 * 300 and cell["verdict"] == "new"
+
+
+def test_slowed_model_is_regressed_and_the_unchanged_one_is_not(lab: Lab, first_run: tuple[Path, dict],
+                                                                tmp_path: Path) -> None:
+    plan, first = first_run
+    lab.model("nb_slowed", 40)  # the "code change": 20x the layers, same model spec, same cell key
+    rc, out = lab.run_json("run", "--plan", str(plan))
+    assert rc == 1, out  # regressions win over the incomplete board
+    assert out["baseline"] == first["run_id"] and out["regressions"] == 1
+    cells = {c["model"]: c for c in out["cells"] if c["device"] == "nbl"}
+    slowed, steady = cells["nb_slowed:build"], cells["nb_steady:build"]
+    assert slowed["verdict"] == "regressed", slowed
+    assert slowed["latency_change_pct"] > 50 and slowed["latency_ci_low_pct"] > 10
+    assert "size regressed" in slowed["verdict_reason"]
+    assert steady["verdict"] == "unchanged", steady
+    assert abs(steady["latency_change_pct"]) < 10
+
+    junit = tmp_path / "night.xml"
+    csv = tmp_path / "night.csv"
+    proc = lab.testbed("report", out["run_id"], "--junit", str(junit), "--csv", str(csv))
+    assert proc.returncode == 0, proc.stderr
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == str(len(out["cells"])) and suite.get("failures") == "1"
+    assert suite.get("skipped") == "2"  # the offline board's cells
+    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert failed == ["nb_slowed:build/onnx-torch-fp32/t1"]
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("run_id,plan,device") and len(lines) == 1 + len(out["cells"])
+
+    compare = lab.testbed("compare", first["run_id"], out["run_id"], "--all-cells")
+    assert compare.returncode == 1 and "regressed" in compare.stdout and "unchanged" in compare.stdout
+    same = lab.testbed("compare", first["run_id"], first["run_id"])
+    assert same.returncode == 0, same.stdout
+
+
+def _cells(lab: Lab, run_id: str) -> dict[str, object]:
+    return {c.key: c for c in Store(lab.db).plan_cells(run_id)}
+
+
+def test_resume_after_a_crash_redoes_only_the_unfinished_cells(lab: Lab) -> None:
+    plan = lab.plan("nb-resume", models=[lab.model("nb_steady", 2), lab.model("nb_resume", 8)],
+                    threads=[1, 2], repeats=2)
+    proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan)], env={**os.environ, **lab.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(lab.db)
+    try:
+        run = wait_for(lambda: next(iter(store.plan_runs("nb-resume", limit=1)), None), 300, "the run to start")
+        wait_for(lambda: any(c.state == "done" for c in store.plan_cells(run.id)), 300, "a finished cell")
+        agents = agent_processes(proc.pid)
+        proc.kill()  # SIGKILL: no cleanup, like a power cut on the controller
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for agent in agents:  # the local agent outlives its killed parent (its own session): stop it by pid
+        kill_group(agent)
+    before = _cells(lab, run.id)
+    done_before = {k for k, c in before.items() if c.state == "done"}
+    assert done_before and len(done_before) < len(before), {k: c.state for k, c in before.items()}
+    stored = store.cell_results(c.id for c in before.values())
+    results_before = {k: [r.id for r in stored[c.id]] for k, c in before.items()}
+    assert store.plan_run(run.id).status == "running"  # nobody finished it
+
+    rc, out = lab.run_json("run", "--resume", run.id[:15])  # a unique prefix of the id is enough
+    assert rc == 0, out
+    after = _cells(lab, run.id)
+    assert all(c.state == "done" for c in after.values())
+    results_after = store.cell_results(c.id for c in after.values())
+    for key in done_before:  # finished cells were not measured again
+        assert [r.id for r in results_after[after[key].id]] == results_before[key]
+        assert after[key].attempts == before[key].attempts
+    for key in set(after) - done_before:
+        assert len(results_after[after[key].id]) == 2  # exactly its repeats: the killed attempt left nothing
+    assert store.plan_run(run.id).status == "done"
+
+
+def test_agent_killed_mid_cell_is_retried_and_the_cell_finishes(lab: Lab) -> None:
+    plan = lab.plan("nb-retry", models=[lab.model("nb_retry", 30)], repeats=3,
+                    measure={"iterations": 3000, "warmup": 5})
+    proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan), "--json"],
+                            env={**os.environ, **lab.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(lab.db)
+    try:
+        run = wait_for(lambda: next(iter(store.plan_runs("nb-retry", limit=1)), None), 300, "the run to start")
+        wait_for(lambda: any(c.state == "running" for c in store.plan_cells(run.id)), 300, "a running cell")
+        agents = wait_for(lambda: agent_processes(proc.pid), 60, "the local agent")
+        for agent in agents:
+            kill_group(agent)  # the board "crashes" while it measures
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    cells = store.plan_cells(run.id)
+    assert all(c.state == "done" for c in cells), [(c.key, c.state, c.error) for c in cells]
+    assert max(c.attempts for c in cells) >= 2  # the interrupted cell ran again on a fresh agent
+    assert [b.status for b in store.plan_boards(run.id)] == ["ok"]
+    assert "retry" in stderr or "reconnecting" in stderr
