@@ -163,6 +163,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     with stage("reading the run control"):
         control = RunControl.from_request(request)
     isolation = _isolate(request)
+    if hasattr(runtime, "measure"):  # times itself in native code (executorch-native)
+        result = runtime.measure(request)
+        result["settings"].update(isolation)
+        return result
     with stage("reading the inputs .npz"):
         timing, evals = load_inputs(request["inputs_path"])
     peaks = PhasePeaks()
@@ -220,6 +224,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     result["inference_peak_rss_bytes"] = peaks.end()
     result["peak_rss_bytes"] = peaks.lifetime
     result["memory_method"] = peaks.method
+    if request.get("profile_ops"):  # a separate pass, after the timed runs and memory figures
+        from .opprofile import collect
+
+        result["ops"] = collect(runtime.name, request["artifact_path"], timing, threads, session)
     return result
 
 

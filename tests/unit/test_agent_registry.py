@@ -11,8 +11,8 @@ from testbed_agent.runtimes import Probe, Runtime, Session, get, names, register
 from testbed_agent.runtimes.base import probe_package
 
 
-def test_three_runtimes_registered() -> None:
-    assert names() == ["executorch", "litert", "onnxruntime"]
+def test_four_runtimes_registered() -> None:
+    assert names() == ["executorch", "executorch-native", "litert", "onnxruntime"]
     assert get("litert").name == "litert"
     with pytest.raises(KeyError):
         get("tvm")
@@ -47,4 +47,5 @@ def test_probes_import_no_runtime() -> None:
             "'executorch.runtime') if m in sys.modules];"
             "print(sorted(k for k, v in p.items() if v.available), heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['executorch', 'litert', 'onnxruntime'] []"
+    # executorch-native is available here: g++ and the executorch wheel's headers and libs exist
+    assert out.stdout.strip() == "['executorch', 'executorch-native', 'litert', 'onnxruntime'] []"

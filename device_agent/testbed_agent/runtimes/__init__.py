@@ -3,7 +3,7 @@
 The runtime modules are light: they import the runtime itself only inside ``prepare``/``load``.
 """
 
-from . import executorch_rt, litert, onnxruntime_rt  # noqa: F401  (registration side effect)
+from . import executorch_native, executorch_rt, litert, onnxruntime_rt  # noqa: F401  (registration side effect)
 from .base import Probe, Runtime, Session
 from .registry import all_runtimes, get, names, register
 
