@@ -31,6 +31,7 @@ class DeployOptions:
     iterations: int | None = None
     threads: int | None = None
     timeout_s: float | None = None
+    profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
 
 
 @dataclass
@@ -107,7 +108,8 @@ def reference_inputs(model, art, refs: dict) -> tuple[inputs.InputSet, np.ndarra
 
 def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
              options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
-    runtime = (info.get("runtimes") or {}).get(art.runtime, {})
+    agent_runtime = board_runtime(art.runtime, info)
+    runtime = (info.get("runtimes") or {}).get(agent_runtime, {})
     if not runtime.get("available"):
         raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
                          f"{runtime.get('reason') or 'not installed'}")
@@ -117,12 +119,13 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
     timeout_s = options.timeout_s or measure.timeout_s
     power = choose_power(profile, info)
     run_id = client.start_run({
-        "artifact_sha256": art.sha256, "runtime": art.runtime, "inputs_sha256": inset.sha256,
+        "artifact_sha256": art.sha256, "runtime": agent_runtime, "inputs_sha256": inset.sha256,
         "threads": options.threads or profile.threads,
         "warmup": measure.warmup if options.warmup is None else options.warmup,
         "iterations": options.iterations or measure.iterations,
         "timeout_s": timeout_s, "return_outputs": True,
         **({"power": power, "min_time_s": profile.power.min_active_s} if power else {}),
+        **({"profile_ops": True} if options.profile_ops else {}),
     })
     run = client.wait_run(run_id, timeout_s=timeout_s + 60)
     record["bytes_sent"] = sent
@@ -132,7 +135,33 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
     if run["state"] != "done":
         record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
         return [], []
-    return records.add_measurement(record, run["result"], reference, inset.labels)
+    samples = records.add_measurement(record, run["result"], reference, inset.labels)
+    if options.profile_ops:
+        add_ops(record, run["result"])
+    return samples
+
+
+def board_runtime(runtime: str, info: dict) -> str:
+    """The agent runtime that runs ``runtime``'s artifacts: ExecuTorch's Python runtime where the
+    board has it, else the native runner (``executorch-native``, no torch) where that is available."""
+    probes = info.get("runtimes") or {}
+    if (runtime == "executorch" and not (probes.get("executorch") or {}).get("available")
+            and (probes.get("executorch-native") or {}).get("available")):
+        return "executorch-native"
+    return runtime
+
+
+def add_ops(record: dict, result: dict) -> None:
+    """The per-op profile: its summary in the record, the full table beside it (the store moves
+    ``ops_table`` into ``results.ops``)."""
+    from . import opsreport
+    from .store.db import OPS_TABLE_KEY
+
+    table = opsreport.normalize(result.get("ops")) or {
+        "source": "none", "available": False, "ops": [],
+        "reason": "the agent returned no per-op profile (an agent without profile_ops support?)"}
+    record["ops"] = opsreport.summary(table, (record.get("latency_ms") or {}).get("p50"))
+    record[OPS_TABLE_KEY] = table
 
 
 def choose_power(profile: Profile, info: dict) -> dict | None:

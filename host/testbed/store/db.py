@@ -29,6 +29,11 @@ PG_LOCK_KEY = 0x7E57BED  # advisory lock id held while migrating
 FINISHED = ("done", "failed")  # cell states --resume never redoes
 
 
+#: A record may carry its full per-op profile table under this key; the store moves it into the
+#: ``results.ops`` column (the record keeps the small ``ops`` summary).
+OPS_TABLE_KEY = "ops_table"
+
+
 def default_url() -> str:
     return os.environ.get("TESTBED_DB") or f"sqlite:///{home() / 'results.db'}"
 
@@ -109,6 +114,13 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _ops_table(record: dict, ops: dict | None) -> dict | None:
+    """The per-op table for the ``ops`` column: ``ops`` if given, else the record's transient one
+    (always taken out of the record, which keeps only its summary)."""
+    carried = record.pop(OPS_TABLE_KEY, None)
+    return ops if ops is not None else carried
+
+
 class Store:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
@@ -138,7 +150,7 @@ class Store:
 
     @staticmethod
     def _result(dep_id: str, record: dict, samples_ns: list[int], power_samples: list | None,
-                cell_id: int | None = None) -> Result:
+                cell_id: int | None = None, ops: dict | None = None) -> Result:
         lat = record.get("latency_ms") or {}
         return Result(
             deployment_id=dep_id, created_at=_now(), model=record["model"], converter=record["converter"],
@@ -147,12 +159,12 @@ class Store:
             artifact_sha256=record.get("sha256"), size_bytes=record.get("size_bytes"),
             latency_p50_ms=lat.get("p50"), cached=bool(record.get("cached")),
             samples_ns=list(samples_ns), power_samples=list(power_samples or []), record=record,
-            cell_id=cell_id)
+            cell_id=cell_id, ops=_ops_table(record, ops))
 
     def add_result(self, dep_id: str, record: dict, samples_ns: list[int],
-                   power_samples: list | None = None) -> None:
+                   power_samples: list | None = None, ops: dict | None = None) -> None:
         with Session(self.engine) as s:
-            s.add(self._result(dep_id, record, samples_ns, power_samples))
+            s.add(self._result(dep_id, record, samples_ns, power_samples, ops=ops))
             s.commit()
 
     def results(self, dep_id: str) -> list[Result]:

@@ -55,6 +55,7 @@ class Result(Base):
     power_samples: Mapped[list] = mapped_column(JSON, default=list)  # raw [t_ns, watts] power readings
     record: Mapped[dict] = mapped_column(JSON)  # the full versioned result record (records.py)
     cell_id: Mapped[int | None] = mapped_column(ForeignKey("plan_cells.id"), nullable=True, index=True)  # plan runs
+    ops: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # per-op profile table (opsreport.normalize)
 
 
 class PlanRun(Base):
