@@ -15,7 +15,7 @@ import numpy as np
 from . import __version__, inputs, records
 from .convert import converters_for
 from .errors import AgentError, TestbedError, TransportError
-from .profiles import Profile
+from .profiles import EffectiveMeasure, Profile
 from .store import Store
 from .transports import Transport, get as get_transport
 
@@ -27,11 +27,15 @@ class DeployOptions:
     formats: list[str] | None = None  # executorch / onnx / tflite; None = all
     sources: list[str] | None = None  # pytorch / keras; None = both
     quantizations: list[str] | None = None  # fp32 / fp16 / int8-dynamic / int8-static; None = all
-    warmup: int | None = None  # None = the profile's
-    iterations: int | None = None
+    warmup: int | None = None  # None = the profile's (its measure preset, then its own keys)
+    iterations: int | None = None  # the minimum number of timed runs
     threads: int | None = None
     timeout_s: float | None = None
-    profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
+    preset: str | None = None  # quick / default / mlperf; None = the profile's measure.preset
+    warmup_min_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    ci_target_pct: float | None = None  # 0 = no adaptive stop
 
 
 @dataclass
@@ -46,6 +50,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     from .converters import registry
     from .converters.cache import build
 
+    effective_measure(profile, options)  # a bad preset/option fails before anything is converted
     model = testbed_zoo.load(model_id)
     chosen = [c for c in converters_for(model, registry.select(options.formats, options.sources, options.quantizations))
               if c.runtime in profile.runtimes]
@@ -108,26 +113,20 @@ def reference_inputs(model, art, refs: dict) -> tuple[inputs.InputSet, np.ndarra
 
 def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
              options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
-    agent_runtime = board_runtime(art.runtime, info)
-    runtime = (info.get("runtimes") or {}).get(agent_runtime, {})
+    runtime = (info.get("runtimes") or {}).get(art.runtime, {})
     if not runtime.get("available"):
         raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
                          f"{runtime.get('reason') or 'not installed'}")
     inset, reference = reference_inputs(model, art, refs)
     sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
-    measure = profile.measure
-    timeout_s = options.timeout_s or measure.timeout_s
+    measure = effective_measure(profile, options)
     power = choose_power(profile, info)
     run_id = client.start_run({
-        "artifact_sha256": art.sha256, "runtime": agent_runtime, "inputs_sha256": inset.sha256,
-        "threads": options.threads or profile.threads,
-        "warmup": measure.warmup if options.warmup is None else options.warmup,
-        "iterations": options.iterations or measure.iterations,
-        "timeout_s": timeout_s, "return_outputs": True,
-        **({"power": power, "min_time_s": profile.power.min_active_s} if power else {}),
-        **({"profile_ops": True} if options.profile_ops else {}),
+        "artifact_sha256": art.sha256, "runtime": art.runtime, "inputs_sha256": inset.sha256,
+        **run_settings(profile, art.runtime, options, measure, power),
     })
-    run = client.wait_run(run_id, timeout_s=timeout_s + 60)
+    cooldown_s = profile.thermal.cooldown_timeout_s if profile.thermal.cooldown_below_c else 0.0
+    run = client.wait_run(run_id, timeout_s=measure.timeout_s + cooldown_s + 60)
     record["bytes_sent"] = sent
     record["cached"] = bool(art.cached and sent == 0)
     if power is None:
@@ -135,33 +134,43 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
     if run["state"] != "done":
         record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
         return [], []
-    samples = records.add_measurement(record, run["result"], reference, inset.labels)
-    if options.profile_ops:
-        add_ops(record, run["result"])
-    return samples
+    return records.add_measurement(record, run["result"], reference, inset.labels, measure.to_json())
 
 
-def board_runtime(runtime: str, info: dict) -> str:
-    """The agent runtime that runs ``runtime``'s artifacts: ExecuTorch's Python runtime where the
-    board has it, else the native runner (``executorch-native``, no torch) where that is available."""
-    probes = info.get("runtimes") or {}
-    if (runtime == "executorch" and not (probes.get("executorch") or {}).get("available")
-            and (probes.get("executorch-native") or {}).get("available")):
-        return "executorch-native"
-    return runtime
+def effective_measure(profile: Profile, options: DeployOptions) -> EffectiveMeasure:
+    """The profile's measurement settings with the command line's (or a plan's) over them."""
+    return profile.measure.effective(
+        options.preset, options.timeout_s, warmup=options.warmup, iterations=options.iterations,
+        warmup_min_s=options.warmup_min_s, min_s=options.min_s, max_s=options.max_s,
+        ci_target_pct=options.ci_target_pct)
 
 
-def add_ops(record: dict, result: dict) -> None:
-    """The per-op profile: its summary in the record, the full table beside it (the store moves
-    ``ops_table`` into ``results.ops``)."""
-    from . import opsreport
-    from .store.db import OPS_TABLE_KEY
+def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure: EffectiveMeasure,
+                 power: dict | None) -> dict:
+    """The run request's measurement, runtime and isolation fields (see docs/agent-api.md).
 
-    table = opsreport.normalize(result.get("ops")) or {
-        "source": "none", "available": False, "ops": [],
-        "reason": "the agent returned no per-op profile (an agent without profile_ops support?)"}
-    record["ops"] = opsreport.summary(table, (record.get("latency_ms") or {}).get("p50"))
-    record[OPS_TABLE_KEY] = table
+    Threads: ``--threads``, else ``runtime_settings.<runtime>`` threads, else the profile's. A power
+    sensor needs a timed window of at least ``power.min_active_s``: it raises ``min_time_s``."""
+    threads_override, settings = profile.runtime_settings.for_runtime(runtime)
+    min_time_s = max(measure.min_s, profile.power.min_active_s if power else 0.0)
+    fields: dict = {
+        "threads": options.threads or threads_override or profile.threads,
+        "warmup": measure.warmup, "warmup_min_s": measure.warmup_min_s,
+        "iterations": measure.iterations, "min_time_s": min_time_s,
+        "max_time_s": max(measure.max_s, min_time_s), "ci_target_pct": measure.ci_target_pct,
+        "timeout_s": measure.timeout_s, "return_outputs": True,
+    }
+    if power:
+        fields["power"] = power
+    if settings:
+        fields["runtime_settings"] = settings
+    if profile.cpu_affinity:
+        fields["cpu_affinity"] = profile.cpu_affinity
+    if profile.memory_limit_mb:
+        fields["memory_limit_mb"] = profile.memory_limit_mb
+    if profile.thermal.cooldown_below_c is not None:
+        fields["thermal"] = profile.thermal.model_dump()
+    return fields
 
 
 def choose_power(profile: Profile, info: dict) -> dict | None:

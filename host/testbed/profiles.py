@@ -6,8 +6,9 @@ Every key is documented in ``profiles/README.md`` with an example.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -42,12 +43,138 @@ class AgentSettings(_Strict):
     start_timeout_s: float = Field(default=60.0, gt=0)  # how long to wait for a started agent to answer
 
 
-class MeasureSettings(_Strict):
-    """Measurement defaults for this board (command-line options override them)."""
+#: Measurement presets (``measure.preset`` in a profile, ``--preset`` on the command line).
+#: ``ci_target_pct: None`` = no adaptive stop: stop as soon as both minimums are met.
+PRESETS: dict[str, dict[str, Any]] = {
+    # A quick look: few runs, the median known to about ±5 %.
+    "quick": {"warmup": 5, "warmup_min_s": 0.0, "iterations": 20, "min_s": 0.0, "max_s": 5.0,
+              "ci_target_pct": 5.0},
+    # The default: warm for 0.2 s, at least 50 runs and 0.5 s, stop when the median is known to ±1 %.
+    "default": {"warmup": 10, "warmup_min_s": 0.2, "iterations": 50, "min_s": 0.5, "max_s": 30.0,
+                "ci_target_pct": 1.0},
+    # MLPerf Inference SingleStream: at least 1024 queries and 60 s, p90 reported, VALID only when
+    # both minimums are met (max_s is ours: a query slower than ~1.2 s cannot be VALID here).
+    "mlperf": {"warmup": 10, "warmup_min_s": 0.0, "iterations": 1024, "min_s": 60.0,
+               "max_s": 1200.0, "ci_target_pct": None},
+}
+MEASURE_KEYS = ("warmup", "warmup_min_s", "iterations", "min_s", "max_s", "ci_target_pct")
 
-    warmup: int = Field(default=10, ge=0)  # untimed inferences before timing
-    iterations: int = Field(default=50, ge=1)  # timed inferences
+
+@dataclass(frozen=True)
+class EffectiveMeasure:
+    """The measurement settings one deploy uses: a preset, the profile's own values over it, the
+    command line's over those."""
+
+    preset: str
+    warmup: int
+    warmup_min_s: float
+    iterations: int  # the minimum number of timed runs
+    min_s: float
+    max_s: float
+    ci_target_pct: Optional[float]  # None = stop when the minimums are met
+    timeout_s: float  # a run longer than this is killed
+    timeout_auto: bool  # True when timeout_s was raised above the profile's to fit max_s
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MeasureSettings(_Strict):
+    """Measurement settings for this board: a preset, and any key here overrides the preset's value
+    (command-line options override both; ``--preset`` on the command line replaces this section's
+    values, except ``timeout_s``)."""
+
+    preset: Literal["quick", "default", "mlperf"] = "default"  # see PRESETS
+    warmup: Optional[int] = Field(default=None, ge=0)  # untimed runs first, at least this many...
+    warmup_min_s: Optional[float] = Field(default=None, ge=0)  # ...and for at least this long
+    iterations: Optional[int] = Field(default=None, ge=1)  # timed runs: at least this many...
+    min_s: Optional[float] = Field(default=None, ge=0)  # ...and for at least this long
+    max_s: Optional[float] = Field(default=None, gt=0)  # ...and never longer than this
+    ci_target_pct: Optional[float] = Field(default=None, ge=0)  # stop once the median's 95 % CI is within ±this %; 0 = off
     timeout_s: float = Field(default=300.0, gt=0)  # a run taking longer is killed and reported
+
+    @model_validator(mode="after")
+    def _max_covers_min(self) -> "MeasureSettings":
+        if self.max_s is not None and self.min_s is not None and self.max_s < self.min_s:
+            raise ValueError(f"max_s ({self.max_s:g}) must be >= min_s ({self.min_s:g})")
+        return self
+
+    def effective(self, preset: Optional[str] = None, timeout_s: Optional[float] = None,
+                  **overrides: Any) -> EffectiveMeasure:
+        """Resolve: ``preset`` (None = this section's) -> its values -> this section's own keys
+        (only when the preset is this section's) -> ``overrides`` that are not None. A timeout
+        from the profile is raised to fit ``max_s``; an explicit ``timeout_s`` must fit it."""
+        name = preset or self.preset
+        if name not in PRESETS:
+            raise ConfigError(f"unknown measurement preset '{name}'; presets: {', '.join(PRESETS)}")
+        values = dict(PRESETS[name])
+        if name == self.preset:
+            values.update({k: getattr(self, k) for k in MEASURE_KEYS if getattr(self, k) is not None})
+        unknown = sorted(set(overrides) - set(MEASURE_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown measure option(s): {', '.join(unknown)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values["ci_target_pct"] is not None and values["ci_target_pct"] <= 0:
+            values["ci_target_pct"] = None  # 0 = off
+        if values["max_s"] < values["min_s"]:
+            raise ConfigError(f"measure: max_s ({values['max_s']:g}) must be >= min_s "
+                              f"({values['min_s']:g})")
+        needed = values["max_s"] + max(60.0, 0.25 * values["max_s"]) + 60.0
+        if timeout_s is not None:
+            if timeout_s <= values["max_s"]:
+                raise ConfigError(f"--timeout {timeout_s:g} s must be longer than the runs' max_s "
+                                  f"({values['max_s']:g} s, preset {name})")
+            return EffectiveMeasure(preset=name, timeout_s=timeout_s, timeout_auto=False, **values)
+        return EffectiveMeasure(preset=name, timeout_s=max(self.timeout_s, needed),
+                                timeout_auto=needed > self.timeout_s, **values)
+
+
+class LiteRTSettings(_Strict):
+    """``runtime_settings.litert``."""
+
+    threads: Optional[int] = Field(default=None, ge=1)  # overrides the profile's threads for LiteRT
+    xnnpack: Optional[bool] = None  # false: OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES; null/true: AUTO
+
+
+class OnnxRuntimeSettings(_Strict):
+    """``runtime_settings.onnxruntime``."""
+
+    intra_op_threads: Optional[int] = Field(default=None, ge=1)  # overrides the profile's threads for ORT
+    inter_op_threads: Optional[int] = Field(default=None, ge=1)  # between nodes (execution_mode: parallel)
+    providers: Optional[list[str]] = None  # execution providers in order; null = [CPUExecutionProvider]
+    graph_optimization_level: Optional[Literal["disable", "basic", "extended", "all"]] = None  # null = ORT's (all)
+    execution_mode: Optional[Literal["sequential", "parallel"]] = None  # null = ORT's (sequential)
+
+
+class ExecuTorchSettings(_Strict):
+    """``runtime_settings.executorch``."""
+
+    threads: Optional[int] = Field(default=None, ge=1)  # overrides the profile's threads for ExecuTorch
+
+
+class RuntimeSettings(_Strict):
+    """Per-runtime settings; every one applied is stored in the result's ``settings``."""
+
+    litert: LiteRTSettings = LiteRTSettings()
+    onnxruntime: OnnxRuntimeSettings = OnnxRuntimeSettings()
+    executorch: ExecuTorchSettings = ExecuTorchSettings()
+
+    def for_runtime(self, runtime: str) -> tuple[Optional[int], dict[str, Any]]:
+        """(thread count override or None, the agent's ``runtime_settings`` for ``runtime``)."""
+        base = runtime.split("-")[0]  # executorch-native takes executorch's
+        section = getattr(self, base, None)
+        if section is None:
+            return None, {}
+        values = section.model_dump(exclude_none=True)
+        threads = values.pop("threads", None) or values.pop("intra_op_threads", None)
+        return threads, values if base == runtime else {}
+
+
+class ThermalSettings(_Strict):
+    """Board temperature: wait before each run until the CPU is cooler than this."""
+
+    cooldown_below_c: Optional[float] = Field(default=None, gt=0, lt=150)  # null = no cooldown
+    cooldown_timeout_s: float = Field(default=120.0, ge=0)  # give up waiting after this (the run goes on, noted)
 
 
 class PowerSettings(_Strict):
@@ -71,9 +198,19 @@ class Profile(_Strict):
     agent: AgentSettings = AgentSettings()
     runtimes: list[Literal["litert", "onnxruntime", "executorch"]] = ["litert", "onnxruntime", "executorch"]
     threads: Optional[int] = Field(default=None, ge=1)  # inference threads; null = runtime default
+    runtime_settings: RuntimeSettings = RuntimeSettings()  # per-runtime settings (threads, XNNPACK, ORT...)
+    cpu_affinity: Optional[list[int]] = None  # pin the measuring worker to these CPUs, e.g. [2, 3] (big cores)
+    memory_limit_mb: Optional[int] = Field(default=None, ge=32)  # the worker's address-space limit (RLIMIT_AS)
     measure: MeasureSettings = MeasureSettings()
     power: PowerSettings = PowerSettings()
+    thermal: ThermalSettings = ThermalSettings()
     tags: list[str] = []  # free labels for plans (e.g. arm64, lab-a)
+
+    @model_validator(mode="after")
+    def _affinity_is_cpus(self) -> "Profile":
+        if self.cpu_affinity is not None and (not self.cpu_affinity or min(self.cpu_affinity) < 0):
+            raise ValueError("cpu_affinity must be a non-empty list of CPU numbers (0, 1, ...)")
+        return self
 
     @model_validator(mode="after")
     def _ssh_needs_settings(self) -> "Profile":

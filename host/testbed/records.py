@@ -6,6 +6,26 @@ Schema history:
   2 (0.1.0) ``power``: the agent's power record (sensor, estimated, method, idle_w, active_w,
             energy_mj_per_inference net of idle and gross, windows, missing_reason); its raw
             (t_ns, watts) samples are stored beside the record, not inside it.
+  3 (0.1.0) measurement engine:
+            ``latency_ms`` gains ``trimmed_mean`` (middle 80 %), ``cv_pct`` (std/mean %),
+            ``ci_low``/``ci_high`` (distribution-free 95 % CI of the median, order statistics),
+            ``ci_pct`` (its larger half-width, % of p50: the "±" figure) and ``ci_level``.
+            ``measurement``: how the run was controlled and why it stopped - ``preset``, the
+            ``requested`` settings (warmup, warmup_min_s, iterations = minimum runs, min_s, max_s,
+            ci_target_pct, timeout_s), ``warmup_runs``, ``warmup_s``, ``timed_s``, ``stop_reason``
+            (ci_target_met / minimums_met / max_s_reached / max_samples_reached; None from an agent
+            without run control), ``ci_target_pct``, ``target_met`` (recomputed here from the raw
+            samples; None without a target, False - never assumed - when the CI is wider or there
+            are too few samples), ``ci_checks``, and ``mlperf`` (SingleStream VALID/INVALID, p90,
+            reasons) under the mlperf preset, else None.
+            Memory: ``model_memory_mb`` (max of the load and inference peaks minus the baseline, the
+            worker with the runtime imported and no model) and ``memory`` with the raw figures
+            (``empty_worker_rss_mb`` before the runtime import, ``baseline_rss_mb``,
+            ``load_peak_rss_mb``, ``inference_peak_rss_mb``, ``peak_rss_mb``, ``method``).
+            ``thermal``: the agent's thermal record (``available``, ``status``, ``missing``,
+            ``cooldown``, ``governor``, ``throttled`` True/False/None + ``throttle_reasons``,
+            before/after snapshots, ``during`` summary and ~2 Hz samples); None from an older agent.
+            ``settings`` also holds ``cpu_affinity``/``cpus_allowed`` and ``memory_limit_mb``.
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -19,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from .stats import accuracy, latency_summary, parity
+from .stats import accuracy, latency_summary, mlperf_singlestream, parity, target_met
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MB = 1024 * 1024
 
 
@@ -38,7 +58,7 @@ def base_record(artifact: Any, device: str, run_id: str) -> dict:
         "peak_rss_mb": None, "load_peak_rss_mb": None, "baseline_rss_mb": None,
         "accuracy": None, "parity": None, "cached": False, "bytes_sent": 0,
         "runtime_version": None, "threads": None, "settings": {}, "warmup": None, "iterations": None,
-        "power": None,
+        "power": None, "measurement": None, "model_memory_mb": None, "memory": None, "thermal": None,
     }
 
 
@@ -53,9 +73,9 @@ def no_power(profile: Any, info: dict) -> dict:
 
 
 def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
-                    labels: np.ndarray | None) -> tuple[list[int], list]:
+                    labels: np.ndarray | None, requested: dict | None = None) -> tuple[list[int], list]:
     """Fill the record from the agent's raw result; return the raw latency and power samples
-    to store beside it."""
+    to store beside it. ``requested``: the measurement settings sent (``EffectiveMeasure``)."""
     samples = [int(s) for s in result.get("samples_ns", [])]
     power = dict(result.get("power") or {})
     power_samples = power.pop("samples", [])
@@ -72,12 +92,47 @@ def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
         "load_peak_rss_mb": _mb(result.get("load_peak_rss_bytes")),
         "baseline_rss_mb": _mb(result.get("baseline_rss_bytes")),
     })
+    record["measurement"] = measurement(record["latency_ms"], samples, result, requested)
+    record["memory"] = memory(result)
+    record["model_memory_mb"] = record["memory"]["model_memory_mb"]
+    record["thermal"] = result.get("thermal")
     if result.get("outputs_npy_b64") and reference is not None:
         outputs = decode_npy(result["outputs_npy_b64"])
         record["parity"] = parity(outputs, reference)
         if labels is not None:
             record["accuracy"] = accuracy(outputs, labels)
     return samples, power_samples
+
+
+def measurement(latency: dict, samples: list[int], result: dict, requested: dict | None) -> dict:
+    """The ``measurement`` record: what was asked, what the agent did, and whether the CI target
+    was met - recomputed from the raw samples, not taken on trust."""
+    agent = result.get("measurement") or {}
+    requested = dict(requested or {})
+    target = requested.get("ci_target_pct")
+    preset = requested.get("preset")
+    timed_s = agent.get("timed_s")
+    return {
+        "preset": preset, "requested": requested or None,
+        "warmup_runs": agent.get("warmup_runs"), "warmup_s": agent.get("warmup_s"),
+        "timed_s": timed_s, "stop_reason": agent.get("stop_reason"),
+        "ci_target_pct": target, "target_met": target_met(latency, target),
+        "ci_checks": agent.get("ci_checks"),
+        "mlperf": mlperf_singlestream(samples, timed_s) if preset == "mlperf" else None,
+    }
+
+
+def memory(result: dict) -> dict:
+    """Raw memory figures in MB and the model's own share: the larger of the load and inference
+    peaks minus the baseline (the worker with the runtime imported, before loading the model)."""
+    baseline = result.get("baseline_rss_bytes")
+    peaks = [p for p in (result.get("load_peak_rss_bytes"), result.get("inference_peak_rss_bytes"))
+             if p is not None]
+    model = max(0, max(peaks) - baseline) if peaks and baseline is not None else None
+    return {"model_memory_mb": _mb(model), "empty_worker_rss_mb": _mb(result.get("empty_rss_bytes")),
+            "baseline_rss_mb": _mb(baseline), "load_peak_rss_mb": _mb(result.get("load_peak_rss_bytes")),
+            "inference_peak_rss_mb": _mb(result.get("inference_peak_rss_bytes")),
+            "peak_rss_mb": _mb(result.get("peak_rss_bytes")), "method": result.get("memory_method")}
 
 
 def decode_npy(b64: str) -> np.ndarray:

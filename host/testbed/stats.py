@@ -1,25 +1,91 @@
-"""Statistics derived from raw latency samples (the samples are what is stored; these are recomputed)."""
+"""Statistics derived from raw latency samples (the samples are what is stored; these are recomputed).
+
+The confidence interval of the median is the agent's own function (``testbed_agent.stopping``):
+the agent uses it to decide when to stop, the host to report; one implementation for both.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from testbed_agent.stopping import DEFAULT_CONFIDENCE, median_ci
+
+#: Share of samples dropped at each end for the trimmed mean (middle 80 %, like ExecuTorch's
+#: benchmark "trimmean").
+TRIM_EACH_SIDE = 0.10
+#: MLPerf Inference SingleStream minimums (loadgen's defaults for the scenario).
+MLPERF_MIN_QUERIES = 1024
+MLPERF_MIN_DURATION_S = 60.0
+
+SUMMARY_KEYS = ("p50", "p90", "p99", "mean", "trimmed_mean", "std", "cv_pct", "min", "max",
+                "ci_low", "ci_high", "ci_pct")
 
 
-def latency_summary(samples_ns: list[int]) -> dict[str, float | int | None]:
-    """p50/p90/p99/mean/std/min/max in milliseconds and n, from raw per-inference samples in ns.
+def trimmed_mean(values: np.ndarray, trim: float = TRIM_EACH_SIDE) -> float:
+    """Mean of the sorted values without ``floor(trim * n)`` at each end."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    cut = int(math.floor(trim * ordered.size))
+    kept = ordered[cut:ordered.size - cut] if ordered.size - 2 * cut > 0 else ordered
+    return float(kept.mean())
 
-    Percentiles use linear interpolation between order statistics (numpy's default); std is the
-    sample standard deviation (ddof=1).
+
+def latency_summary(samples_ns: list[int],
+                    confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float | int | None]:
+    """Summary in milliseconds from raw per-inference samples in ns.
+
+    p50/p90/p99: linear interpolation between order statistics (numpy's default); std: sample
+    standard deviation (ddof=1); cv_pct: std / mean in %; trimmed_mean: the middle 80 %;
+    ci_low/ci_high: the distribution-free ``confidence`` interval of the median (order statistics,
+    binomial ranks; None below 6 samples at 95 %), ci_pct: its larger half-width in % of the
+    median (the "±" figure).
     """
     if not samples_ns:
-        return {k: None for k in ("p50", "p90", "p99", "mean", "std", "min", "max")} | {"n": 0}
+        return {k: None for k in SUMMARY_KEYS} | {"n": 0, "ci_level": confidence}
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    mean = float(ms.mean())
+    std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
+    ci = median_ci(ms, confidence)
     return {
         "p50": float(p50), "p90": float(p90), "p99": float(p99),
-        "mean": float(ms.mean()), "std": float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
+        "mean": mean, "trimmed_mean": trimmed_mean(ms), "std": std,
+        "cv_pct": std / mean * 100.0 if mean > 0 else None,
         "min": float(ms.min()), "max": float(ms.max()), "n": int(ms.size),
+        "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None,
+        "ci_pct": ci.half_width_pct if ci else None, "ci_level": confidence,
     }
+
+
+def target_met(summary: dict, target_pct: float | None) -> bool | None:
+    """Whether the CI of the median is within ±``target_pct`` % (None when there is no target;
+    False when there are too few samples for a CI: never assumed)."""
+    if target_pct is None:
+        return None
+    pct = summary.get("ci_pct")
+    return pct is not None and pct <= target_pct
+
+
+def mlperf_singlestream(samples_ns: list[int], duration_s: float | None) -> dict:
+    """MLPerf SingleStream verdict: VALID only when >= 1024 queries *and* >= 60 s were timed;
+    the 90th percentile as loadgen reports it (the nearest-rank order statistic, no interpolation).
+    Loadgen's early-stopping estimate is not computed."""
+    n = len(samples_ns)
+    reasons = []
+    if n < MLPERF_MIN_QUERIES:
+        reasons.append(f"{n} queries < the minimum {MLPERF_MIN_QUERIES}")
+    if duration_s is None or duration_s < MLPERF_MIN_DURATION_S:
+        shown = "unknown" if duration_s is None else f"{duration_s:.1f} s"
+        reasons.append(f"duration {shown} < the minimum {MLPERF_MIN_DURATION_S:g} s")
+    p90 = None
+    if n:
+        ordered = np.sort(np.asarray(samples_ns, dtype=np.int64))
+        p90 = float(ordered[max(0, math.ceil(0.9 * n) - 1)]) / 1e6
+    return {"scenario": "SingleStream", "result": "INVALID" if reasons else "VALID",
+            "queries": n, "min_query_count": MLPERF_MIN_QUERIES, "duration_s": duration_s,
+            "min_duration_s": MLPERF_MIN_DURATION_S, "p90_ms": p90, "reasons": reasons,
+            "note": "minimum query count and duration only; loadgen's early-stopping estimate "
+                    "is not computed"}
 
 
 def parity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:

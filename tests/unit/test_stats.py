@@ -28,3 +28,85 @@ def test_parity_and_accuracy() -> None:
     p = parity(out, ref)
     assert p["max_abs_err"] == pytest.approx(0.7) and p["top1_agreement"] == pytest.approx(2 / 3)
     assert accuracy(ref, np.array([1, 0, 0])) == pytest.approx(2 / 3)
+
+
+def test_new_summary_fields_by_hand() -> None:
+    # 1..10 ms: the 95 % CI of the median is [x(2), x(9)] = [2, 9] ms around 5.5 ms.
+    s = latency_summary([i * 1_000_000 for i in range(10, 0, -1)])
+    assert s["p50"] == 5.5 and (s["ci_low"], s["ci_high"]) == (2.0, 9.0)
+    assert s["ci_pct"] == pytest.approx(3.5 / 5.5 * 100) and s["ci_level"] == 0.95
+    assert s["trimmed_mean"] == pytest.approx(5.5)  # drops 1 ms and 10 ms
+    assert s["cv_pct"] == pytest.approx(s["std"] / s["mean"] * 100)
+
+
+def test_trimmed_mean_is_the_middle_80_percent() -> None:
+    from testbed.stats import trimmed_mean
+
+    values = np.array([100.0] + [1.0] * 18 + [-50.0])  # 20 values: one outlier at each end
+    assert trimmed_mean(values) == pytest.approx(1.0)
+    assert trimmed_mean(np.array([1.0, 2.0, 30.0])) == pytest.approx(11.0)  # 10 % of 3 = 0: all kept
+
+
+def test_ci_is_the_agents_function() -> None:
+    """The host reports with the very function the agent stops with (imported, not copied)."""
+    import testbed.stats
+    import testbed_agent.stopping
+
+    assert testbed.stats.median_ci is testbed_agent.stopping.median_ci
+
+
+def test_too_few_samples_have_no_ci_and_never_meet_a_target() -> None:
+    from testbed.stats import target_met
+
+    s = latency_summary([1_000_000] * 5)
+    assert s["ci_low"] is None and s["ci_pct"] is None
+    assert target_met(s, 5.0) is False and target_met(s, None) is None
+    tight = latency_summary([1_000_000] * 50)
+    assert tight["ci_pct"] == 0.0 and target_met(tight, 1.0) is True
+
+
+def test_mlperf_singlestream_verdict() -> None:
+    from testbed.stats import mlperf_singlestream
+
+    samples = [(i % 100 + 1) * 1_000_000 for i in range(1100)]  # 1..100 ms, 11 times each
+    valid = mlperf_singlestream(samples, 61.0)
+    assert valid["result"] == "VALID" and valid["reasons"] == []
+    assert valid["p90_ms"] == 90.0  # nearest rank: the 990th of 1100 sorted values
+    short = mlperf_singlestream(samples[:1000], 59.5)
+    assert short["result"] == "INVALID"
+    assert short["reasons"] == ["1000 queries < the minimum 1024", "duration 59.5 s < the minimum 60 s"]
+    assert mlperf_singlestream([], None)["p90_ms"] is None
+
+
+def test_record_measurement_and_memory_from_a_raw_result() -> None:
+    """records.add_measurement recomputes target_met from the samples and derives model memory."""
+    from types import SimpleNamespace
+
+    from testbed import records
+
+    art = SimpleNamespace(model="m", converter="onnx-torch-fp32", format="onnx", source="pytorch",
+                          quantization="fp32", runtime="onnxruntime", status="ok", error=None,
+                          size_bytes=10, sha256="0" * 64, conversion_s=0.1, tool_versions={}, extra={})
+    record = records.base_record(art, "local", "run1")
+    assert record["schema_version"] == 3 and record["measurement"] is None
+    mb = 1024 * 1024
+    result = {"samples_ns": [1_000_000 + (i % 7) * 200_000 for i in range(200)],
+              "measurement": {"stop_reason": "max_s_reached", "timed_s": 2.0, "warmup_runs": 10,
+                              "warmup_s": 0.1, "ci_checks": 9, "ci_target_met": True},
+              "empty_rss_bytes": 30 * mb, "baseline_rss_bytes": 50 * mb,
+              "load_peak_rss_bytes": 62 * mb, "inference_peak_rss_bytes": 58 * mb,
+              "peak_rss_bytes": 70 * mb, "memory_method": "VmHWM", "thermal": {"available": False}}
+    requested = {"preset": "default", "ci_target_pct": 1.0}
+    records.add_measurement(record, result, None, None, requested)
+    m = record["measurement"]
+    assert m["stop_reason"] == "max_s_reached" and m["ci_target_pct"] == 1.0
+    # Recomputed from the raw samples (1.0..2.2 ms: the CI of the median is far wider than ±1 %),
+    # whatever the agent said.
+    assert m["target_met"] is False and record["latency_ms"]["ci_pct"] > 1.0
+    assert m["mlperf"] is None and m["requested"] == requested
+    assert record["model_memory_mb"] == 12.0
+    assert record["memory"] == {"model_memory_mb": 12.0, "empty_worker_rss_mb": 30.0,
+                                "baseline_rss_mb": 50.0, "load_peak_rss_mb": 62.0,
+                                "inference_peak_rss_mb": 58.0, "peak_rss_mb": 70.0,
+                                "method": "VmHWM"}
+    assert record["thermal"] == {"available": False}

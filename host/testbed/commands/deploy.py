@@ -17,17 +17,19 @@ from ._common import err_console, fail, out_console, split
 @click.option("--formats", help="Comma list of formats to keep: executorch,onnx,tflite (default: all).")
 @click.option("--sources", help="Comma list of source frameworks: pytorch,keras (default: both).")
 @click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static (default: all).")
-@click.option("--iterations", type=click.IntRange(1), help="Timed runs per artifact (default: the profile's).")
-@click.option("--warmup", type=click.IntRange(0), help="Warm-up runs (default: the profile's).")
+@click.option("--preset", type=click.Choice(["quick", "default", "mlperf"]),
+              help="Measurement preset: quick (>=20 runs, stop at ±5 %), default (>=50 runs and 0.5 s, "
+                   "stop when the median's 95 % CI is within ±1 %, at most 30 s), mlperf (SingleStream: "
+                   ">=1024 queries and >=60 s, p90, VALID/INVALID). Default: the profile's measure.preset.")
+@click.option("--iterations", type=click.IntRange(1), help="Minimum timed runs per artifact (default: the preset's).")
+@click.option("--warmup", type=click.IntRange(0), help="Minimum warm-up runs (default: the preset's).")
 @click.option("--threads", type=click.IntRange(1), help="Inference threads (default: the profile's).")
 @click.option("--timeout", "timeout_s", type=float, help="Seconds before a run is killed.")
-@click.option("--profile-ops", is_flag=True,
-              help="Also take a per-op profile (a separate pass after the timed runs); see `testbed report --ops`.")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
-def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None, iterations: int | None,
-           warmup: int | None, threads: int | None, timeout_s: float | None, db: str | None,
-           as_json: bool, profile_ops: bool = False) -> None:
+def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None,
+           preset: str | None, iterations: int | None, warmup: int | None, threads: int | None, timeout_s: float | None, db: str | None,
+           as_json: bool) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
     from .. import profiles
     from ..deploy import DeployOptions, deploy as run_deploy
@@ -42,8 +44,7 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
         profile = profiles.load(device)
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
-                             iterations=iterations, threads=threads, timeout_s=timeout_s,
-                             profile_ops=profile_ops)
+                             iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset)
         with tool_output_to(log) as ui:
             ui_console = Console(file=ui, highlight=False)
             with ui_console.status("starting") as status:

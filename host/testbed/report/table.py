@@ -7,11 +7,16 @@ from rich.table import Table
 
 COLUMNS = [
     ("Variant", "left"), ("Runtime", "left"), ("Status", "left"),
-    ("Size (KB)", "right"), ("Load (ms)", "right"), ("p50 (ms)", "right"), ("p90 (ms)", "right"),
-    ("p99 (ms)", "right"), ("n", "right"), ("Peak RSS (MB)", "right"), ("Accuracy (%)", "right"),
-    ("Parity max|Δ|", "right"), ("Top-1 agree (%)", "right"), ("Power (W)", "right"),
+    ("Size (KB)", "right"), ("Load (ms)", "right"), ("p50 (ms)", "right"), ("±CI (%)", "right"),
+    ("Target met", "left"), ("p90 (ms)", "right"), ("p99 (ms)", "right"), ("n", "right"),
+    ("Model mem (MB)", "right"), ("Peak RSS (MB)", "right"), ("Accuracy (%)", "right"),
+    ("Parity |Δ|", "right"), ("Top-1 (%)", "right"), ("Power (W)", "right"),
     ("Energy (mJ/inf)", "right"), ("Cached", "left"),
 ]
+
+
+#: Headers that may wrap onto two lines when the table is wider than the console.
+WRAPPABLE = ("Load (ms)", "Target met", "Model mem (MB)", "Parity |Δ|", "Top-1 (%)", "Cached")
 
 
 def fmt_num(value: float | None, fmt: str) -> str:
@@ -24,16 +29,39 @@ def row_cells(r: dict) -> list[str]:
     ok = r["status"] == "ok"
     return [
         r["converter"], r["runtime"],
-        "[green]ok[/]" if ok else "[red]failed[/]",
+        status_cell(r),
         fmt_num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"),
-        fmt_num(r.get("load_ms"), ".1f"), fmt_num(lat.get("p50"), ".3f"), fmt_num(lat.get("p90"), ".3f"),
-        fmt_num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"), fmt_num(r.get("peak_rss_mb"), ".0f"),
+        fmt_num(r.get("load_ms"), ".1f"), fmt_num(lat.get("p50"), ".3f"),
+        fmt_num(lat.get("ci_pct"), ".2f"), target_cell(r.get("measurement")) if ok else "–",
+        fmt_num(lat.get("p90"), ".3f"),
+        fmt_num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"),
+        fmt_num(r.get("model_memory_mb"), ".1f"), fmt_num(r.get("peak_rss_mb"), ".0f"),
         fmt_num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
         fmt_num(par.get("max_abs_err"), ".1e"),
         fmt_num(par["top1_agreement"] * 100 if par.get("top1_agreement") is not None else None, ".1f"),
         *power_cells(r.get("power")),
         "yes" if r.get("cached") else "no",
     ]
+
+
+def status_cell(r: dict) -> str:
+    if r["status"] != "ok":
+        return "[red]failed[/]"
+    if (r.get("thermal") or {}).get("throttled"):
+        return "[yellow]throttled[/]"  # measured, but the board throttled (see the notes)
+    return "[green]ok[/]"
+
+
+def target_cell(m: dict | None) -> str:
+    """yes / NO against the CI target; MLPerf's VALID / INVALID under that preset; – without one."""
+    if not m:
+        return "–"
+    if m.get("mlperf"):
+        valid = m["mlperf"]["result"] == "VALID"
+        return "[green]VALID[/]" if valid else "[red]INVALID[/]"
+    if m.get("target_met") is None:
+        return "–"
+    return "[green]yes[/]" if m["target_met"] else "[red]NO[/]"
 
 
 def power_cells(power: dict | None) -> tuple[str, str]:
@@ -48,7 +76,8 @@ def power_cells(power: dict | None) -> tuple[str, str]:
 def render(rows: list[dict], title: str, console: Console) -> None:
     table = Table(title=title, title_justify="left")
     for name, justify in COLUMNS:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=name not in WRAPPABLE)
     for r in rows:
         table.add_row(*row_cells(r))
     console.print(table)
@@ -56,9 +85,56 @@ def render(rows: list[dict], title: str, console: Console) -> None:
     for r in failed:
         console.print(f"[red]failed[/] {r['converter']} ({r['runtime']}): {r.get('error')}")
     _power_notes(rows, console)
+    _measurement_notes(rows, console)
+    _thermal_notes(rows, console)
     console.print("Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n). "
-                  "Peak RSS: the measuring worker process. Parity: against the source framework on the same "
-                  "inputs.")
+                  "±CI: half-width of the 95 % confidence interval of the median (order statistics, no "
+                  "distribution assumed), % of p50; Target met: whether it is within the run's target. "
+                  "Model mem: peak RSS while loading and running minus the worker with the runtime "
+                  "imported; Peak RSS: the whole measuring worker. Parity: against the source framework "
+                  "on the same inputs.")
+
+
+def _measurement_notes(rows: list[dict], console: Console) -> None:
+    measured = [r for r in rows if r["status"] == "ok" and r.get("measurement")]
+    if not measured:
+        return
+    req = measured[0]["measurement"].get("requested") or {}
+    if req:
+        target = (f"stop when ±CI <= {req['ci_target_pct']:g} %" if req.get("ci_target_pct")
+                  else "stop when the minimums are met")
+        console.print(f"Measurement: preset {req.get('preset')}: warm-up >= {req.get('warmup')} runs and "
+                      f">= {req.get('warmup_min_s'):g} s; timed >= {req.get('iterations')} runs and >= "
+                      f"{req.get('min_s'):g} s, {target}, at most {req.get('max_s'):g} s.")
+    for r in measured:
+        m = r["measurement"]
+        if m.get("mlperf"):
+            ml = m["mlperf"]
+            why = f" ({'; '.join(ml['reasons'])})" if ml["reasons"] else ""
+            console.print(f"MLPerf SingleStream {r['converter']}: {ml['result']}{why}; p90 "
+                          f"{fmt_num(ml['p90_ms'], '.3f')} ms over {ml['queries']} queries.")
+        elif m.get("target_met") is False:
+            console.print(f"[yellow]CI target missed[/] {r['converter']}: ±"
+                          f"{fmt_num((r.get('latency_ms') or {}).get('ci_pct'), '.2f')} % > ±"
+                          f"{m['ci_target_pct']:g} % ({m.get('stop_reason') or 'no stop reason'}); "
+                          "treat its latency as noisy.")
+
+
+def _thermal_notes(rows: list[dict], console: Console) -> None:
+    thermals = [(r, r["thermal"]) for r in rows if r.get("thermal")]
+    if not thermals:
+        return
+    if not any(t.get("available") for _, t in thermals):
+        console.print(f"Thermal: {thermals[0][1].get('status')}")
+        return
+    temps = [t["during"]["cpu_temp_c_max"] for _, t in thermals
+             if t.get("during") and t["during"].get("cpu_temp_c_max") is not None]
+    governors = sorted({str(t.get("governor")) for _, t in thermals if t.get("governor")})
+    console.print("Thermal: CPU max " + (f"{max(temps):.1f} °C" if temps else "– (no temperature)")
+                  + (f", governor {', '.join(governors)}" if governors else ""))
+    for r, t in thermals:
+        if t.get("throttled"):
+            console.print(f"[yellow]throttled[/] {r['converter']}: {'; '.join(t['throttle_reasons'])}")
 
 
 def _power_notes(rows: list[dict], console: Console) -> None:
