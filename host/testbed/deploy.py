@@ -36,6 +36,7 @@ class DeployOptions:
     min_s: float | None = None
     max_s: float | None = None
     ci_target_pct: float | None = None  # 0 = no adaptive stop
+    profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
 
 
 @dataclass
@@ -113,7 +114,8 @@ def reference_inputs(model, art, refs: dict) -> tuple[inputs.InputSet, np.ndarra
 
 def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
              options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
-    runtime = (info.get("runtimes") or {}).get(art.runtime, {})
+    agent_runtime = board_runtime(art.runtime, info)
+    runtime = (info.get("runtimes") or {}).get(agent_runtime, {})
     if not runtime.get("available"):
         raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
                          f"{runtime.get('reason') or 'not installed'}")
@@ -122,8 +124,9 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
     measure = effective_measure(profile, options)
     power = choose_power(profile, info)
     run_id = client.start_run({
-        "artifact_sha256": art.sha256, "runtime": art.runtime, "inputs_sha256": inset.sha256,
-        **run_settings(profile, art.runtime, options, measure, power),
+        "artifact_sha256": art.sha256, "runtime": agent_runtime, "inputs_sha256": inset.sha256,
+        **run_settings(profile, agent_runtime, options, measure, power),
+        **({"profile_ops": True} if options.profile_ops else {}),
     })
     cooldown_s = profile.thermal.cooldown_timeout_s if profile.thermal.cooldown_below_c else 0.0
     run = client.wait_run(run_id, timeout_s=measure.timeout_s + cooldown_s + 60)
@@ -134,7 +137,10 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
     if run["state"] != "done":
         record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
         return [], []
-    return records.add_measurement(record, run["result"], reference, inset.labels, measure.to_json())
+    samples = records.add_measurement(record, run["result"], reference, inset.labels, measure.to_json())
+    if options.profile_ops:
+        add_ops(record, run["result"])
+    return samples
 
 
 def effective_measure(profile: Profile, options: DeployOptions) -> EffectiveMeasure:
@@ -171,6 +177,29 @@ def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure
     if profile.thermal.cooldown_below_c is not None:
         fields["thermal"] = profile.thermal.model_dump()
     return fields
+
+
+def board_runtime(runtime: str, info: dict) -> str:
+    """The agent runtime that runs ``runtime``'s artifacts: ExecuTorch's Python runtime where the
+    board has it, else the native runner (``executorch-native``, no torch) where that is available."""
+    probes = info.get("runtimes") or {}
+    if (runtime == "executorch" and not (probes.get("executorch") or {}).get("available")
+            and (probes.get("executorch-native") or {}).get("available")):
+        return "executorch-native"
+    return runtime
+
+
+def add_ops(record: dict, result: dict) -> None:
+    """The per-op profile: its summary in the record, the full table beside it (the store moves
+    ``ops_table`` into ``results.ops``)."""
+    from . import opsreport
+    from .store.db import OPS_TABLE_KEY
+
+    table = opsreport.normalize(result.get("ops")) or {
+        "source": "none", "available": False, "ops": [],
+        "reason": "the agent returned no per-op profile (an agent without profile_ops support?)"}
+    record["ops"] = opsreport.summary(table, (record.get("latency_ms") or {}).get("p50"))
+    record[OPS_TABLE_KEY] = table
 
 
 def choose_power(profile: Profile, info: dict) -> dict | None:

@@ -25,11 +25,13 @@ from ._common import err_console, fail, out_console, split
 @click.option("--warmup", type=click.IntRange(0), help="Minimum warm-up runs (default: the preset's).")
 @click.option("--threads", type=click.IntRange(1), help="Inference threads (default: the profile's).")
 @click.option("--timeout", "timeout_s", type=float, help="Seconds before a run is killed.")
+@click.option("--profile-ops", is_flag=True,
+              help="Also take a per-op profile (a separate pass after the timed runs); see `testbed report --ops`.")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
 def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None,
            preset: str | None, iterations: int | None, warmup: int | None, threads: int | None, timeout_s: float | None, db: str | None,
-           as_json: bool) -> None:
+           as_json: bool, profile_ops: bool = False) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
     from .. import profiles
     from ..deploy import DeployOptions, deploy as run_deploy
@@ -44,7 +46,8 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
         profile = profiles.load(device)
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
-                             iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset)
+                             iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
+                             profile_ops=profile_ops)
         with tool_output_to(log) as ui:
             ui_console = Console(file=ui, highlight=False)
             with ui_console.status("starting") as status:
