@@ -30,7 +30,8 @@ def _mpl():  # type: ignore[no-untyped-def]
 def _svg(fig: Any) -> str:
     plt = _mpl()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buf, format="svg", bbox_inches="tight",
+                metadata={"Date": None, "Creator": None, "Format": None, "Type": None})  # no RDF block
     plt.close(fig)
     return _XML_HEAD.sub("", buf.getvalue(), count=1)
 
