@@ -16,6 +16,7 @@ Statistics are the host's job: the result carries the raw samples and raw memory
 
 from __future__ import annotations
 
+import array
 import base64
 import contextlib
 import gc
@@ -194,7 +195,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         meter.start()  # idle baseline before any inference of the timed phase
         with stage("the timed inferences"):
             timed = _timed_loop(_runner(session, timing, request.get("debug_noise")), control, meter)
-        power = meter.finish(inferences=len(timed["samples_ns"]))
+        samples = timed.pop("samples")  # array('q'): 8 bytes a sample, a list only at the end
+        power = meter.finish(inferences=len(samples))
     finally:
         meter.close()
     result: dict[str, Any] = {
@@ -209,7 +211,6 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "warmup": control.warmup,
         "iterations": control.min_runs,
         "min_time_s": control.min_s,
-        "samples_ns": timed.pop("samples_ns"),
         "measurement": timed,
         "power": power,
         "empty_rss_bytes": empty,
@@ -224,6 +225,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     result["inference_peak_rss_bytes"] = peaks.end()
     result["peak_rss_bytes"] = peaks.lifetime
     result["memory_method"] = peaks.method
+    # The inference peak includes the sample buffer; the host takes it out of the model's memory.
+    result["samples_buffer_bytes"] = samples.buffer_info()[1] * samples.itemsize
+    result["samples_ns"] = samples.tolist()
     if request.get("profile_ops"):  # a separate pass, after the timed runs and memory figures
         from .opprofile import collect
 
@@ -262,7 +266,7 @@ def _debug_crash(kind: str | None) -> None:
 def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) -> dict[str, Any]:
     """Warm up, then time ``run()`` until ``control`` says stop (see ``stopping``). GC is off
     while timing. The power meter's active window is the timed phase exactly."""
-    samples: list[int] = []
+    samples = array.array("q")
     stopper = Stopper(control)
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -280,7 +284,7 @@ def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) 
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {"samples_ns": samples, "control": control.to_json(), "warmup_runs": warmup_runs,
+    return {"samples": samples, "control": control.to_json(), "warmup_runs": warmup_runs,
             "warmup_s": warmup_s, "timed_s": timed_s,
             "timed_window_monotonic_ns": [window_start, window_end], **stopper.report()}
 

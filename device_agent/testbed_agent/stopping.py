@@ -187,7 +187,7 @@ class Stopper:
     def elapsed_s(self) -> float:
         return (self.clock() - self._start) / 1e9
 
-    def done(self, samples: Sequence[int]) -> bool:
+    def done(self, samples: Sequence[int]) -> bool:  # a list or an array('q')
         """True when the timed loop should stop now (``samples``: the raw ns so far)."""
         c = self.control
         n = len(samples)

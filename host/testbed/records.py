@@ -21,7 +21,9 @@ Schema history:
             Memory: ``model_memory_mb`` (max of the load and inference peaks minus the baseline, the
             worker with the runtime imported and no model) and ``memory`` with the raw figures
             (``empty_worker_rss_mb`` before the runtime import, ``baseline_rss_mb``,
-            ``load_peak_rss_mb``, ``inference_peak_rss_mb``, ``peak_rss_mb``, ``method``).
+            ``load_peak_rss_mb``, ``inference_peak_rss_mb``, ``peak_rss_mb``,
+            ``samples_buffer_mb`` - the raw-sample buffer, left out of the model's share - and
+            ``method``).
             ``thermal``: the agent's thermal record (``available``, ``status``, ``missing``,
             ``cooldown``, ``governor``, ``throttled`` True/False/None + ``throttle_reasons``,
             before/after snapshots, ``during`` summary and ~2 Hz samples); None from an older agent.
@@ -118,21 +120,27 @@ def measurement(latency: dict, samples: list[int], result: dict, requested: dict
         "timed_s": timed_s, "stop_reason": agent.get("stop_reason"),
         "ci_target_pct": target, "target_met": target_met(latency, target),
         "ci_checks": agent.get("ci_checks"),
-        "mlperf": mlperf_singlestream(samples, timed_s) if preset == "mlperf" else None,
+        "mlperf": (mlperf_singlestream(samples, timed_s, agent.get("stop_reason"))
+                   if preset == "mlperf" else None),
     }
 
 
 def memory(result: dict) -> dict:
     """Raw memory figures in MB and the model's own share: the larger of the load and inference
-    peaks minus the baseline (the worker with the runtime imported, before loading the model)."""
+    peaks minus the baseline (the worker with the runtime imported, before loading the model); the
+    inference peak without the agent's own buffer of raw samples (8 bytes each)."""
     baseline = result.get("baseline_rss_bytes")
-    peaks = [p for p in (result.get("load_peak_rss_bytes"), result.get("inference_peak_rss_bytes"))
-             if p is not None]
+    inference = result.get("inference_peak_rss_bytes")
+    if inference is not None:
+        inference -= int(result.get("samples_buffer_bytes") or 0)
+    peaks = [p for p in (result.get("load_peak_rss_bytes"), inference) if p is not None]
     model = max(0, max(peaks) - baseline) if peaks and baseline is not None else None
     return {"model_memory_mb": _mb(model), "empty_worker_rss_mb": _mb(result.get("empty_rss_bytes")),
             "baseline_rss_mb": _mb(baseline), "load_peak_rss_mb": _mb(result.get("load_peak_rss_bytes")),
             "inference_peak_rss_mb": _mb(result.get("inference_peak_rss_bytes")),
-            "peak_rss_mb": _mb(result.get("peak_rss_bytes")), "method": result.get("memory_method")}
+            "peak_rss_mb": _mb(result.get("peak_rss_bytes")),
+            "samples_buffer_mb": _mb(result.get("samples_buffer_bytes")),
+            "method": result.get("memory_method")}
 
 
 def decode_npy(b64: str) -> np.ndarray:

@@ -66,12 +66,18 @@ def target_met(summary: dict, target_pct: float | None) -> bool | None:
     return pct is not None and pct <= target_pct
 
 
-def mlperf_singlestream(samples_ns: list[int], duration_s: float | None) -> dict:
+def mlperf_singlestream(samples_ns: list[int], duration_s: float | None,
+                        stop_reason: str | None = None) -> dict:
     """MLPerf SingleStream verdict: VALID only when >= 1024 queries *and* >= 60 s were timed;
     the 90th percentile as loadgen reports it (the nearest-rank order statistic, no interpolation).
     Loadgen's early-stopping estimate is not computed."""
     n = len(samples_ns)
     reasons = []
+    if stop_reason == "max_samples_reached":
+        reasons.append(f"the agent's cap of {n} raw samples came first (a model this fast cannot "
+                       "fill 60 s within it)")
+    elif stop_reason == "max_s_reached":
+        reasons.append("the run reached max_s first")
     if n < MLPERF_MIN_QUERIES:
         reasons.append(f"{n} queries < the minimum {MLPERF_MIN_QUERIES}")
     if duration_s is None or duration_s < MLPERF_MIN_DURATION_S:

@@ -138,6 +138,7 @@ def test_run_control_memory_and_settings(files: dict) -> None:
     assert 0 < result["load_peak_rss_bytes"] <= result["peak_rss_bytes"]
     assert 0 < result["inference_peak_rss_bytes"] <= result["peak_rss_bytes"]
     assert "VmHWM" in result["memory_method"] or "ru_maxrss" in result["memory_method"]
+    assert result["samples_buffer_bytes"] >= 8 * len(result["samples_ns"])
 
 
 def test_unavailable_provider_and_bad_affinity_are_one_line_errors(files: dict) -> None:

@@ -76,6 +76,18 @@ def test_mlperf_singlestream_verdict() -> None:
     assert short["result"] == "INVALID"
     assert short["reasons"] == ["1000 queries < the minimum 1024", "duration 59.5 s < the minimum 60 s"]
     assert mlperf_singlestream([], None)["p90_ms"] is None
+    capped = mlperf_singlestream(samples, 51.2, "max_samples_reached")
+    assert capped["result"] == "INVALID" and "cap of 1100 raw samples came first" in capped["reasons"][0]
+
+
+def test_model_memory_leaves_out_the_sample_buffer() -> None:
+    from testbed.records import memory
+
+    mb = 1024 * 1024
+    figures = memory({"baseline_rss_bytes": 100 * mb, "load_peak_rss_bytes": 110 * mb,
+                      "inference_peak_rss_bytes": 130 * mb, "samples_buffer_bytes": 8 * mb})
+    assert figures["model_memory_mb"] == 22.0 and figures["samples_buffer_mb"] == 8.0
+    assert memory({})["model_memory_mb"] is None  # an agent without the figures: missing, not 0
 
 
 def test_record_measurement_and_memory_from_a_raw_result() -> None:
@@ -95,7 +107,8 @@ def test_record_measurement_and_memory_from_a_raw_result() -> None:
                               "warmup_s": 0.1, "ci_checks": 9, "ci_target_met": True},
               "empty_rss_bytes": 30 * mb, "baseline_rss_bytes": 50 * mb,
               "load_peak_rss_bytes": 62 * mb, "inference_peak_rss_bytes": 58 * mb,
-              "peak_rss_bytes": 70 * mb, "memory_method": "VmHWM", "thermal": {"available": False}}
+              "peak_rss_bytes": 70 * mb, "memory_method": "VmHWM", "thermal": {"available": False},
+              "samples_buffer_bytes": 1600}
     requested = {"preset": "default", "ci_target_pct": 1.0}
     records.add_measurement(record, result, None, None, requested)
     m = record["measurement"]
@@ -108,5 +121,5 @@ def test_record_measurement_and_memory_from_a_raw_result() -> None:
     assert record["memory"] == {"model_memory_mb": 12.0, "empty_worker_rss_mb": 30.0,
                                 "baseline_rss_mb": 50.0, "load_peak_rss_mb": 62.0,
                                 "inference_peak_rss_mb": 58.0, "peak_rss_mb": 70.0,
-                                "method": "VmHWM"}
+                                "samples_buffer_mb": 0.0, "method": "VmHWM"}
     assert record["thermal"] == {"available": False}
