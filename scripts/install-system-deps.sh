@@ -1,37 +1,31 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: a real OpenSSH server (sshd) for the SSH transport tests,
-# and ssh-keygen. Installs Debian's openssh-server only when sshd is missing.
+# System packages the test suite needs (Debian/Ubuntu names), installed only when missing:
+#   openssh-server, openssh-client  a real sshd for the SSH transport and virtual-lab tests; ssh-keygen
+#   iproute2                        `ip netns`, veths, routes, `ss` (virtual lab: testbed lab up)
+#   util-linux                      `unshare --uts` (a lab board's own hostname), nsenter, taskset
+#   python3-venv                    `python3 -m venv` on a "board" (testbed agent install)
 set -euo pipefail
 
-# --- nightly runs (plans, store, reports): PostgreSQL and Chromium, each only when missing -----------
-# tests/helpers/postgres.py starts its own throwaway cluster with Debian's initdb/pg_ctl (a system
-# cluster the package may start is left alone); tests/integration/test_report_html.py screenshots the
-# HTML report with headless Chromium. (Kept above the sshd part, which exits early when sshd exists.)
-nightly_missing=()
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || nightly_missing+=(postgresql)
-command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || nightly_missing+=(chromium)
-if [ "${#nightly_missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then NIGHTLY_SUDO=sudo; else NIGHTLY_SUDO=; fi
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "${nightly_missing[*]} missing and this is not a Debian/Ubuntu system: install by hand" >&2
-        exit 1
-    fi
-    echo "installing ${nightly_missing[*]} (for the nightly store and report tests)..." >&2
-    $NIGHTLY_SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $NIGHTLY_SUDO apt-get install -y -qq --no-install-recommends \
-        "${nightly_missing[@]}" >/dev/null
-fi
-# --- end of the nightly block --------------------------------------------------------------------------
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 
-if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; then
+have sshd || missing+=(openssh-server)
+have ssh-keygen || missing+=(openssh-client)
+{ have ip && have ss; } || missing+=(iproute2)
+{ have unshare && have nsenter; } || missing+=(util-linux)
+if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "sshd is missing and this is not a Debian/Ubuntu system: install OpenSSH server by hand" >&2
+    echo "missing system packages (${missing[*]}) and this is not a Debian/Ubuntu system: install them by hand" >&2
     exit 1
 fi
-echo "installing openssh-server (for the real-sshd integration tests)..." >&2
+echo "installing ${missing[*]} (for the sshd, agent-install and virtual-lab tests)..." >&2
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null
-# Debian's package may start a system sshd on port 22; the tests use their own, so leave it alone.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's openssh-server may start a system sshd on port 22; the tests use their own, so leave it alone.
