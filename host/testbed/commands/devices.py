@@ -1,7 +1,9 @@
-"""`testbed devices`: the device profiles."""
+"""`testbed devices [--live]`: the device profiles, and with --live whether each board answers."""
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 
 import click
 
@@ -10,14 +12,66 @@ from ._common import out_console
 
 
 @click.command()
-def devices() -> None:
-    """List device profiles (and any that do not validate)."""
+@click.argument("ids", nargs=-1)
+@click.option("--live", is_flag=True, help="Connect to each board: reachable?, agent version, running?")
+@click.option("--tag", "tags", multiple=True, help="Only profiles with this tag (repeatable: any of them).")
+@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
+              help="With --live: SSH connect timeout per board, in seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: float, as_json: bool) -> None:
+    """List device profiles (and any that do not validate); IDS and --tag narrow the list."""
     from .. import profiles
 
-    console = out_console()
-    for path, prof in profiles.all_profiles():
+    found = [(path, prof) for path, prof in profiles.all_profiles()
+             if (not ids or path.stem in ids)
+             and (not tags or (not isinstance(prof, TestbedError) and set(tags) & set(prof.tags)))]
+    valid = [(path, prof) for path, prof in found if not isinstance(prof, TestbedError)]
+    status: dict[str, dict] = {}
+    if live and valid:
+        with ThreadPoolExecutor(max_workers=min(16, len(valid))) as pool:
+            for prof, row in zip([p for _, p in valid], pool.map(lambda p: _live(p[1], timeout_s), valid)):
+                status[prof.id] = row
+    rows = []
+    for path, prof in found:
         if isinstance(prof, TestbedError):
-            console.print(f"[red]{path.stem:<20}[/] invalid: {prof}")
-        else:
-            where = prof.ssh.host if prof.ssh else "this machine"
-            console.print(f"{prof.id:<20} {prof.transport:<6} {where:<20} {prof.description}")
+            rows.append({"id": path.stem, "path": str(path), "error": str(prof)})
+            continue
+        row = {"id": prof.id, "path": str(path), "transport": prof.transport,
+               "where": prof.ssh.host if prof.ssh else "this machine", "description": prof.description}
+        row.update(status.get(prof.id, {}))
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    console = out_console()
+    for row in rows:
+        if "error" in row:
+            console.print(f"[red]{row['id']:<20}[/] invalid: {row['error']}", highlight=False)
+            continue
+        line = f"{row['id']:<20} {row['transport']:<6} {row['where']:<20}"
+        if live:
+            line += f" {row['reachable']:<16} {row['agent'] or '-':<10} {row['running']:<10}"
+        console.print(line + f" {row['description']}", highlight=False, markup=False)
+
+
+def _live(profile, timeout_s: float) -> dict:  # type: ignore[no-untyped-def]
+    """reachable (yes / no / host key unknown...), agent version installed, running (yes/no/pid)."""
+    from ..fleet.probe import gather
+
+    if profile.transport == "local":
+        from ..fleet.wheel import agent_version
+
+        return {"reachable": "yes", "agent": agent_version(), "running": "per deploy"}
+    try:
+        facts = gather(profile, connect_timeout_s=timeout_s, retries=1, live_only=True)
+    except TestbedError as exc:
+        return {"reachable": f"error: {exc}"[:60], "agent": None, "running": "?"}
+    reachable = {None: "yes", "unreachable": "no", "hostkey-unknown": "host key unknown",
+                 "hostkey-changed": "HOST KEY CHANGED", "auth": "login refused", "other": "error"}
+    return {
+        "reachable": reachable.get(facts.ssh_error_kind, "error"),
+        "agent": facts.running_version or facts.installed_version,
+        "running": ("yes" if facts.running and not facts.health_error else
+                    "no answer" if facts.running else "no" if facts.reachable and not facts.ssh_error else "?"),
+        "ssh_error": facts.ssh_error,
+    }
