@@ -21,6 +21,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AdbSettings(_Strict):
+    """An Android phone over adb, measured with the native benchmark tools you built for its ABI."""
+
+    serial: Optional[str] = None  # `adb devices` serial; default: the only device attached
+    remote_dir: str = "/data/local/tmp/testbed"  # working folder on the phone (artifacts, tools)
+    # host paths of the tools: benchmark_model (LiteRT), executor_runner (ExecuTorch),
+    # onnxruntime_perf_test (ONNX Runtime); a runtime without its tool is reported unavailable
+    tools: dict[Literal["benchmark_model", "executor_runner", "onnxruntime_perf_test"], str] = {}
+
+
 class SshSettings(_Strict):
     """How to reach the board. Anything left out comes from ``~/.ssh/config`` for ``host``."""
 
@@ -193,8 +203,9 @@ class Profile(_Strict):
     id: str  # must match the file name: profiles/<id>.yaml
     description: str = ""  # human description (SoC, cores, OS)
     arch: Optional[str] = None  # uname -m of the board (aarch64, x86_64), for wheels and reports
-    transport: Literal["local", "ssh"]  # registry name of the transport (transports/registry.py)
+    transport: Literal["local", "ssh", "adb"]  # registry name of the transport (transports/registry.py)
     ssh: Optional[SshSettings] = None  # required when transport is ssh
+    adb: Optional[AdbSettings] = None  # required when transport is adb
     agent: AgentSettings = AgentSettings()
     runtimes: list[Literal["litert", "onnxruntime", "executorch"]] = ["litert", "onnxruntime", "executorch"]
     threads: Optional[int] = Field(default=None, ge=1)  # inference threads; null = runtime default
@@ -216,6 +227,8 @@ class Profile(_Strict):
     def _ssh_needs_settings(self) -> "Profile":
         if self.transport == "ssh" and self.ssh is None:
             raise ValueError("transport 'ssh' needs an 'ssh:' section with at least 'host'")
+        if self.transport == "adb" and self.adb is None:
+            raise ValueError("transport 'adb' needs an 'adb:' section (serial, tools)")
         return self
 
 

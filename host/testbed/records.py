@@ -94,6 +94,14 @@ def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
         "load_peak_rss_mb": _mb(result.get("load_peak_rss_bytes")),
         "baseline_rss_mb": _mb(result.get("baseline_rss_bytes")),
     })
+    if not samples and result.get("tool_summary"):
+        # adb boards: the native tools print summaries only; say so instead of inventing samples
+        tool = result["tool_summary"]
+        record["latency_ms"] = {**latency_summary([]), **{k: v for k, v in tool["latency_ms"].items()
+                                                            if k in ("p50", "p90", "p99", "mean", "std",
+                                                                     "min", "max", "n")}}
+        record["latency_source"] = f"{tool['tool']} summary (no raw samples)"
+        record["tool_summary"] = tool
     record["measurement"] = measurement(record["latency_ms"], samples, result, requested)
     record["memory"] = memory(result)
     record["model_memory_mb"] = record["memory"]["model_memory_mb"]
