@@ -4,16 +4,20 @@
 * a model made slower between two runs is flagged regressed, the unchanged one is not; exit status 1;
   JUnit, CSV and `testbed compare` agree;
 * `testbed run` killed (SIGKILL) mid-plan, then `--resume RUN`: only the unfinished cells are redone;
-* the board's agent killed mid-cell: the cell is retried on a fresh connection and finishes.
+* the board's agent killed mid-cell: the cell is retried on a fresh connection and finishes;
+* Ctrl-C: the run is marked interrupted, no agent is left running, `--resume` finishes it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
 import pytest
 
 from helpers.cli import TESTBED
@@ -148,3 +152,30 @@ def test_agent_killed_mid_cell_is_retried_and_the_cell_finishes(lab: Lab) -> Non
     assert max(c.attempts for c in cells) >= 2  # the interrupted cell ran again on a fresh agent
     assert [b.status for b in store.plan_boards(run.id)] == ["ok"]
     assert "retry" in stderr or "reconnecting" in stderr
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(lab: Lab) -> None:
+    """SIGINT mid-plan: the run is marked interrupted (exit 3), nothing is left running on the board
+    (the local agent is stopped), and --resume completes it."""
+    plan = lab.plan("nb-sigint", models=[lab.model("nb_steady", 2), lab.model("nb_resume", 8)],
+                    threads=[1, 2], repeats=2)
+    proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan)], env={**os.environ, **lab.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(lab.db)
+    try:
+        run = wait_for(lambda: next(iter(store.plan_runs("nb-sigint", limit=1)), None), 300, "the run to start")
+        wait_for(lambda: any(c.state == "done" for c in store.plan_cells(run.id)), 300, "a finished cell")
+        agents = agent_processes(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, stderr[-2000:]
+    assert "interrupted" in stderr and f"--resume {run.id}" in stderr
+    assert store.plan_run(run.id).status == "interrupted"
+    time.sleep(0.5)
+    alive = [a.pid for a in agents if a.is_running() and a.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"local agent(s) {alive} left running after Ctrl-C"
+    rc, out = lab.run_json("run", "--resume", run.id)
+    assert rc == 0 and {c["state"] for c in out["cells"]} == {"done"}, out

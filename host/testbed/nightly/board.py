@@ -74,6 +74,9 @@ class BoardWorker(threading.Thread):
         self.lease: BoardLease | None = None
         self.done = 0
         self.outcome = "pending"  # ok | bad | busy | lost | interrupted
+        # Set when run() has returned. Wait on this, not on join()/is_alive(): a join interrupted by
+        # Ctrl-C can leave the Thread object claiming it stopped while it still runs (CPython < 3.12).
+        self.finished = threading.Event()
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -154,10 +157,19 @@ class BoardWorker(threading.Thread):
             reason = f"internal error: {type(exc).__name__}: {first_line(exc)}"
             self._give_up("lost", reason)
         finally:
-            if self.lease is not None:
-                self.lease.release()
-            self._disconnect()
-            self._say(self.outcome)
+            try:
+                if self.lease is not None:
+                    self.lease.release()
+                self._disconnect()
+                self._say(self.outcome)
+            finally:
+                self.finished.set()
+
+    def abort(self) -> None:
+        """From the main thread after Ctrl-C: give the lease back and close the connection now."""
+        if self.lease is not None:
+            self.lease.release()
+        self._disconnect()
 
     def _pending(self) -> list[Any]:
         return [c for c in self.cells if c.state not in ("done", "failed")]

@@ -118,25 +118,29 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list, *, ui: RunUI | 
     ui = ui or SilentUI()
     stop = stop or threading.Event()
     pending = [c for c in store.plan_cells(run_id) if c.state not in FINISHED]
-    models, artifacts, refs = _prepare(pending, progress)
-    ctx = RunContext(store=store, run_id=run_id, plan=plan, holder=f"{socket.gethostname()}:{os.getpid()}:{run_id}",
-                     models=models, artifacts=artifacts, refs=refs, ui=ui, connect=connect, stop=stop)
-    workers = [BoardWorker(ctx, b, [c for c in pending if c.device == b.id]) for b in boards]
-    workers = [w for w in workers if w.cells]
-    for w in workers:
-        w.start()
+    workers: list[BoardWorker] = []
     interrupted = False
     try:
+        models, artifacts, refs = _prepare(pending, progress)
+        ctx = RunContext(store=store, run_id=run_id, plan=plan,
+                         holder=f"{socket.gethostname()}:{os.getpid()}:{run_id}", models=models,
+                         artifacts=artifacts, refs=refs, ui=ui, connect=connect, stop=stop)
+        workers = [BoardWorker(ctx, b, [c for c in pending if c.device == b.id]) for b in boards]
+        workers = [w for w in workers if w.cells]
         for w in workers:
-            while w.is_alive():
-                w.join(0.2)
+            w.start()
+        for w in workers:
+            while not w.finished.wait(0.2):
+                pass
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
-        ui.message("interrupted: finishing nothing new; the cells that finished are stored "
-                   f"(`testbed run --resume {run_id}` does the rest)")
-        for w in workers:  # a worker waiting on a board run notices within its poll; do not wait long
-            w.join(5.0)
+        ui.message("interrupted: the cells that finished are stored; "
+                   f"`testbed run --resume {run_id}` does the rest")
+        for w in workers:
+            if w.ident is not None and not w.finished.wait(3.0):
+                w.abort()  # still waiting on a board run: drop its lease and connection (a local agent is
+                w.finished.wait(10.0)  # stopped) so nothing is left running; it exits on its next call
     if stop.is_set():
         interrupted = True
     status = "interrupted" if interrupted else "done"

@@ -29,11 +29,22 @@ class SilentUI:
         pass
 
 
+def _safe(print_fn):  # type: ignore[no-untyped-def]
+    """A worker still finishing after the command closed its output must not die of it."""
+    def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            print_fn(*args, **kwargs)
+        except (ValueError, OSError):  # I/O on a closed file
+            pass
+    return call
+
+
 class LineUI:
     """One line per event: for logs and terminals that are not interactive."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self._print = _safe(console.print)
         self._last: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -41,17 +52,17 @@ class LineUI:
         with self._lock:
             if self._last.get(device) != status:
                 self._last[device] = status
-                self.console.print(escape(f"[{device}] {done}/{total} {status}"), highlight=False, soft_wrap=True)
+                self._print(escape(f"[{device}] {done}/{total} {status}"), highlight=False, soft_wrap=True)
 
     def cell(self, device: str, key: str, state: str, detail: str) -> None:
         style = STATE_STYLE.get(state, "")
         with self._lock:
-            self.console.print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
+            self._print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
                                highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
         with self._lock:
-            self.console.print(escape(text), highlight=False, soft_wrap=True)
+            self._print(escape(text), highlight=False, soft_wrap=True)
 
 
 class RichUI:
@@ -63,6 +74,7 @@ class RichUI:
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                                  console=console, refresh_per_second=4)
         self._tasks: dict[str, TaskID] = {}
+        self._print = _safe(self.progress.console.print)
         self._lock = threading.Lock()
 
     def __enter__(self) -> "RichUI":
@@ -84,8 +96,8 @@ class RichUI:
     def cell(self, device: str, key: str, state: str, detail: str) -> None:
         if state != "done":  # finished cells show in the bar; problems are printed above it
             style = STATE_STYLE.get(state, "")
-            self.progress.console.print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
+            self._print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
                                         highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
-        self.progress.console.print(escape(text), highlight=False, soft_wrap=True)
+        self._print(escape(text), highlight=False, soft_wrap=True)
