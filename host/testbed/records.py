@@ -15,7 +15,8 @@ Schema history:
             ci_target_pct, timeout_s), ``warmup_runs``, ``warmup_s``, ``timed_s``, ``stop_reason``
             (ci_target_met / minimums_met / max_s_reached / max_samples_reached; None from an agent
             without run control), ``ci_target_pct``, ``target_met`` (recomputed here from the raw
-            samples; None without a target, False - never assumed - when the CI is wider or there
+            samples; None without a target or without raw samples, False - never assumed - when the
+            CI is wider or there
             are too few samples), ``ci_checks``, and ``mlperf`` (SingleStream VALID/INVALID, p90,
             reasons) under the mlperf preset, else None.
             Memory: ``model_memory_mb`` (max of the load and inference peaks minus the baseline, the
@@ -126,7 +127,9 @@ def measurement(latency: dict, samples: list[int], result: dict, requested: dict
         "preset": preset, "requested": requested or None,
         "warmup_runs": agent.get("warmup_runs"), "warmup_s": agent.get("warmup_s"),
         "timed_s": timed_s, "stop_reason": agent.get("stop_reason"),
-        "ci_target_pct": target, "target_met": target_met(latency, target),
+        "ci_target_pct": target,
+        # No raw samples (a native tool's summary only): nothing to judge the target on.
+        "target_met": target_met(latency, target) if samples else None,
         "ci_checks": agent.get("ci_checks"),
         "mlperf": (mlperf_singlestream(samples, timed_s, agent.get("stop_reason"))
                    if preset == "mlperf" else None),

@@ -123,3 +123,6 @@ def test_record_measurement_and_memory_from_a_raw_result() -> None:
                                 "inference_peak_rss_mb": 58.0, "peak_rss_mb": 70.0,
                                 "samples_buffer_mb": 0.0, "method": "VmHWM"}
     assert record["thermal"] == {"available": False}
+    summary_only = records.base_record(art, "phone", "run2")
+    records.add_measurement(summary_only, {"samples_ns": []}, None, None, requested)
+    assert summary_only["measurement"]["target_met"] is None  # no samples: not judged either way
