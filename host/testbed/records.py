@@ -16,8 +16,7 @@ Schema history:
             (ci_target_met / minimums_met / max_s_reached / max_samples_reached; None from an agent
             without run control), ``ci_target_pct``, ``target_met`` (recomputed here from the raw
             samples; None without a target or without raw samples, False - never assumed - when the
-            CI is wider or there
-            are too few samples), ``ci_checks``, and ``mlperf`` (SingleStream VALID/INVALID, p90,
+            CI is wider or there are too few samples), ``ci_checks``, and ``mlperf`` (SingleStream VALID/INVALID, p90,
             reasons) under the mlperf preset, else None.
             Memory: ``model_memory_mb`` (max of the load and inference peaks minus the baseline, the
             worker with the runtime imported and no model) and ``memory`` with the raw figures
