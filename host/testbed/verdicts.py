@@ -91,7 +91,8 @@ class CellData:
             if res.status != "ok":
                 data.ok, data.error = False, rec.get("error") or res.error
                 continue
-            data.samples_ns.append(np.asarray(res.samples_ns, dtype=np.float64))
+            if res.samples_ns:  # a native tool's summary has none: latency is then not judged
+                data.samples_ns.append(np.asarray(res.samples_ns, dtype=np.float64))
             if rec.get("peak_rss_mb") is not None:
                 data.peak_rss_mb.append(float(rec["peak_rss_mb"]))
             power = rec.get("power") or {}
@@ -100,7 +101,6 @@ class CellData:
                 data.energy_estimated = data.energy_estimated or bool(power.get("estimated"))
             if data.accuracy is None and rec.get("accuracy") is not None:
                 data.accuracy = float(rec["accuracy"])
-        data.ok = data.ok and bool(data.samples_ns)
         return data
 
 
@@ -220,8 +220,13 @@ def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = T
         return {"verdict": FAILED, "reason": cur.error or "failed", "metrics": {}}
     if base is None or not base.ok:
         return {"verdict": NEW, "reason": "no baseline measurement of this cell", "metrics": {}}
+    if base.samples_ns and cur.samples_ns:
+        latency = latency_verdict(base.samples_ns, cur.samples_ns, th)
+    else:
+        latency = {"metric": "latency", "verdict": None,
+                   "reason": "no raw samples in both runs (a tool's summary only): latency not judged"}
     metrics = {
-        "latency": latency_verdict(base.samples_ns, cur.samples_ns, th),
+        "latency": latency,
         "size": size_verdict(base.size_bytes, cur.size_bytes, th.size_pct),
         "memory": spread_verdict("memory", "MB peak RSS", base.peak_rss_mb, cur.peak_rss_mb, th.memory_pct),
         "energy": spread_verdict("energy", "mJ/inference", base.energy_mj, cur.energy_mj, th.energy_pct),

@@ -102,3 +102,11 @@ def test_failed_new_and_broken_cells() -> None:
     assert v.cell_verdict(bad, bad)["verdict"] == v.FAILED
     assert v.cell_verdict(None, ok)["verdict"] == v.NEW
     assert v.cell_verdict(ok, None)["verdict"] == v.MISSING
+
+
+def test_no_raw_samples_leaves_latency_unjudged() -> None:
+    """A board whose tool gives only a summary (no raw samples): latency is not judged, the rest is."""
+    base, cur = cell([1.0], 1, samples_ns=[]), cell([1.0], 2, samples_ns=[], size_bytes=50000)
+    out = v.cell_verdict(base, cur)
+    assert out["metrics"]["latency"]["verdict"] is None and "not judged" in out["metrics"]["latency"]["reason"]
+    assert out["verdict"] == v.REGRESSED and "size regressed" in out["reason"]
