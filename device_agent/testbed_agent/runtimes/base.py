@@ -47,6 +47,12 @@ class Session(ABC):
     def run(self, x: "np.ndarray") -> list["np.ndarray"]:
         """Set the input, invoke, and return every output as a numpy array (copied)."""
 
+    def infer(self, x: "np.ndarray") -> Any:
+        """One inference as the timed loop calls it: the runtime's own call with ``x`` as input,
+        outputs left in whatever form the runtime returns them (no conversion for the harness:
+        see bench/README.md). Default: ``run(x)``."""
+        return self.run(x)
+
 
 class Runtime(ABC):
     """One inference runtime (LiteRT, ONNX Runtime, ExecuTorch...)."""

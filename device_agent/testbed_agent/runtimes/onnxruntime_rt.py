@@ -36,6 +36,8 @@ class OrtSession(Session):
         if len(inputs) != 1:
             raise single_input_error("onnxruntime", len(inputs))
         self._input = inputs[0].name
+        self._x: Any = None
+        self._feed: dict[str, Any] = {}
         self.threads = threads
         self.settings = {
             "providers": list(session.get_providers()),
@@ -53,6 +55,12 @@ class OrtSession(Session):
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """``session.run(None, {input: x})``; outputs are fresh arrays."""
         return list(self._session.run(None, {self._input: x}))
+
+    def infer(self, x: np.ndarray) -> Any:
+        """``session.run(None, feed)`` with the feed dict made once per input array."""
+        if x is not self._x:
+            self._x, self._feed = x, {self._input: x}
+        return self._session.run(None, self._feed)
 
 
 @register
