@@ -96,3 +96,16 @@ def test_headless_chromium_opens_it_without_errors_and_the_screenshot_shows_the_
 
     assert pixels(PLOT_BLUE) > 200, "no plot colour (this run's boxes/points) in the screenshot"
     assert pixels(PARETO_RED) > 20, "no Pareto front in the screenshot"
+
+
+def test_parquet_without_pyarrow_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from testbed.errors import ConfigError
+    from testbed.report import export
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a))
+    with pytest.raises(ConfigError, match="pip install pyarrow"):
+        export.write_parquet([{"run_id": "x"}], tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()
