@@ -69,8 +69,10 @@ def power_cells(power: dict | None) -> tuple[str, str]:
     if not power or power.get("active_w") is None:
         return "–", "–"
     mark = " est." if power.get("estimated") else ""
-    return (fmt_num(power["active_w"], ".2f") + mark,
-            fmt_num(power.get("energy_mj_per_inference"), ".4g") + mark)
+    energy = power.get("energy_mj_per_inference")
+    if energy is not None and abs(energy) < 5e-7:
+        energy = 0.0  # float rounding of an idle-equals-active difference, not a figure
+    return (fmt_num(power["active_w"], ".2f") + mark, fmt_num(energy, ".3g") + mark)
 
 
 def render(rows: list[dict], title: str, console: Console) -> None:
