@@ -1,0 +1,78 @@
+"""`testbed lab up|down|status`: virtual boards on this machine (needs root)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+
+from ..errors import TestbedError
+from ._common import fail, out_console
+
+
+@click.group()
+def lab() -> None:
+    """Virtual boards on this machine: network namespaces (198.18.x.y) with a real sshd each."""
+
+
+@lab.command()
+@click.option("--boards", "-n", type=click.IntRange(1, 63), default=1, show_default=True, help="How many boards.")
+@click.option("--cpu-quota", type=float, help="Cap each board at this many CPUs (0.25 = a quarter of a core).")
+@click.option("--pin", is_flag=True, help="Pin each board to one CPU (round robin over this machine's CPUs).")
+@click.option("--arch", default="native", show_default=True,
+              help="Board architecture: native (this machine's). arm64 (qemu) is not implemented yet.")
+def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
+    """Bring up N virtual boards and write a profile for each."""
+    from ..lab import lab as lab_mod
+
+    try:
+        with Console(stderr=True, highlight=False).status("starting") as status:
+            state = lab_mod.up(boards, cpu_quota=cpu_quota, pin=pin, arch=arch, progress=lambda m: status.update(m))
+    except TestbedError as exc:
+        fail(exc)
+        return
+    for b in state.boards:
+        click.echo(f"{b.name}: {b.board_ip} (netns {b.netns}, sshd pid {b.sshd_pid}"
+                   + (f", cpu quota {b.cpu_quota:g}" if b.cpu_quota else "")
+                   + (f", cpu {b.cpus[0]}" if b.cpus else "") + f")  profile {b.profile}")
+    click.echo(f"profiles: export TESTBED_PROFILES={lab_mod.profiles_dir()}")
+    click.echo("next: testbed agent install --device lab1 --wheelhouse "
+               f"{lab_mod.lab_dir().parent / 'wheelhouse'}   (boards reach nothing but this host)")
+
+
+@lab.command()
+@click.option("--keep-files", is_flag=True, help="Keep the boards' folders (venvs, agent homes, logs).")
+def down(keep_files: bool) -> None:
+    """Stop every board process, remove the namespaces, veths, cgroups and routes of the lab."""
+    from ..lab import lab as lab_mod
+
+    try:
+        state = lab_mod.down(keep_files=keep_files)
+    except TestbedError as exc:
+        fail(exc)
+        return
+    click.echo("no lab is up" if state is None else f"lab {state.lab_id}: {len(state.boards)} board(s) removed")
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the boards as JSON.")
+def status(as_json: bool) -> None:
+    """The lab's boards: namespace, address, sshd, agent, CPU cap."""
+    from ..lab import lab as lab_mod
+
+    rows = lab_mod.status()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no lab is up")
+        return
+    console = out_console()
+    for r in rows:
+        state = "up" if r["present"] and r["sshd"] and r["listening"] else "DOWN"
+        agent = f"agent {r['agent']} (pid {r['agent_pid']})" if r["agent"] else "no agent running"
+        cap = f", cpu quota {r['cpu_quota']:g}" if r["cpu_quota"] else ""
+        pin = f", cpu {r['cpus'][0]}" if r["cpus"] else ""
+        console.print(f"{r['board']:<6} {state:<5} {r['address']:<15} {r['netns']:<14} sshd {r['sshd_pid']}  "
+                      f"{agent}{cap}{pin}", highlight=False, markup=False)

@@ -1,0 +1,1 @@
+"""The virtual lab: stand-in boards on this machine (network namespaces + real sshd). See docs/fleet.md."""
