@@ -277,3 +277,15 @@ def test_a_board_without_torch_runs_the_pte_natively(tmp_path: Path, agent: Agen
         table = opsreport.normalize(res["ops"])
         assert table is not None and table["available"] and table["e2e_ms"] > 0 and table["ops"]
 
+
+
+def test_deploy_sends_executorch_artifacts_to_the_native_runner_only_without_torch() -> None:
+    from testbed.deploy import board_runtime
+
+    both = {"runtimes": {"executorch": {"available": True}, "executorch-native": {"available": True}}}
+    no_torch = {"runtimes": {"executorch": {"available": False}, "executorch-native": {"available": True}}}
+    neither = {"runtimes": {"executorch": {"available": False}, "executorch-native": {"available": False}}}
+    assert board_runtime("executorch", both) == "executorch"
+    assert board_runtime("executorch", no_torch) == "executorch-native"
+    assert board_runtime("executorch", neither) == "executorch"  # its own reason is reported
+    assert board_runtime("onnxruntime", no_torch) == "onnxruntime"

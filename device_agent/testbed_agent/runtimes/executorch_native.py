@@ -152,9 +152,12 @@ class ExecuTorchNative(Runtime):
                 "adaptive": "not supported by the native runner: ci_target_pct is not applied "
                             "(fixed minimums and max_s only)"},
             "power": power,
-            "baseline_rss_bytes": info.get("baseline_rss_bytes"),
+            "baseline_rss_bytes": info.get("baseline_rss_bytes"),  # the runner, libraries loaded
             "load_peak_rss_bytes": info.get("load_peak_rss_bytes"),
+            "inference_peak_rss_bytes": info.get("peak_rss_bytes"),
             "peak_rss_bytes": info.get("peak_rss_bytes"),
+            "samples_buffer_bytes": 8 * len(samples),  # the runner's std::vector<int64_t>
+            "memory_method": "ru_maxrss of the et_runner process (peak so far, not per phase)",
         }
         if request.get("return_outputs", True):
             result["timing_output_npy_b64"] = npy_b64(timed.outputs[0])
