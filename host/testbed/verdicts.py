@@ -21,9 +21,10 @@ Latency (the median of the raw per-inference samples, every repeat pooled):
   ========================================  ===========
 
 Size (bytes of the artifact) is exact: a change beyond ``size_threshold_pct`` is a regression or an
-improvement. Peak memory and energy per inference have one value per repeat: regressed only when the
-median moved beyond the threshold AND every current value lies beyond every baseline value (the
-ranges do not overlap); within the threshold: unchanged; else noisy. An *estimated* energy (a CPU
+improvement. Memory (the model's own memory, record v3 ``model_memory_mb``, which leaves out the sample
+buffer; else the worker's peak RSS) and energy per inference have one value per repeat: regressed only
+when the median moved beyond the threshold AND every current value lies beyond every baseline value (the
+ranges do not overlap); within the threshold (or, for memory, within 1 MB): unchanged; else noisy. An *estimated* energy (a CPU
 utilisation model, not a sensor) is reported but never decides a verdict. Accuracy is deterministic
 (the same inputs): a drop of more than ``accuracy_drop_pp`` percentage points is a regression.
 
@@ -53,6 +54,7 @@ class Thresholds:
     alpha: float = 0.05
     size_pct: float = 1.0
     memory_pct: float = 10.0
+    memory_floor_mb: float = 1.0  # smaller memory changes are unchanged whatever their percentage
     energy_pct: float = 10.0
     accuracy_pp: float = 1.0
     bootstrap: int = 1000
@@ -74,6 +76,7 @@ class CellData:
     samples_ns: list[np.ndarray] = field(default_factory=list)  # one array per ok repeat
     size_bytes: int | None = None
     peak_rss_mb: list[float] = field(default_factory=list)
+    model_memory_mb: list[float] = field(default_factory=list)  # record v3: the model's own share
     energy_mj: list[float] = field(default_factory=list)
     energy_estimated: bool = False
     accuracy: float | None = None
@@ -95,6 +98,8 @@ class CellData:
                 data.samples_ns.append(np.asarray(res.samples_ns, dtype=np.float64))
             if rec.get("peak_rss_mb") is not None:
                 data.peak_rss_mb.append(float(rec["peak_rss_mb"]))
+            if rec.get("model_memory_mb") is not None:
+                data.model_memory_mb.append(float(rec["model_memory_mb"]))
             power = rec.get("power") or {}
             if power.get("energy_mj_per_inference") is not None:
                 data.energy_mj.append(float(power["energy_mj_per_inference"]))
@@ -167,8 +172,10 @@ def latency_verdict(base: list[np.ndarray], cur: list[np.ndarray], th: Threshold
                   "significant": significant}
 
 
-def spread_verdict(metric: str, unit: str, base: list[float], cur: list[float], threshold_pct: float) -> dict:
-    """Memory / energy: one value per repeat; regressed only beyond the threshold with disjoint ranges."""
+def spread_verdict(metric: str, unit: str, base: list[float], cur: list[float], threshold_pct: float,
+                   floor: float = 0.0) -> dict:
+    """Memory / energy: one value per repeat; regressed only beyond the threshold with disjoint ranges.
+    A change of at most ``floor`` (in the unit) is unchanged whatever its percentage."""
     out: dict[str, Any] = {"metric": metric, "unit": unit, "threshold_pct": threshold_pct}
     if not base or not cur:
         return out | {"verdict": None, "reason": "not measured in both runs"}
@@ -177,12 +184,12 @@ def spread_verdict(metric: str, unit: str, base: list[float], cur: list[float], 
     mb, mc = float(np.median(base)), float(np.median(cur))
     change = mc / mb - 1.0
     t = threshold_pct / 100.0
-    if change > t and min(cur) > max(base):
+    if abs(change) <= t or abs(mc - mb) <= floor:
+        verdict = UNCHANGED
+    elif change > t and min(cur) > max(base):
         verdict = REGRESSED
     elif change < -t and max(cur) < min(base):
         verdict = IMPROVED
-    elif abs(change) <= t:
-        verdict = UNCHANGED
     else:
         verdict = NOISY
     return out | {"verdict": verdict, "baseline": mb, "current": mc, "change_pct": _pct(change),
@@ -228,7 +235,11 @@ def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = T
     metrics = {
         "latency": latency,
         "size": size_verdict(base.size_bytes, cur.size_bytes, th.size_pct),
-        "memory": spread_verdict("memory", "MB peak RSS", base.peak_rss_mb, cur.peak_rss_mb, th.memory_pct),
+        "memory": (spread_verdict("memory", "MB model memory", base.model_memory_mb, cur.model_memory_mb,
+                                  th.memory_pct, floor=th.memory_floor_mb)
+                   if base.model_memory_mb and cur.model_memory_mb else
+                   spread_verdict("memory", "MB peak RSS", base.peak_rss_mb, cur.peak_rss_mb, th.memory_pct,
+                                  floor=th.memory_floor_mb)),
         "energy": spread_verdict("energy", "mJ/inference", base.energy_mj, cur.energy_mj, th.energy_pct),
         "accuracy": accuracy_verdict(base.accuracy, cur.accuracy, th.accuracy_pp),
     }

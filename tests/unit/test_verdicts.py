@@ -110,3 +110,15 @@ def test_no_raw_samples_leaves_latency_unjudged() -> None:
     out = v.cell_verdict(base, cur)
     assert out["metrics"]["latency"]["verdict"] is None and "not judged" in out["metrics"]["latency"]["reason"]
     assert out["verdict"] == v.REGRESSED and "size regressed" in out["reason"]
+
+
+def test_memory_uses_the_model_share_and_ignores_tiny_changes() -> None:
+    # peak RSS grew (a bigger sample buffer), the model's own memory did not: unchanged
+    base = cell([1.0] * 3, 1, peak_rss_mb=[60.0] * 3, model_memory_mb=[4.0, 4.1, 4.0])
+    cur = cell([1.0] * 3, 2, peak_rss_mb=[70.0] * 3, model_memory_mb=[4.05, 4.1, 4.0])
+    out = v.cell_verdict(base, cur)
+    assert out["metrics"]["memory"]["unit"] == "MB model memory" and out["metrics"]["memory"]["verdict"] == v.UNCHANGED
+    # +25 % of a 2 MB model is half a MB: below the floor
+    small = v.spread_verdict("memory", "MB", [2.0, 2.0], [2.5, 2.5], 10, floor=1.0)
+    assert small["verdict"] == v.UNCHANGED
+    assert v.spread_verdict("memory", "MB", [20.0, 20.0], [25.0, 25.0], 10, floor=1.0)["verdict"] == v.REGRESSED

@@ -249,12 +249,12 @@ class BoardWorker(threading.Thread):
                     ctx.sleep(wait)
                     if ctx.stop.is_set():
                         return
+                ctx.store.start_cell(cell.id)  # counts the attempt, reconnecting included
                 if self.client is None:
                     self._say("reconnecting")
                     self._connect_once()
                 assert self.lease is not None
                 self.lease.ensure()
-                ctx.store.start_cell(cell.id)
                 results = []
                 for r in range(cell.repeats):
                     if ctx.stop.is_set():
