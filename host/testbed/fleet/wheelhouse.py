@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def download(wheelhouse: Path, requirements: list[str], board: BoardTags, device
 
 def push(transport, wheelhouse: Path, remote_dir: str, board: BoardTags) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """SFTP the wheels the board accepts and lacks (by name and size): (files sent, bytes sent)."""
-    code, out = transport.exec(f"mkdir -p '{remote_dir}'")
+    code, out = transport.exec(f"mkdir -p {shlex.quote(remote_dir)}")
     if code != 0:
         raise TransportError(f"cannot create {remote_dir} on {transport.profile.id}: {out.strip()}")
     remote = {a.filename: a.st_size for a in transport.sftp.listdir_attr(remote_dir)}
