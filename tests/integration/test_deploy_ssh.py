@@ -73,7 +73,7 @@ def test_deploy_over_ssh_end_to_end(board: dict) -> None:
     assert {("executorch", "pytorch"), ("onnx", "pytorch"), ("tflite", "keras")} <= ok
     for r in rows:
         if r["status"] == "ok":
-            assert r["latency_ms"]["n"] == 10 and r["accuracy"] >= 0.9
+            assert r["latency_ms"]["n"] >= 10 and r["accuracy"] >= 0.9
             assert r["parity"]["top1_agreement"] >= 0.99
     # artifacts went by SFTP into the board's store, named by sha256
     stored = {p.name for p in (board["agent_home"] / "store" / "artifacts").iterdir()}
