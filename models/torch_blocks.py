@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
-from .frameworks import torch_threads
+from .frameworks import state_dict_to_numpy, torch_threads
 
 # Activation names used in layer plans -> torch module factories (Keras twins in keras_blocks).
 ACTIVATIONS: dict[str | None, type[nn.Module]] = {
@@ -86,3 +87,47 @@ def randomize_(model: nn.Module, seed: int, stats_input: Sequence[int]) -> nn.Mo
             bn.running_var.mul_(torch.empty_like(std).uniform_(0.7, 1.3))
         model.eval()
     return model
+
+
+def train_classifier(
+    make_model: Callable[[], nn.Module],
+    make_optimiser: Callable[[nn.Module], tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    x_dtype: type,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    schedule_per_batch: bool = False,
+) -> dict[str, np.ndarray]:
+    """Train a fresh classifier on ``(x, y)`` deterministically with cross-entropy; returns its numpy state dict.
+
+    One torch thread, a forked global RNG seeded with ``seed`` (the caller's RNG state is left
+    untouched) and a seeded shuffling generator make the result reproducible. ``make_model`` builds
+    the model under that seed; ``make_optimiser(model)`` returns ``(optimiser, lr_schedule)``, whose
+    schedule steps after every batch when ``schedule_per_batch`` and after every epoch otherwise.
+    """
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_model()
+        optimiser, schedule = make_optimiser(model)
+        loss_fn = nn.CrossEntropyLoss()
+        xs = torch.tensor(np.asarray(x, dtype=x_dtype))
+        ys = torch.tensor(np.asarray(y, dtype=np.int64))
+        shuffle = torch.Generator().manual_seed(seed)
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(xs), generator=shuffle)
+            for start in range(0, len(xs), batch_size):
+                idx = order[start : start + batch_size]
+                optimiser.zero_grad()
+                loss = loss_fn(model(xs[idx]), ys[idx])
+                loss.backward()
+                optimiser.step()
+                if schedule_per_batch:
+                    schedule.step()
+            if not schedule_per_batch:
+                schedule.step()
+        model.eval()
+        return state_dict_to_numpy(model)

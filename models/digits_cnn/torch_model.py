@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..frameworks import state_dict_to_numpy, torch_threads
+from ..torch_blocks import train_classifier
 
 TRAIN_SEED = 0
 EPOCHS = 20
@@ -43,24 +43,18 @@ def train(x: np.ndarray, y: np.ndarray, num_classes: int = 10, seed: int = TRAIN
     """
     global TRAINING_RUNS
     TRAINING_RUNS += 1
-    with torch_threads(1), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = DigitsCNN(num_classes)
+
+    def make_optimiser(model: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
-        loss_fn = nn.CrossEntropyLoss()
-        xs = torch.tensor(np.asarray(x, dtype=np.float32))
-        ys = torch.tensor(np.asarray(y, dtype=np.int64))
-        shuffle = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(EPOCHS):
-            order = torch.randperm(len(xs), generator=shuffle)
-            for start in range(0, len(xs), BATCH_SIZE):
-                idx = order[start : start + BATCH_SIZE]
-                optimiser.zero_grad()
-                loss = loss_fn(model(xs[idx]), ys[idx])
-                loss.backward()
-                optimiser.step()
-            schedule.step()
-        model.eval()
-        return state_dict_to_numpy(model)
+        return optimiser, torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
+
+    return train_classifier(
+        lambda: DigitsCNN(num_classes),
+        make_optimiser,
+        x,
+        y,
+        x_dtype=np.float32,
+        epochs=EPOCHS,
+        batch_size=BATCH_SIZE,
+        seed=seed,
+    )

@@ -13,8 +13,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..frameworks import state_dict_to_numpy, torch_threads
-from .arch import D_MODEL, FFN, HEAD_DIM, HEADS, LAYERS, LN_EPSILON, NUM_CLASSES, SEQ_LEN, VOCAB_SIZE
+from ..torch_blocks import train_classifier
+from .arch import (
+    D_MODEL,
+    FFN,
+    HEAD_DIM,
+    HEADS,
+    LAYERS,
+    LN_EPSILON,
+    NUM_CLASSES,
+    SEQ_LEN,
+    VOCAB_SIZE,
+)
 
 TRAIN_SEED = 0
 EPOCHS = 3
@@ -90,25 +100,20 @@ def train(x: np.ndarray, y: np.ndarray, seed: int = TRAIN_SEED) -> dict[str, np.
     """
     global TRAINING_RUNS
     TRAINING_RUNS += 1
-    with torch_threads(1), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = TextTransformer()
+
+    def make_optimiser(model: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
         steps = EPOCHS * math.ceil(len(x) / BATCH_SIZE)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=LEARNING_RATE, total_steps=steps)
-        loss_fn = nn.CrossEntropyLoss()
-        xs = torch.tensor(np.asarray(x, dtype=np.int32))
-        ys = torch.tensor(np.asarray(y, dtype=np.int64))
-        shuffle = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(EPOCHS):
-            order = torch.randperm(len(xs), generator=shuffle)
-            for start in range(0, len(xs), BATCH_SIZE):
-                idx = order[start : start + BATCH_SIZE]
-                optimiser.zero_grad()
-                loss = loss_fn(model(xs[idx]), ys[idx])
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-        model.eval()
-        return state_dict_to_numpy(model)
+        return optimiser, torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=LEARNING_RATE, total_steps=steps)
+
+    return train_classifier(
+        TextTransformer,
+        make_optimiser,
+        x,
+        y,
+        x_dtype=np.int32,
+        epochs=EPOCHS,
+        batch_size=BATCH_SIZE,
+        seed=seed,
+        schedule_per_batch=True,
+    )
