@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,10 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 import requests
+from testbed.errors import AgentError
+from testbed.transports.local import wait_ready
 
 TOKEN = "test-token-0123456789"
-READY_PREFIX = "testbed-agent listening on "
 IN_FEATURES, OUT_FEATURES = 8, 5
 RUNTIME_SUFFIX = {"onnxruntime": ".onnx", "litert": ".tflite", "executorch": ".pte"}
 
@@ -77,28 +77,23 @@ def start_agent(store: Path, *, env: dict[str, str] | None = None, args: list[st
                 ready_timeout_s: float = 30) -> Agent:
     """Start ``testbed-agent serve --port 0`` and wait for its ready line."""
     store.mkdir(parents=True, exist_ok=True)
-    stderr_path = store.parent / f"{store.name}-agent.err"
     full_env = {**os.environ, "TESTBED_AGENT_TOKEN": TOKEN, **(env or {})}
+    return launch_agent(agent_command() + ["serve", "--host", "127.0.0.1", "--port", "0",
+                                           "--store", str(store), *(args or [])],
+                        store, env=full_env, stderr_path=store.parent / f"{store.name}-agent.err",
+                        ready_timeout_s=ready_timeout_s)
+
+
+def launch_agent(cmd: list[str], store: Path, *, env: dict[str, str], stderr_path: Path,
+                 ready_timeout_s: float, what: str = "agent") -> Agent:
+    """Run ``cmd`` (an agent ``serve``), its stderr appended to ``stderr_path``, and wait for its ready line."""
     with open(stderr_path, "ab") as err:
-        proc = subprocess.Popen(agent_command() + ["serve", "--host", "127.0.0.1", "--port", "0",
-                                                   "--store", str(store), *(args or [])],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=full_env)
-    found: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(READY_PREFIX):
-                found.append(line[len(READY_PREFIX):].strip())
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(ready_timeout_s)
-    if not found:
-        proc.kill()
-        raise AssertionError(f"agent did not start: {stderr_path.read_text(errors='replace')[-2000:]}")
-    return Agent(proc=proc, url=found[0], store=store, stderr_path=stderr_path)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    try:
+        url = wait_ready(proc, timeout_s=ready_timeout_s, log=stderr_path)
+    except AgentError:  # wait_ready killed it
+        raise AssertionError(f"{what} did not start: {stderr_path.read_text(errors='replace')[-2000:]}") from None
+    return Agent(proc=proc, url=url, store=store, stderr_path=stderr_path)
 
 
 def stop_agent(agent: Agent, timeout_s: float = 10) -> int:

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,7 +25,7 @@ import numpy as np
 import pytest
 
 from agent_fixtures import *  # noqa: F401,F403  (fixtures: agent, dense_model, dense_inputs, ...)
-from agent_fixtures import READY_PREFIX, TOKEN, Agent, decode_npy, stop_agent
+from agent_fixtures import TOKEN, Agent, decode_npy, launch_agent, stop_agent
 from testbed_agent.native import build
 
 pytestmark = pytest.mark.integration
@@ -211,26 +210,9 @@ def _start_agent(python: Path, store: Path) -> Iterator[Agent]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env.update(TESTBED_AGENT_TOKEN=TOKEN, PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}")
     err = store.parent / "agent.err"
-    with open(err, "ab") as fh:
-        proc = subprocess.Popen([str(python), "-m", "testbed_agent", "serve", "--host", "127.0.0.1",
-                                 "--port", "0", "--store", str(store), "--run-timeout-s", "300"],
-                                stdout=subprocess.PIPE, stderr=fh, text=True, env=env)
-    found: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(READY_PREFIX):
-                found.append(line[len(READY_PREFIX):].strip())
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(60)
-    if not found:
-        proc.kill()
-        raise AssertionError(f"the torch-free agent did not start: {err.read_text()[-2000:]}")
-    agent = Agent(proc=proc, url=found[0], store=store, stderr_path=err)
+    agent = launch_agent([str(python), "-m", "testbed_agent", "serve", "--host", "127.0.0.1",
+                          "--port", "0", "--store", str(store), "--run-timeout-s", "300"],
+                         store, env=env, stderr_path=err, ready_timeout_s=60, what="the torch-free agent")
     try:
         yield agent
     finally:

@@ -38,8 +38,8 @@ class LocalTransport(Transport):
         log = open(self.store.parent / "agent.log", "a")
         self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
                                       start_new_session=True)
-        url = _wait_ready(self._proc, timeout_s=self.profile.agent.start_timeout_s,
-                          log=self.store.parent / "agent.log")
+        url = wait_ready(self._proc, timeout_s=self.profile.agent.start_timeout_s,
+                         log=self.store.parent / "agent.log")
         self._client = AgentClient(url, token, where="local")
         return self._client
 
@@ -56,7 +56,7 @@ class LocalTransport(Transport):
         self._proc = None
 
 
-def _wait_ready(proc: subprocess.Popen[str], timeout_s: float, log: Path) -> str:
+def wait_ready(proc: subprocess.Popen[str], timeout_s: float, log: Path) -> str:
     """Read the agent's stdout until its ready line; return its base URL."""
     found: list[str] = []
 
