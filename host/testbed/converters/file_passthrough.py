@@ -21,10 +21,27 @@ from .registry import register
 
 
 class _FilePassthrough(Converter):
-    """Copy the model's source file; subclasses name the format and :meth:`verify` it."""
+    """Copy the model's source file; subclasses name the format and :meth:`verify` it.
+
+    A subclass passes its file format (``source``, also the format, the extension and the name's
+    stem), ``runtime``, default ``layout``, the Python ``module`` (and its ``distribution``) that
+    checks the file, and that ``check`` as class keywords.
+    """
 
     quantization = "fp32"  # whatever the file holds: it is not converted
     check: ClassVar[str]  # how :meth:`verify` checks the copy (part of options())
+
+    def __init_subclass__(cls, *, source: str, runtime: str, layout: str, module: str, distribution: str,
+                          check: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = f"{source}-file-fp32"
+        cls.source = cls.format = source
+        cls.runtime = runtime
+        cls.layout = layout
+        cls.extension = f".{source}"
+        cls.modules = (module,)
+        cls.distributions = (distribution,)
+        cls.check = check
 
     def options(self) -> dict[str, Any]:
         """The file is used unchanged; only the check differs."""
@@ -55,19 +72,11 @@ class _FilePassthrough(Converter):
         raise NotImplementedError
 
 
+# The layouts are default guesses for the format's files; layout_for() gives the file's own.
 @register
-class OnnxFileFp32(_FilePassthrough):
+class OnnxFileFp32(_FilePassthrough, source="onnx", runtime="onnxruntime", layout="NCHW", module="onnx",
+                   distribution="onnx", check="onnx.checker.check_model(full_check=True)"):
     """A user's .onnx file, run by onnxruntime as it is."""
-
-    name = "onnx-file-fp32"
-    source = "onnx"
-    format = "onnx"
-    runtime = "onnxruntime"
-    layout = "NCHW"  # the default guess for ONNX files; layout_for() gives the file's own
-    extension = ".onnx"
-    modules = ("onnx",)
-    distributions = ("onnx",)
-    check = "onnx.checker.check_model(full_check=True)"
 
     def verify(self, path: Path) -> dict[str, Any]:
         import onnx
@@ -79,18 +88,10 @@ class OnnxFileFp32(_FilePassthrough):
 
 
 @register
-class TfliteFileFp32(_FilePassthrough):
+class TfliteFileFp32(_FilePassthrough, source="tflite", runtime="litert", layout="NHWC", module="ai_edge_litert",
+                     distribution="ai-edge-litert",
+                     check="ai_edge_litert.interpreter.Interpreter(model_path).allocate_tensors()"):
     """A user's .tflite file, run by LiteRT as it is."""
-
-    name = "tflite-file-fp32"
-    source = "tflite"
-    format = "tflite"
-    runtime = "litert"
-    layout = "NHWC"  # the default guess for TFLite files; layout_for() gives the file's own
-    extension = ".tflite"
-    modules = ("ai_edge_litert",)
-    distributions = ("ai-edge-litert",)
-    check = "ai_edge_litert.interpreter.Interpreter(model_path).allocate_tensors()"
 
     def verify(self, path: Path) -> dict[str, Any]:
         from ai_edge_litert.interpreter import Interpreter
