@@ -6,27 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import testbed_zoo
+from helpers.zoo import PARITY_ATOL, isolated_home  # noqa: F401  (the autouse fixture testbed_home)
 from testbed.errors import ModelError
 from testbed_zoo import ZooModel, hash_sources, load_spec, to_layout
 from testbed_zoo.base import SHARED_SOURCES
-
-PARITY_ATOL = 1e-4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def testbed_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated TESTBED_HOME so the weight cache starts empty for this module."""
-    home = tmp_path_factory.mktemp("testbed_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TESTBED_HOME", str(home))
-        yield home
 
 
 @pytest.fixture(scope="module")

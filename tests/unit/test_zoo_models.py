@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import testbed_zoo
+from helpers.zoo import PARITY_ATOL, isolated_home  # noqa: F401  (the autouse fixture testbed_home)
 from testbed.errors import ModelError
 from testbed_zoo import ZooModel, load_spec
-
-PARITY_ATOL = 1e-4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def testbed_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated TESTBED_HOME so the weight and stats caches start empty for this module."""
-    home = tmp_path_factory.mktemp("testbed_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TESTBED_HOME", str(home))
-        yield home
 
 
 @pytest.fixture(scope="module")
