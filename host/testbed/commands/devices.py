@@ -25,7 +25,9 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
     found = [(path, prof) for path, prof in profiles.all_profiles()
              if (not ids or path.stem in ids)
              and (not tags or (not isinstance(prof, TestbedError) and set(tags) & set(prof.tags)))]
-    valid = [(path, prof) for path, prof in found if not isinstance(prof, TestbedError)]
+    valid = [(path, prof) for path, prof in found if not isinstance(prof, TestbedError)
+             # shipped examples (tag "example") point at placeholder hosts: contact them only by name
+             and ("example" not in prof.tags or path.stem in ids)]
     status: dict[str, dict] = {}
     if live and valid:
         with ThreadPoolExecutor(max_workers=min(16, len(valid))) as pool:
@@ -37,7 +39,10 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
             rows.append({"id": path.stem, "path": str(path), "error": str(prof)})
             continue
         row = {"id": prof.id, "path": str(path), "transport": prof.transport,
-               "where": prof.ssh.host if prof.ssh else "this machine", "description": prof.description}
+               "where": prof.ssh.host if prof.ssh else ("adb" if prof.transport == "adb" else "this machine"),
+               "description": prof.description}
+        if live and prof.id not in status:
+            row.update(reachable="not checked (example; name it to check)", agent=None, running="-")
         row.update(status.get(prof.id, {}))
         rows.append(row)
     if as_json:
