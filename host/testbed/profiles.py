@@ -238,6 +238,9 @@ def profile_dirs() -> list[Path]:
     if os.environ.get("TESTBED_PROFILES"):
         dirs += [Path(p) for p in os.environ["TESTBED_PROFILES"].split(os.pathsep) if p]
     dirs += [Path.cwd() / "profiles", repo_root() / "profiles"]
+    lab = Path(os.environ.get("TESTBED_HOME") or Path.home() / ".testbed").expanduser() / "lab" / "profiles"
+    if lab.is_dir():  # boards of `testbed lab up`
+        dirs.append(lab)
     return dirs
 
 
