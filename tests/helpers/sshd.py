@@ -89,3 +89,16 @@ def start(workdir: Path) -> Sshd:
     known_hosts.write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
     return Sshd(port=port, user=getpass.getuser(), client_key=client_key,
                 host_key_pub=host_key.with_suffix(".pub"), known_hosts=known_hosts, proc=proc)
+
+
+def stop_agent(agent_home: Path) -> None:
+    """Kill the agent a test started on the stand-in board, by the PID in its state file."""
+    import json
+    import signal
+
+    state = agent_home / "agent.json"
+    if state.exists():
+        try:
+            os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            pass

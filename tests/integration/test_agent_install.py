@@ -5,8 +5,6 @@ The virtual-lab tests (test_lab.py) do the same on boards in their own network n
 from __future__ import annotations
 
 import json
-import os
-import signal
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -83,12 +81,7 @@ runtimes: [onnxruntime]
 """)
     info = {"profile": profile, "root": root, "agent_home": agent_home, "wheelhouse": testbed_home / "wheelhouse"}
     yield info
-    state = agent_home / "agent.json"
-    if state.exists():
-        try:
-            os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    sshd_helper.stop_agent(agent_home)
     server.stop()
 
 

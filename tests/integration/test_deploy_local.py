@@ -21,9 +21,8 @@ def first_run() -> list[dict]:
 def test_every_format_from_both_frameworks(first_run: list[dict]) -> None:
     ok = {(r["format"], r["source"]) for r in first_run if r["status"] == "ok"}
     assert {("executorch", "pytorch"), ("onnx", "pytorch"), ("onnx", "keras"), ("tflite", "keras")} <= ok
-    # PyTorch -> TFLite (litert-torch) is either measured or a failed row with the tool's reason.
-    tflite_torch = [r for r in first_run if (r["format"], r["source"]) == ("tflite", "pytorch")]
-    assert tflite_torch and (tflite_torch[0]["status"] == "ok" or tflite_torch[0]["error"])
+    # PyTorch -> TFLite goes through litert-torch, which works here: it must be measured, not just tried.
+    assert ("tflite", "pytorch") in ok
 
 
 def test_rows_hold_the_promised_fields(first_run: list[dict]) -> None:

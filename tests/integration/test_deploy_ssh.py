@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -36,12 +35,7 @@ def board(sshd: sshd_helper.Sshd, tmp_path_factory: pytest.TempPathFactory) -> I
     info = {"root": root, "agent_home": agent_home, "sshd": sshd}
     info["profile"] = write_profile(root, "sshboard", sshd, agent_home, known_hosts=sshd.known_hosts)
     yield info
-    state = agent_home / "agent.json"
-    if state.exists():
-        try:
-            os.kill(json.loads(state.read_text())["pid"], signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    sshd_helper.stop_agent(agent_home)
 
 
 def write_profile(root: Path, name: str, sshd: sshd_helper.Sshd, agent_home: Path, known_hosts: Path,

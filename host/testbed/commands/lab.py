@@ -36,7 +36,7 @@ def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
         click.echo(f"{b.name}: {b.board_ip} (netns {b.netns}, sshd pid {b.sshd_pid}"
                    + (f", cpu quota {b.cpu_quota:g}" if b.cpu_quota else "")
                    + (f", cpu {b.cpus[0]}" if b.cpus else "") + f")  profile {b.profile}")
-    click.echo(f"profiles: export TESTBED_PROFILES={lab_mod.profiles_dir()}")
+    click.echo(f"profiles: {lab_mod.profiles_dir()} (found by id: --device lab1)")
     click.echo("next: testbed agent install --device lab1 --wheelhouse "
                f"{lab_mod.lab_dir().parent / 'wheelhouse'}   (boards reach nothing but this host)")
 
