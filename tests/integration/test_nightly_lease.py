@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 

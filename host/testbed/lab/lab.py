@@ -227,7 +227,7 @@ def _start_board_sshd(sshd: str, root: Path, board: Board) -> None:
     unshare = shutil.which("unshare") or "/usr/bin/unshare"
     proc = subprocess.Popen(
         [ip_exe, "netns", "exec", board.netns, unshare, "--uts", "--", "sh", "-c",
-         f'hostname "$1" && exec "$2" -D -e -f "$3"', "sh", board.name, sshd, str(config)],
+         'hostname "$1" && exec "$2" -D -e -f "$3"', "sh", board.name, sshd, str(config)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         preexec_fn=in_board, close_fds=True)
     log.close()
