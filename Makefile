@@ -11,13 +11,18 @@ MODEL  ?= digits_cnn
 DEVICE ?= local
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install system-deps clean
+.PHONY: demo test test-arm64 bench install system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/testbed deploy --device $(DEVICE) --model $(MODEL)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Nightly only (not in `make test`): an emulated aarch64 board under qemu (first run builds and caches its image).
+test-arm64: $(STAMP) system-deps
+	bash scripts/install-system-deps.sh --arm64
+	$(BIN)/python -m pytest -m slow tests/integration/test_lab_arm64.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -22,6 +22,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests (nightly: an emulated aarch64 board) run only when asked for by ``-m slow``
+    (`make test-arm64`); the default run (`make test`, CI) skips them and says so."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow (nightly) test: run it with `make test-arm64` (pytest -m slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def testbed_home() -> Path:
     return Path(os.environ["TESTBED_HOME"])

@@ -138,6 +138,8 @@ def _measure(art, model, transport: Transport, client, info: dict, profile: Prof
         record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
         return [], []
     samples = records.add_measurement(record, run["result"], reference, inset.labels, measure.to_json())
+    if profile.emulated:  # timings from an emulator: every report says so
+        record["measurement"]["emulated"] = profile.emulated
     if options.profile_ops:
         add_ops(record, run["result"])
     return samples

@@ -203,6 +203,7 @@ class Profile(_Strict):
     id: str  # must match the file name: profiles/<id>.yaml
     description: str = ""  # human description (SoC, cores, OS)
     arch: Optional[str] = None  # uname -m of the board (aarch64, x86_64), for wheels and reports
+    emulated: Optional[str] = None  # how the board is emulated (e.g. qemu TCG): its timings are labelled so
     transport: Literal["local", "ssh", "adb"]  # registry name of the transport (transports/registry.py)
     ssh: Optional[SshSettings] = None  # required when transport is ssh
     adb: Optional[AdbSettings] = None  # required when transport is adb

@@ -20,8 +20,10 @@ def lab() -> None:
 @click.option("--boards", "-n", type=click.IntRange(1, 63), default=1, show_default=True, help="How many boards.")
 @click.option("--cpu-quota", type=float, help="Cap each board at this many CPUs (0.25 = a quarter of a core).")
 @click.option("--pin", is_flag=True, help="Pin each board to one CPU (round robin over this machine's CPUs).")
-@click.option("--arch", default="native", show_default=True,
-              help="Board architecture: native (this machine's). arm64 (qemu) is not implemented yet.")
+@click.option("--arch", type=click.Choice(["native", "arm64"]), default="native", show_default=True,
+              help="native: processes in a namespace, this machine's architecture. arm64: an emulated "
+                   "aarch64 Debian board (qemu-system-aarch64, cortex-a72; image built once and cached, "
+                   "needs root and a Debian mirror; timings labelled emulated).")
 def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
     """Bring up N virtual boards and write a profile for each."""
     from ..lab import lab as lab_mod
@@ -33,6 +35,11 @@ def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
         fail(exc)
         return
     for b in state.boards:
+        if b.emulated:
+            click.echo(f"{b.name}: {b.board_ip} (netns {b.netns}, emulated aarch64, qemu pid {b.vm_pid}, "
+                       f"booted in {b.boot_s:.0f} s" + (f", cpu quota {b.cpu_quota:g}" if b.cpu_quota else "")
+                       + f")  profile {b.profile}")
+            continue
         click.echo(f"{b.name}: {b.board_ip} (netns {b.netns}, sshd pid {b.sshd_pid}"
                    + (f", cpu quota {b.cpu_quota:g}" if b.cpu_quota else "")
                    + (f", cpu {b.cpus[0]}" if b.cpus else "") + f")  profile {b.profile}")
@@ -74,5 +81,8 @@ def status(as_json: bool) -> None:
         agent = f"agent {r['agent']} (pid {r['agent_pid']})" if r["agent"] else "no agent running"
         cap = f", cpu quota {r['cpu_quota']:g}" if r["cpu_quota"] else ""
         pin = f", cpu {r['cpus'][0]}" if r["cpus"] else ""
-        console.print(f"{r['board']:<6} {state:<5} {r['address']:<15} {r['netns']:<14} sshd {r['sshd_pid']}  "
+        if r.get("vm_pid"):
+            agent = "agent: see testbed doctor (inside the guest)"
+        proc = f"qemu {r['vm_pid']} (arm64, emulated)" if r.get("vm_pid") else f"sshd {r['sshd_pid']}"
+        console.print(f"{r['board']:<6} {state:<5} {r['address']:<15} {r['netns']:<14} {proc}  "
                       f"{agent}{cap}{pin}", highlight=False, markup=False)

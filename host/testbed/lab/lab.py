@@ -10,6 +10,10 @@ they cannot reach anything but this host (no default route), so `agent install` 
 
 Every PID, name, cgroup and route the lab made is in ``$TESTBED_HOME/lab/state.json``; `lab down`
 removes them by PID and by name, and works from a half-built lab too.
+
+``--arch arm64`` boards are emulated aarch64 machines instead (``vm.py``): QEMU runs inside the
+board's namespace and forwards the board address's port 22 to the guest's own sshd; the guest has
+its own disk, Python and systemd, so `agent install` there is an install on a real aarch64 Debian.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Callable
 
 from ..errors import ConfigError
 from ..paths import home
-from . import cgroup, net
+from . import arm64_image, cgroup, net, vm
 from .net import LabError
 
 Progress = Callable[[str], None]
@@ -52,14 +56,21 @@ class Board:
     cgroup: str | None = None
     cpu_quota: float | None = None
     cpus: list[int] | None = None
+    arch: str = "native"  # native: processes in the namespace; arm64: a QEMU aarch64 guest
+    vm_pid: int | None = None  # QEMU's PID (arm64 boards)
+    boot_s: float | None = None  # how long the guest took to answer on SSH
 
     @property
-    def agent_home(self) -> str:
-        return str(Path(self.dir) / "agent-home")
+    def emulated(self) -> bool:
+        return self.arch == "arm64"
+
+    @property
+    def agent_home(self) -> str:  # on the board: the guest's own disk for an emulated board
+        return "/root/.testbed-agent" if self.emulated else str(Path(self.dir) / "agent-home")
 
     @property
     def venv(self) -> str:
-        return str(Path(self.dir) / "venv")
+        return "/root/testbed-agent/venv" if self.emulated else str(Path(self.dir) / "venv")
 
 
 @dataclass
@@ -112,17 +123,17 @@ def profiles_dir() -> Path:
 # -- up -----------------------------------------------------------------------------------------
 def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str = "native",
        progress: Progress = lambda m: None) -> LabState:
-    if arch not in ("native", platform.machine()):
-        if arch in ("arm64", "aarch64"):
-            raise ConfigError("--arch arm64 (qemu-system-aarch64 boards) is not implemented yet; "
-                              "virtual boards run this machine's architecture (leave --arch out)")
-        raise ConfigError(f"--arch {arch}: unknown; boards run this machine's architecture ({platform.machine()})")
+    arch = _board_arch(arch)
     if not 1 <= boards <= 63:
         raise ConfigError("--boards must be 1..63")
     if cpu_quota is not None and not 0.01 <= cpu_quota <= (os.cpu_count() or 1):
         raise ConfigError(f"--cpu-quota must be between 0.01 and {os.cpu_count()} CPUs")
     net.check_tools()
-    sshd = _find_sshd()
+    sshd = _find_sshd() if arch == "native" else ""
+    image = None
+    if arch == "arm64":
+        vm.check_tools()
+        image = arm64_image.ensure(progress=progress)  # built once, then cached
     existing = load_state()
     if existing is not None:
         if any(b.netns in net.namespaces() for b in existing.boards):
@@ -158,7 +169,7 @@ def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str
                 name = f"lab{i}"
                 board = Board(name=name, index=i, netns=f"tb-{lab_id}-b{i}", veth=f"tb{lab_id}h{i}",
                               host_ip=host_ip, board_ip=board_ip, dir=str(root / "boards" / name),
-                              profile=str(profiles_dir() / f"{name}.yaml"))
+                              profile=str(profiles_dir() / f"{name}.yaml"), arch=arch)
                 state.boards.append(board)
                 save_state(state)  # named before it exists: `lab down` finds a half-made board
                 progress(f"{name}: namespace {board.netns}, {board_ip}")
@@ -175,14 +186,53 @@ def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str
             if pin:
                 board.cpus = [cpus[(board.index - 1) % len(cpus)]]
             save_state(state)
-            progress(f"{board.name}: starting sshd on {board.board_ip}:22")
-            _start_board_sshd(sshd, root, board)
+            if image is not None:
+                progress(f"{board.name}: booting an aarch64 guest (qemu, emulated) behind {board.board_ip}:22")
+                _start_board_vm(image, root, board, progress)
+            else:
+                progress(f"{board.name}: starting sshd on {board.board_ip}:22")
+                _start_board_sshd(sshd, root, board)
             save_state(state)
         _write_client_files(root, state)
     except BaseException:
         down(progress=progress)
         raise
     return state
+
+
+def _board_arch(arch: str) -> str:
+    """``native`` (this machine's architecture) or ``arm64`` (an emulated aarch64 guest)."""
+    machine = platform.machine()
+    if arch in ("native", machine) or (arch == "arm64" and machine == "aarch64"):
+        return "native"
+    if arch in ("arm64", "aarch64"):
+        return "arm64"
+    raise ConfigError(f"--arch {arch}: unknown; use native (this machine's, {machine}) or arm64 (emulated)")
+
+
+def _in_board(board: Board) -> Callable[[], None]:
+    group, cpus = board.cgroup, board.cpus
+
+    def preexec() -> None:  # runs in the child before exec: cap and pin everything the board runs
+        if group:
+            cgroup.join(group)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return preexec
+
+
+def _start_board_vm(image: arm64_image.Image, root: Path, board: Board, progress: Progress) -> None:
+    bdir = Path(board.dir)
+    bdir.mkdir(parents=True, exist_ok=True)
+    host_key = bdir / "host_ed25519"
+    if not host_key.exists():
+        _keygen(host_key)
+    seed = vm.write_seed(bdir, board.name, host_key, root / "authorized_keys")
+    overlay = vm.write_overlay(bdir, image)
+    proc = vm.start(board.netns, vm.command(image, overlay, seed, board.board_ip, bdir), bdir, _in_board(board))
+    board.vm_pid = proc.pid
+    board.boot_s = vm.wait_for_ssh(proc, board.board_ip, bdir, board.name, progress)
 
 
 def _find_sshd() -> str:
@@ -214,14 +264,6 @@ def _start_board_sshd(sshd: str, root: Path, board: Board) -> None:
         "AllowTcpForwarding yes", "Subsystem sftp internal-sftp", "LogLevel VERBOSE", "",
     ]))
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation folder
-    group, cpus = board.cgroup, board.cpus
-
-    def in_board() -> None:  # runs in the child before exec: cap and pin everything the board runs
-        if group:
-            cgroup.join(group)
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
     log = open(bdir / "sshd.log", "ab")
     ip_exe = shutil.which("ip") or "/usr/sbin/ip"
     unshare = shutil.which("unshare") or "/usr/bin/unshare"
@@ -229,7 +271,7 @@ def _start_board_sshd(sshd: str, root: Path, board: Board) -> None:
         [ip_exe, "netns", "exec", board.netns, unshare, "--uts", "--", "sh", "-c",
          'hostname "$1" && exec "$2" -D -e -f "$3"', "sh", board.name, sshd, str(config)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        preexec_fn=in_board, close_fds=True)
+        preexec_fn=_in_board(board), close_fds=True)
     log.close()
     board.sshd_pid = proc.pid  # ip netns exec, unshare and sh all exec: this is sshd's PID
     deadline = time.monotonic() + SSHD_START_S
@@ -252,7 +294,7 @@ def _write_client_files(root: Path, state: LabState) -> None:
     for b in state.boards:
         pub = (Path(b.dir) / "host_ed25519.pub").read_text().split()
         lines.append(f"{b.board_ip} {pub[0]} {pub[1]}")
-        config += [f"Host {b.name}", f"  HostName {b.board_ip}", f"  User {user}",
+        config += [f"Host {b.name}", f"  HostName {b.board_ip}", f"  User {'root' if b.emulated else user}",
                    f"  IdentityFile {root / 'client_ed25519'}", f"  UserKnownHostsFile {root / 'known_hosts'}", ""]
     (root / "known_hosts").write_text("\n".join(lines) + "\n")
     (root / "ssh_config").write_text("\n".join(config))
@@ -262,7 +304,8 @@ def _write_client_files(root: Path, state: LabState) -> None:
             notes.append(f"cpu quota {b.cpu_quota:g}")
         if b.cpus:
             notes.append(f"pinned to cpu {','.join(map(str, b.cpus))}")
-        Path(b.profile).write_text(f"""# Written by `testbed lab up` (lab {state.lab_id}); removed by `testbed lab down`.
+        Path(b.profile).write_text(_emulated_profile(state, b, root, notes) if b.emulated else f"""\
+# Written by `testbed lab up` (lab {state.lab_id}); removed by `testbed lab down`.
 id: {b.name}
 description: "virtual lab board {b.index} ({', '.join(notes)})"
 arch: {platform.machine()}
@@ -282,6 +325,37 @@ agent:
 runtimes: [litert, onnxruntime]
 tags: [lab, virtual]
 """)
+
+
+def _emulated_profile(state: LabState, b: Board, root: Path, notes: list[str]) -> str:
+    """An emulated aarch64 board: root on its own Debian, slow (TCG) so generous timeouts and the
+    quick preset, and ``emulated:`` so every result from it says its timings are not a board's."""
+    emulated = vm.EMULATED.format(host=platform.machine())
+    return f"""\
+# Written by `testbed lab up --arch arm64` (lab {state.lab_id}); removed by `testbed lab down`.
+id: {b.name}
+description: "emulated aarch64 lab board {b.index} (Debian {arm64_image.SUITE} arm64, {', '.join(notes)})"
+arch: aarch64
+emulated: "{emulated}"
+transport: ssh
+ssh:
+  host: {b.board_ip}
+  port: 22
+  user: root
+  key_file: {root / 'client_ed25519'}
+  known_hosts: {root / 'known_hosts'}
+  connect_timeout_s: 10
+agent:
+  python: {b.venv}/bin/python   # made by `testbed agent install` (aarch64 wheels)
+  port: {AGENT_PORT}                  # on the guest's own loopback
+  home: {b.agent_home}
+  start_timeout_s: 300
+runtimes: [litert, onnxruntime]
+measure:
+  preset: quick
+  timeout_s: 900
+tags: [lab, virtual, arm64, emulated]
+"""
 
 
 # -- down ---------------------------------------------------------------------------------------
@@ -311,8 +385,9 @@ def _down_locked(state: LabState, progress: Progress) -> None:
         pids = set(net.netns_pids(b.netns)) if b.netns in net.namespaces() else set()
         if b.cgroup:
             pids |= set(cgroup.pids(b.cgroup))
-        if b.sshd_pid and _is_ours(b.sshd_pid, b.dir):
-            pids.add(b.sshd_pid)
+        for pid in (b.sshd_pid, b.vm_pid):
+            if pid and _is_ours(pid, b.dir):
+                pids.add(pid)
         _kill_all(pids)
     for b in state.boards:
         progress(f"{b.name}: removing {b.netns}")
@@ -383,6 +458,8 @@ def status() -> list[dict]:
     for b in state.boards:
         agent = None
         try:
+            if b.emulated:  # the agent's files are on the guest's disk: `testbed doctor` asks it
+                raise OSError
             agent = json.loads((Path(b.agent_home) / "agent.json").read_text())
             if not _alive(int(agent["pid"])):
                 agent = None
@@ -390,7 +467,8 @@ def status() -> list[dict]:
             agent = None
         rows.append({
             "board": b.name, "netns": b.netns, "present": b.netns in present, "address": b.board_ip,
-            "sshd_pid": b.sshd_pid, "sshd": bool(b.sshd_pid and _alive(b.sshd_pid)),
+            "sshd_pid": b.sshd_pid or b.vm_pid, "sshd": bool((b.sshd_pid or b.vm_pid) and _alive(b.sshd_pid or b.vm_pid)),
+            "arch": "arm64 (emulated)" if b.emulated else platform.machine(), "vm_pid": b.vm_pid,
             "listening": _listening(b.board_ip), "agent": agent and agent.get("version"),
             "agent_pid": agent and agent.get("pid"),
             "cpu_quota": cgroup.quota_of(b.cgroup) if b.cgroup else None, "cpus": b.cpus,

@@ -21,7 +21,7 @@ COLUMNS = [
     "run_id", "plan", "device", "model", "converter", "format", "source", "quantization", "runtime", "threads",
     "key", "state", "error", "repeats", "runs_measured", "size_bytes", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
     "n_samples", "load_ms", "peak_rss_mb", "accuracy", "energy_mj_per_inference", "power_sensor",
-    "power_estimated", "verdict", "verdict_reason", "latency_change_pct", "latency_ci_low_pct",
+    "power_estimated", "emulated", "verdict", "verdict_reason", "latency_change_pct", "latency_ci_low_pct",
     "latency_ci_high_pct", "latency_p_value", "baseline_run_id", "baseline_p50_ms",
 ]
 
@@ -68,6 +68,8 @@ def load_run(store: Any, run_id: str) -> RunData:
             "energy_mj_per_inference": _median(energy),
             "power_sensor": next((p.get("sensor") for p in power if p.get("sensor")), None),
             "power_estimated": any(p.get("estimated") for p in power) if power else None,
+            "emulated": next(((rec.get("measurement") or {}).get("emulated") for rec in recs
+                              if (rec.get("measurement") or {}).get("emulated")), None),
             "verdict": verdict.get("verdict"), "verdict_reason": verdict.get("reason"),
             "latency_change_pct": latv.get("change_pct"), "latency_ci_low_pct": ci[0],
             "latency_ci_high_pct": ci[1], "latency_p_value": latv.get("p_value"),

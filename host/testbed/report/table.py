@@ -86,6 +86,7 @@ def render(rows: list[dict], title: str, console: Console) -> None:
     failed = [r for r in rows if r["status"] != "ok"]
     for r in failed:
         console.print(f"[red]failed[/] {r['converter']} ({r['runtime']}): {r.get('error')}")
+    _emulated_notes(rows, console)
     _power_notes(rows, console)
     _measurement_notes(rows, console)
     _thermal_notes(rows, console)
@@ -95,6 +96,13 @@ def render(rows: list[dict], title: str, console: Console) -> None:
                   "Model mem: peak RSS while loading and running minus the worker with the runtime "
                   "imported; Peak RSS: the whole measuring worker. Parity: against the source framework "
                   "on the same inputs.")
+
+
+def _emulated_notes(rows: list[dict], console: Console) -> None:
+    how = sorted({(r.get("measurement") or {}).get("emulated") for r in rows} - {None})
+    if how:
+        console.print(f"[yellow]EMULATED board[/] ({'; '.join(how)}): latency, memory and load times are "
+                      "the emulator's, not a real board's; compare them only with each other.")
 
 
 def _measurement_notes(rows: list[dict], console: Console) -> None:
