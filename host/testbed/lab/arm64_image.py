@@ -33,8 +33,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["systemd-sysv", "udev", "kmod", "initramfs-tools", "openssh-server",
             "python3", "python3-venv", "iproute2", "procps", "netbase", "e2fsprogs"]
 KERNEL = "linux-image-arm64"  # installed after the initramfs is set to the few modules a virt board needs
-ROOTFS_MB = 3072  # sparse; the agent's venv with LiteRT + ONNX Runtime needs ~0.5 GB of it
-RECIPE_VERSION = 1  # bump when the configuration below changes
+ROOTFS_MB = 3072  # sparse; each board's overlay is larger (vm.DISK_GB) and the guest grows / into it
+RECIPE_VERSION = 2  # bump when the configuration below changes
 
 # Per-board settings from the seed disk (LABEL=tbseed), before sshd starts.
 SEED_SCRIPT = """#!/bin/sh
@@ -50,6 +50,8 @@ install -m 644 /run/tbseed/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_ke
 install -d -m 700 /root/.ssh
 install -m 600 /run/tbseed/authorized_keys /root/.ssh/authorized_keys
 umount /run/tbseed
+# the board's disk (a qcow2 overlay) may be larger than the image: grow / to fill it
+resize2fs "$(findmnt -no SOURCE /)" >/dev/null 2>&1 || true
 """
 
 SEED_UNIT = """[Unit]
@@ -68,12 +70,15 @@ RemainAfterExit=yes
 WantedBy=multi-user.target
 """
 
-# QEMU's user-mode network (slirp) gives the guest 10.0.2.15; static, so no DHCP wait at boot.
+# QEMU's user-mode network (slirp): the guest is 10.0.2.15, static, so no DHCP wait at boot. The
+# gateway is needed although the guest reaches nothing (restrict=on): a forwarded connection arrives
+# from the real client's address (the lab host, 198.18.x.y), and the guest's answers go via 10.0.2.2.
 NETWORK = """[Match]
 Name=e*
 
 [Network]
 Address=10.0.2.15/24
+Gateway=10.0.2.2
 """
 
 SSHD_CONFIG = """# testbed lab board: keys only, one host key (from the seed disk).
@@ -165,9 +170,12 @@ def ensure(mirror: str | None = None, progress: Progress = lambda m: None) -> Im
     _run(["mkfs.ext4", "-q", "-F", "-L", "tbroot", "-d", str(rootfs), str(work / "rootfs.ext4"), f"{ROOTFS_MB}M"],
          log, "mkfs.ext4", timeout=1200)
     shutil.rmtree(rootfs)
-    (work / "recipe.json").write_text(json.dumps({**recipe(mirror), "kernel": kernels[-1].name}, indent=2))
+    (work / "recipe.json").write_text(json.dumps({**recipe(mirror), "kernel_file": kernels[-1].name}, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
+    for old in final.parent.glob(f"{SUITE}-*"):  # images of older recipes: nothing boots them any more
+        if old != final and not old.name.endswith(".partial") and (old / "recipe.json").is_file():
+            shutil.rmtree(old, ignore_errors=True)
     image = cached(mirror)
     assert image is not None
     return image

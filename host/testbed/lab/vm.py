@@ -28,6 +28,7 @@ from .net import LabError
 
 BOOT_TIMEOUT_S = float(os.environ.get("TESTBED_ARM64_BOOT_TIMEOUT_S", "600"))
 MEMORY_MB = 2048
+DISK_GB = 8  # each board's disk (sparse overlay): room for artifacts and stores, like an SD card
 CPUS = 2
 EMULATED = "qemu-system-aarch64 -M virt -cpu cortex-a72, software emulation (TCG) on {host}"
 
@@ -58,7 +59,7 @@ def write_overlay(bdir: Path, image: Image) -> Path:
     """The board's own disk: copy-on-write over the shared image (which stays untouched)."""
     overlay = bdir / "disk.qcow2"
     overlay.unlink(missing_ok=True)
-    _check(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs), "-F", "raw", str(overlay)],
+    _check(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs), "-F", "raw", str(overlay), f"{DISK_GB}G"],
            "qemu-img create")
     return overlay
 
@@ -68,11 +69,11 @@ def command(image: Image, overlay: Path, seed: Path, board_ip: str, bdir: Path) 
         shutil.which("qemu-system-aarch64") or "qemu-system-aarch64",
         "-M", "virt", "-cpu", "cortex-a72", "-smp", str(CPUS), "-m", str(MEMORY_MB),
         "-kernel", str(image.kernel), "-initrd", str(image.initrd),
-        "-append", "root=LABEL=tbroot rw console=ttyAMA0 quiet systemd.show_status=auto",
+        "-append", "root=LABEL=tbroot rw console=ttyAMA0 systemd.show_status=1",
         "-drive", f"if=none,id=root,file={overlay},format=qcow2", "-device", "virtio-blk-pci,drive=root",
         "-drive", f"if=none,id=seed,file={seed},format=raw,readonly=on", "-device", "virtio-blk-pci,drive=seed",
         "-netdev", f"user,id=net0,restrict=on,hostfwd=tcp:{board_ip}:22-:22",
-        "-device", "virtio-net-pci,netdev=net0",
+        "-device", "virtio-net-pci,netdev=net0,romfile=",  # no option ROM: no ipxe-qemu needed
         "-display", "none", "-monitor", "none", "-serial", f"file:{bdir / 'console.log'}",
         "-no-reboot",
     ]

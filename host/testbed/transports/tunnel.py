@@ -40,6 +40,8 @@ class Tunnel:
             return
         try:
             _pump(conn, chan, self._closed)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # either end went away mid-stream (agent restarted, client gave up): the client sees it
         finally:
             chan.close()
             conn.close()
