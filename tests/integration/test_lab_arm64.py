@@ -65,6 +65,7 @@ def installed(arm_lab: dict) -> dict:
     proc = run("agent", "install", "--device", "lab1", "--wheelhouse", str(arm_lab["wheelhouse"]), "--json",
                timeout=LONG)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
 
