@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -101,6 +102,15 @@ def test_resume_after_a_crash_redoes_only_the_unfinished_cells(lab: Lab) -> None
     try:
         run = wait_for(lambda: next(iter(store.plan_runs("nb-resume", limit=1)), None), 300, "the run to start")
         wait_for(lambda: any(c.state == "done" for c in store.plan_cells(run.id)), 300, "a finished cell")
+        # a second controller may not resume a run that is still executing: refused, nothing reset
+        states = {c.key: c.state for c in store.plan_cells(run.id)}
+        second = lab.testbed("run", "--resume", run.id, timeout=120)
+        assert second.returncode != 0 and proc.poll() is None
+        assert f"is being executed by {socket.gethostname()}:{proc.pid}" in second.stderr, second.stderr
+        assert len([ln for ln in second.stderr.splitlines() if ln.strip()]) == 1, second.stderr
+        after_refusal = {c.key: c.state for c in store.plan_cells(run.id)}
+        assert not [k for k, v in states.items() if v == "running" and after_refusal[k] == "pending"]
+        assert store.plan_run(run.id).owner == f"{socket.gethostname()}:{proc.pid}"
         agents = agent_processes(proc.pid)
         proc.kill()  # SIGKILL: no cleanup, like a power cut on the controller
         proc.wait()
@@ -116,6 +126,7 @@ def test_resume_after_a_crash_redoes_only_the_unfinished_cells(lab: Lab) -> None
     results_before = {k: [r.id for r in stored[c.id]] for k, c in before.items()}
     assert store.plan_run(run.id).status == "running"  # nobody finished it
 
+    # its owner is a dead process of this host: taken over at once, no heartbeat timeout to wait out
     rc, out = lab.run_json("run", "--resume", run.id[:15])  # a unique prefix of the id is enough
     assert rc == 0, out
     after = _cells(lab, run.id)
@@ -126,7 +137,7 @@ def test_resume_after_a_crash_redoes_only_the_unfinished_cells(lab: Lab) -> None
         assert after[key].attempts == before[key].attempts
     for key in set(after) - done_before:
         assert len(results_after[after[key].id]) == 2  # exactly its repeats: the killed attempt left nothing
-    assert store.plan_run(run.id).status == "done"
+    assert store.plan_run(run.id).status == "done" and store.plan_run(run.id).owner is None
 
 
 def test_agent_killed_mid_cell_is_retried_and_the_cell_finishes(lab: Lab) -> None:

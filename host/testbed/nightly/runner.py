@@ -26,6 +26,39 @@ from .plan import Plan, deploy_options, expand, from_dict, resolve_devices
 from .ui import RunUI, SilentUI
 
 Progress = Callable[[str], None]
+HEARTBEAT_S = 10.0  # the executing controller refreshes plan_runs.heartbeat_at this often...
+STALE_S = 60.0  # ...and a run whose heartbeat is older than this may be taken over by a --resume
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_owners(owner: str | None) -> list[str]:
+    """The run's owner when it is a process of this host that no longer exists (killed, crashed)."""
+    if not owner or ":" not in owner:
+        return []
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return []
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return [owner]
+    except PermissionError:
+        return []
+    return []
+
+
+def claim(store: Store, run_id: str) -> str:
+    """Become the run's only executor, or ConfigError naming the controller that runs it now."""
+    me = owner_id()
+    holder = store.claim_plan_run(run_id, me, STALE_S, dead=_dead_owners(store.plan_run_owner(run_id)))
+    if holder is not None:
+        raise ConfigError(f"run {run_id} is being executed by {holder}: a second controller would measure "
+                          f"the same cells twice; wait for it to finish (or stop it), or retry when its "
+                          f"heartbeat is over {STALE_S:.0f} s old")
+    return me
 
 
 def new_run_id() -> str:
@@ -66,6 +99,7 @@ def start(plan: Plan, store: Store, *, baseline: str | None = None, ui: RunUI | 
     run_id = new_run_id()
     store.create_plan_run(run_id, plan.name or "plan", plan.to_json(), plan.sha256(), socket.gethostname(),
                           __version__, cells, [b.id for b in boards], baseline_id=baseline)
+    claim(store, run_id)
     return execute(run_id, store, plan, boards, ui=ui, connect=connect, stop=stop, progress=progress)
 
 
@@ -73,6 +107,7 @@ def resume(run_id: str, store: Store, *, ui: RunUI | None = None, connect: Conne
            stop: threading.Event | None = None, progress: Progress = lambda msg: None) -> RunOutcome:
     run = store.find_plan_run(run_id)
     plan = from_dict(run.plan, where=f"plan stored with run {run.id}")
+    claim(store, run.id)  # before anything is reset: a run still executing elsewhere is left alone
     redo = store.reset_unfinished(run.id)
     progress(f"resuming {run.id}: {redo} unfinished cell(s)")
     devices = sorted({c.device for c in store.plan_cells(run.id) if c.state not in FINISHED})
@@ -120,10 +155,14 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list, *, ui: RunUI | 
     pending = [c for c in store.plan_cells(run_id) if c.state not in FINISHED]
     workers: list[BoardWorker] = []
     interrupted = False
+    me = owner_id()
+    beating = threading.Event()
+    heart = threading.Thread(target=_heartbeat, args=(store, run_id, me, beating), name="run-heartbeat", daemon=True)
+    heart.start()
     try:
         models, artifacts, refs = _prepare(pending, progress)
         ctx = RunContext(store=store, run_id=run_id, plan=plan,
-                         holder=f"{socket.gethostname()}:{os.getpid()}:{run_id}", models=models,
+                         holder=f"{me}:{run_id}", models=models,
                          artifacts=artifacts, refs=refs, ui=ui, connect=connect, stop=stop)
         workers = [BoardWorker(ctx, b, [c for c in pending if c.device == b.id]) for b in boards]
         workers = [w for w in workers if w.cells]
@@ -141,13 +180,25 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list, *, ui: RunUI | 
             if w.ident is not None and not w.finished.wait(3.0):
                 w.abort()  # still waiting on a board run: drop its lease and connection (a local agent is
                 w.finished.wait(10.0)  # stopped) so nothing is left running; it exits on its next call
+    finally:
+        beating.set()
+        heart.join(timeout=5)
     if stop.is_set():
         interrupted = True
     status = "interrupted" if interrupted else "done"
     store.finish_plan_run(run_id, status)
+    store.release_plan_run(run_id, me)
     outcome = judge(run_id, store)
     outcome.status = status
     return outcome
+
+
+def _heartbeat(store: Store, run_id: str, owner: str, done: threading.Event) -> None:
+    while not done.wait(HEARTBEAT_S):
+        try:
+            store.heartbeat_plan_run(run_id, owner)
+        except Exception:  # noqa: BLE001 - a store hiccup must not kill the run; the next beat retries
+            pass
 
 
 def baseline_for(store: Store, run: Any) -> Any | None:

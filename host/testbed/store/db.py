@@ -11,7 +11,7 @@ import contextlib
 import fcntl
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -241,6 +241,48 @@ class Store:
 
     def finish_plan_run(self, run_id: str, status: str, error: str | None = None) -> None:
         self.update_plan_run(run_id, status=status, error=error, finished_at=_now())
+
+    # -- who executes a run: one controller at a time (start, resume) ---------------------------
+    def claim_plan_run(self, run_id: str, owner: str, stale_s: float, dead: Iterable[str] = ()) -> str | None:
+        """Make ``owner`` the run's executor, atomically, unless another owner's heartbeat is younger
+        than ``stale_s`` (``dead``: owners known to be gone, e.g. a PID of this host that no longer
+        exists, are taken over at once). Returns None when claimed, else the live owner and its age."""
+        cutoff = _now() - timedelta(seconds=stale_s)
+        free = ((PlanRun.owner.is_(None)) | (PlanRun.owner == owner) | (PlanRun.heartbeat_at.is_(None))
+                | (PlanRun.heartbeat_at < cutoff))
+        dead = list(dead)
+        if dead:
+            free = free | PlanRun.owner.in_(dead)
+        with Session(self.engine) as s:
+            n = s.execute(update(PlanRun).where(PlanRun.id == run_id, free)
+                          .values(owner=owner, heartbeat_at=_now())).rowcount
+            s.commit()
+            if n:
+                return None
+            run = s.get(PlanRun, run_id)
+            if run is None:
+                raise ConfigError(f"no plan run '{run_id}' in {self.url}")
+            age = (_now() - run.heartbeat_at).total_seconds() if run.heartbeat_at else float("nan")
+            return f"{run.owner} (alive {age:.0f} s ago)"
+
+    def plan_run_owner(self, run_id: str) -> str | None:
+        with Session(self.engine) as s:
+            run = s.get(PlanRun, run_id)
+            return run.owner if run is not None else None
+
+    def heartbeat_plan_run(self, run_id: str, owner: str) -> bool:
+        """Refresh the owner's heartbeat; False when the run is no longer this owner's."""
+        with Session(self.engine) as s:
+            n = s.execute(update(PlanRun).where(PlanRun.id == run_id, PlanRun.owner == owner)
+                          .values(heartbeat_at=_now())).rowcount
+            s.commit()
+        return bool(n)
+
+    def release_plan_run(self, run_id: str, owner: str) -> None:
+        with Session(self.engine) as s:
+            s.execute(update(PlanRun).where(PlanRun.id == run_id, PlanRun.owner == owner)
+                      .values(owner=None, heartbeat_at=None))
+            s.commit()
 
     def plan_boards(self, run_id: str) -> list[PlanBoard]:
         with Session(self.engine) as s:

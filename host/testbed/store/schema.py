@@ -75,6 +75,9 @@ class PlanRun(Base):
     baseline_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # run compared against
     regressions: Mapped[int | None] = mapped_column(Integer, nullable=True)  # cells regressed vs baseline
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the controller executing the run now ("host:pid"), and when it last said so: one at a time
+    owner: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class PlanBoard(Base):
