@@ -70,3 +70,33 @@ def test_garbage_is_a_failure_not_a_crash() -> None:
     for parse in (parse_benchmark_model, parse_executor_runner, parse_perf_test):
         r = parse("sh: /data/local/tmp/testbed/tool: not found\n")
         assert not r["ok"] and "not found" in r["error"]
+
+
+# -- formats of other releases, as users' real logs show them (see the fixture README) -----------
+def test_benchmark_model_2019_format() -> None:
+    r = parse_benchmark_model(read("benchmark_model_2019_format.txt"))
+    assert r["ok"] and r["n"] == 23
+    assert r["latency_ms"]["mean"] == pytest.approx(44.8683) and r["latency_ms"]["std"] == pytest.approx(0.311)
+    assert r["load_ms"] == pytest.approx(6.284) and r["warmup_avg_ms"] == pytest.approx(46.3225)
+    assert r["first_inference_ms"] is None  # not printed by those builds: missing, not invented
+
+
+def test_onnxruntime_perf_test_older_labels() -> None:
+    r = parse_perf_test(read("onnxruntime_perf_test_older_labels.txt"))
+    assert r["ok"] and r["n"] == 100
+    lat = r["latency_ms"]
+    assert lat["mean"] == pytest.approx(17.1906) and lat["p50"] == pytest.approx(17.0814)
+    assert lat["p90"] == pytest.approx(17.6502) and lat["max"] == pytest.approx(20.9457)
+    assert r["load_ms"] == pytest.approx(92.1) and r["first_inference_ms"] is None
+
+
+def test_executor_runner_without_timing_says_so() -> None:
+    r = parse_executor_runner(read("executor_runner_no_timing.txt"))
+    assert not r["ok"] and "printed no timing" in r["error"]
+
+
+def test_backend_runner_average_line() -> None:
+    r = parse_executor_runner(read("backend_runner_avg_line.txt"))
+    assert r["ok"] and r["n"] == 100 and r["total_ms"] == pytest.approx(446.318)
+    assert r["latency_ms"]["mean"] == pytest.approx(4.46318)
+    assert r["load_ms"] == pytest.approx((0.254733 - 0.001987) * 1000)

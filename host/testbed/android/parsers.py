@@ -37,13 +37,18 @@ def parse_benchmark_model(text: str) -> dict:
     summary = next((m for m in (re.search(rf"Inference timings in us: Init: {_NUM}, First inference: "
                                           rf"{_NUM}, Warmup \(avg\): {_NUM}, Inference \(avg\): {_NUM}",
                                           ln) for ln in lines) if m), None)
-    if not runs or summary is None:
+    us = lambda v: None if v is None else float(v) / 1000.0  # noqa: E731 - µs -> ms
+    if summary is not None:
+        load, first, warmup = summary.group(1), summary.group(2), summary.group(3)
+    else:  # builds of 2019/2020: "Average inference timings in us: Warmup: W, Init: I, no stats: X"
+        old = re.search(rf"Average inference timings in us: Warmup: {_NUM}, Init: {_NUM}, ", text)
+        load, first, warmup = (old.group(2), None, old.group(1)) if old else (None, None, None)
+    if not runs or load is None:
         out["error"] = _first_error(lines, ("ERROR", "E tflite"))
         return out
     timed = runs[-1]
-    us = lambda v: float(v) / 1000.0  # noqa: E731 - µs -> ms
-    out.update(ok=True, n=int(timed.group(1)), load_ms=us(summary.group(1)),
-               first_inference_ms=us(summary.group(2)), warmup_avg_ms=us(summary.group(3)),
+    out.update(ok=True, n=int(timed.group(1)), load_ms=us(load),
+               first_inference_ms=us(first), warmup_avg_ms=us(warmup),
                latency_ms={"mean": us(timed.group(5)), "std": us(timed.group(6)),
                            "min": us(timed.group(3)), "max": us(timed.group(4)),
                            "p50": us(timed.group(8)) if timed.group(8) else None,
@@ -84,11 +89,19 @@ def parse_executor_runner(text: str) -> dict:
             stamps["file_loaded"] = t
         elif msg.startswith("Method loaded"):
             stamps["method_loaded"] = t
-        run = re.match(rf"Model executed successfully (\d+) time\(s\) in {_NUM} ms", msg)
+        run = (re.match(rf"Model executed successfully (\d+) time\(s\) in {_NUM} ms", msg)
+               # backend runners (qnn_executor_runner, ...): "100 inference took 1096.6 ms, avg 10.97 ms"
+               or re.match(rf"(\d+) inference took {_NUM} ms", msg))
         if run:
             total = (int(run.group(1)), float(run.group(2)))
+        elif msg.startswith("Model executed successfully"):
+            stamps["executed"] = t
     if total is None:
-        out["error"] = _first_error(lines, ("E ", "F ", "Aborted"))
+        if "executed" in stamps:  # runners before ExecuTorch 0.3 time nothing
+            out["error"] = ("executor_runner ran the model but printed no timing (a build older than "
+                            "ExecuTorch 0.3?): use one that prints 'Model executed successfully N time(s) in X ms'")
+        else:
+            out["error"] = _first_error(lines, ("E ", "F ", "Aborted"))
         return out
     n, total_ms = total
     out.update(ok=True, n=n, total_ms=total_ms,
@@ -102,15 +115,21 @@ def parse_executor_runner(text: str) -> dict:
 
 
 def parse_perf_test(text: str) -> dict:
-    """``onnxruntime_perf_test`` (with ``-s`` for percentiles); latencies are printed in seconds."""
+    """``onnxruntime_perf_test`` (with ``-s`` for percentiles); latencies are printed in seconds.
+    Labels changed across releases: ``Average inference time cost`` / ``Total inference requests``
+    (older: ``Average time cost`` / ``Total iterations``), ``P50 Latency: X s`` (older: ``P50 Latency
+    is X sec``); both are read."""
     out: dict = {"tool": "onnxruntime_perf_test", "ok": False}
 
-    def find(label: str) -> float | None:
-        m = re.search(rf"^{re.escape(label)}:\s*{_NUM}", text, re.M)
-        return float(m.group(1)) if m else None
+    def find(*labels: str) -> float | None:
+        for label in labels:
+            m = re.search(rf"^{re.escape(label)}(?::| is)\s*{_NUM}", text, re.M)
+            if m:
+                return float(m.group(1))
+        return None
 
-    avg = find("Average inference time cost") or find("Average inference time cost total")
-    requests = find("Total inference requests")
+    avg = find("Average inference time cost", "Average inference time cost total", "Average time cost")
+    requests = find("Total inference requests", "Total iterations")
     if avg is None or requests is None:
         out["error"] = _first_error(text.splitlines(), ("Error", "[E:", "Failed"))
         return out
