@@ -62,6 +62,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
 
     outcome = DeployOutcome(run_id=store.start_deployment(profile.id, model_id, __version__))
     transport = get_transport(profile.transport)(profile)
+    transport.notify = progress
     try:
         with transport:
             progress(f"connecting to {profile.id} ({profile.transport})")

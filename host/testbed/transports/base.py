@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from ..agent_client import AgentClient
 from ..profiles import Profile
@@ -17,6 +18,8 @@ class Transport(ABC):
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
+        # where a transport says what it waits for (a deploy points it at its progress line)
+        self.notify: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True)
 
     @abstractmethod
     def open(self) -> AgentClient:

@@ -1,14 +1,22 @@
-"""``local``: the agent runs as a subprocess of the host on a free port of 127.0.0.1."""
+"""``local``: the agent runs as a subprocess of the host on a free port of 127.0.0.1.
+
+Every testbed process starts its own local agent, so two of them (a deploy while a nightly runs)
+would measure on the same CPUs at once and spoil both results. A per-user lock file on this machine
+serialises them: the second waits, says for whom, and measures when the first has closed.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
+from typing import IO, Callable
 
 from ..agent_client import AgentClient
 from ..errors import AgentError
@@ -28,9 +36,12 @@ class LocalTransport(Transport):
         self.store = store or home() / "local-agent" / "store"
         self._proc: subprocess.Popen[str] | None = None
         self._client: AgentClient | None = None
+        self._lock: IO[str] | None = None
 
     def open(self) -> AgentClient:
         self.store.mkdir(parents=True, exist_ok=True)
+        if self._lock is None:
+            self._lock = machine_lock(self.notify)
         token = secrets.token_urlsafe(32)
         env = dict(os.environ, TESTBED_AGENT_TOKEN=token)
         cmd = [sys.executable, "-m", "testbed_agent.cli", "serve", "--host", "127.0.0.1", "--port", "0",
@@ -54,6 +65,37 @@ class LocalTransport(Transport):
                 os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait()
         self._proc = None
+        if self._lock is not None:
+            self._lock.close()  # releases the machine lock
+            self._lock = None
+
+
+def lock_path() -> Path:
+    return Path(os.environ.get("TESTBED_LOCAL_LOCK") or
+                Path(tempfile.gettempdir()) / f"testbed-local-measure-{os.getuid()}.lock")
+
+
+def _notify(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine_lock(notify: Callable[[str], None] = _notify) -> IO[str]:
+    """Hold this machine's measurement lock (wait for it when another testbed process has it)."""
+    path = lock_path()
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another testbed process"
+        notify(f"waiting: {holder} is measuring on this machine (--device local); two measurements at "
+               f"once would disturb each other (lock {path})")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})")
+    fh.flush()
+    return fh
 
 
 def wait_ready(proc: subprocess.Popen[str], timeout_s: float, log: Path) -> str:
