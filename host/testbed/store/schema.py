@@ -3,6 +3,7 @@ one artifact measured (or failed) in it. A *plan run* is one `testbed run --plan
 lease) and its *cells* (device x model x variant x threads; each cell's repeats are results).
 
 Raw latency samples are kept (``samples_ns``); every statistic in ``record`` is derived from them.
+Long sample lists are stored losslessly compressed inside their JSON column (``samples.py``).
 
 Changing a table: edit it here AND add a migration (``host/testbed/store/migrations/versions/``, see
 ``migrations/README``); ``tests/unit/test_store_migrations.py`` fails when the two disagree.
@@ -14,6 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .samples import LatencySamples, PowerSamples
 
 
 class Base(DeclarativeBase):
@@ -51,8 +54,8 @@ class Result(Base):
     size_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     latency_p50_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
-    samples_ns: Mapped[list] = mapped_column(JSON, default=list)  # raw per-inference latencies
-    power_samples: Mapped[list] = mapped_column(JSON, default=list)  # raw [t_ns, watts] power readings
+    samples_ns: Mapped[list] = mapped_column(LatencySamples, default=list)  # raw per-inference latencies
+    power_samples: Mapped[list] = mapped_column(PowerSamples, default=list)  # raw [t_ns, watts] power readings
     record: Mapped[dict] = mapped_column(JSON)  # the full versioned result record (records.py)
     cell_id: Mapped[int | None] = mapped_column(ForeignKey("plan_cells.id"), nullable=True, index=True)  # plan runs
     ops: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # per-op profile table (opsreport.normalize)
