@@ -73,27 +73,30 @@ def decode_power(stored: Any) -> list[list]:
     return [[ti, None if wi != wi else wi] for ti, wi in zip(t, w)]  # NaN -> None
 
 
-class LatencySamples(TypeDecorator):
+class _Coded(TypeDecorator):
+    """A JSON column whose Python value goes through ``encode`` on the way in, ``decode`` on the way out."""
+
+    impl = JSON
+    cache_ok = True
+    encode: Any = staticmethod(lambda value: value)
+    decode: Any = staticmethod(lambda value: value)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return type(self).encode(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return type(self).decode(value)
+
+
+class LatencySamples(_Coded):
     """``list[int]`` of nanoseconds, compressed when long (see module docstring)."""
 
-    impl = JSON
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        return encode_latency(value)
-
-    def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return decode_latency(value)
+    encode = staticmethod(encode_latency)
+    decode = staticmethod(decode_latency)
 
 
-class PowerSamples(TypeDecorator):
+class PowerSamples(_Coded):
     """``list[[t_ns, watts]]``, compressed when long (see module docstring)."""
 
-    impl = JSON
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        return encode_power(value)
-
-    def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return decode_power(value)
+    encode = staticmethod(encode_power)
+    decode = staticmethod(decode_power)
