@@ -59,3 +59,34 @@ def test_no_wait_and_no_message_when_free(tmp_path: Path, monkeypatch: pytest.Mo
     fh = local.machine_lock(notify=messages.append)  # released by close: taken again at once
     fh.close()
     assert messages == []
+
+
+PROBE = r"""
+import fcntl, os
+fh = open(os.environ["TESTBED_LOCAL_LOCK"], "a+")
+try:
+    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+
+def test_holds_in_one_process_nest_and_the_last_close_releases(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nightly board takes the lock before its health check; the transport it opens takes it again."""
+    monkeypatch.setenv("TESTBED_LOCAL_LOCK", str(tmp_path / "measure.lock"))
+
+    def probe() -> str:
+        return subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                              env=os.environ.copy()).stdout.strip()
+
+    messages: list[str] = []
+    outer = local.machine_lock(notify=messages.append)
+    inner = local.machine_lock(notify=messages.append)  # same process: at once, no message
+    assert messages == [] and probe() == "held"
+    inner.close()
+    inner.close()  # a second close of one hold changes nothing
+    assert probe() == "held"
+    outer.close()
+    assert probe() == "free"

@@ -130,10 +130,8 @@ def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str
         raise ConfigError(f"--cpu-quota must be between 0.01 and {os.cpu_count()} CPUs")
     net.check_tools()
     sshd = _find_sshd() if arch == "native" else ""
-    image = None
     if arch == "arm64":
         vm.check_tools()
-        image = arm64_image.ensure(progress=progress)  # built once, then cached
     existing = load_state()
     if existing is not None:
         if any(b.netns in net.namespaces() for b in existing.boards):
@@ -142,6 +140,8 @@ def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str
         down(progress=progress)  # a stale state file: clean what it names
     if cpu_quota is not None and cgroup.flavour() is None:
         raise ConfigError("--cpu-quota: this machine has no usable cgroup cpu controller")
+    # every cheap check first: the image takes minutes to build the first time (then it is cached)
+    image = arm64_image.ensure(progress=progress) if arch == "arm64" else None
 
     root = lab_dir()
     root.mkdir(parents=True, exist_ok=True)

@@ -18,15 +18,14 @@ route changes with a lock; the range's ``unreachable`` route goes when the last 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import random
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import ConfigError, TestbedError
+from ..filelock import exclusive
 
 RANGE = ipaddress.ip_network("198.18.0.0/15")
 LOCK_FILE = Path("/run/testbed-lab.lock")
@@ -44,16 +43,9 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-@contextlib.contextmanager
-def locked() -> Iterator[None]:
+def locked() -> contextlib.AbstractContextManager[None]:
     """Serialise route and namespace changes between labs on this machine."""
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return exclusive(LOCK_FILE)
 
 
 def check_tools() -> None:

@@ -74,6 +74,7 @@ class BoardWorker(threading.Thread):
         self.lease: BoardLease | None = None
         self.done = 0
         self.outcome = "pending"  # ok | bad | busy | lost | interrupted
+        self._machine: Any = None  # this machine's measurement lock (local boards)
         # Set when run() has returned. Wait on this, not on join()/is_alive(): a join interrupted by
         # Ctrl-C can leave the Thread object claiming it stopped while it still runs (CPython < 3.12).
         self.finished = threading.Event()
@@ -161,6 +162,8 @@ class BoardWorker(threading.Thread):
                 if self.lease is not None:
                     self.lease.release()
                 self._disconnect()
+                if self._machine is not None:
+                    self._machine.close()
                 self._say(self.outcome)
             finally:
                 self.finished.set()
@@ -187,6 +190,10 @@ class BoardWorker(threading.Thread):
 
     def _run(self) -> None:
         ctx, ex = self.ctx, self.ctx.plan.execution
+        if self.profile.transport == "local":  # wait for another process's local measurement first,
+            from ..transports.local import machine_lock  # not inside the timed health check
+
+            self._machine = machine_lock(notify=self._say)
         try:
             self._connect("health check")
         except TestbedError as exc:

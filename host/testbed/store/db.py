@@ -8,7 +8,6 @@ database at once do not race.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -21,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
+from ..filelock import exclusive
 from ..paths import home
 from .schema import Deployment, PlanBoard, PlanCell, PlanRun, Result
 
@@ -71,12 +71,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         lock_path = Path(url.database).expanduser().with_name(Path(url.database).name + ".migrate.lock")
-        with open(lock_path, "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with exclusive(lock_path):
+            yield
     else:
         yield
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Callable
+from typing import Callable
 
 from ..agent_client import AgentClient
 from ..errors import AgentError
@@ -36,7 +36,7 @@ class LocalTransport(Transport):
         self.store = store or home() / "local-agent" / "store"
         self._proc: subprocess.Popen[str] | None = None
         self._client: AgentClient | None = None
-        self._lock: IO[str] | None = None
+        self._lock: _Hold | None = None
 
     def open(self) -> AgentClient:
         self.store.mkdir(parents=True, exist_ok=True)
@@ -79,23 +79,50 @@ def _notify(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def machine_lock(notify: Callable[[str], None] = _notify) -> IO[str]:
-    """Hold this machine's measurement lock (wait for it when another testbed process has it)."""
-    path = lock_path()
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another testbed process"
-        notify(f"waiting: {holder} is measuring on this machine (--device local); two measurements at "
-               f"once would disturb each other (lock {path})")
-        fcntl.flock(fh, fcntl.LOCK_EX)
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})")
-    fh.flush()
-    return fh
+class _Hold:
+    """One hold of this process's machine lock; ``close()`` gives it back (the file lock goes with the last)."""
+
+    def __init__(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        with _GUARD:
+            if not self._open:
+                return
+            self._open = False
+            _STATE["count"] -= 1
+            if _STATE["count"] == 0 and _STATE["fh"] is not None:
+                _STATE["fh"].close()  # releases the flock
+                _STATE["fh"] = None
+
+
+_GUARD = threading.Lock()
+_STATE: dict = {"fh": None, "count": 0}
+
+
+def machine_lock(notify: Callable[[str], None] = _notify) -> _Hold:
+    """Hold this machine's measurement lock, waiting for it while another testbed process has it.
+    Re-entrant inside one process: a nightly board takes it before its timed health check, and the
+    local transport it then opens gets it at once."""
+    with _GUARD:
+        if _STATE["fh"] is None:
+            path = lock_path()
+            fh = open(path, "a+")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another testbed process"
+                notify(f"waiting: {holder} is measuring on this machine (--device local); two measurements "
+                       f"at once would disturb each other (lock {path})")
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})")
+            fh.flush()
+            _STATE["fh"] = fh
+        _STATE["count"] += 1
+        return _Hold()
 
 
 def wait_ready(proc: subprocess.Popen[str], timeout_s: float, log: Path) -> str:
