@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError
+from ..filelock import exclusive
 from .net import LabError
 
 Progress = Callable[[str], None]
@@ -144,6 +145,11 @@ def ensure(mirror: str | None = None, progress: Progress = lambda m: None) -> Im
     if image is not None:
         return image
     check_build_tools()
+    with exclusive(cache_root() / ".build.lock"):  # two labs starting at once build it once
+        return cached(mirror) or _build(mirror, progress)
+
+
+def _build(mirror: str, progress: Progress) -> Image:
     final = image_dir(mirror)
     work = final.with_name(final.name + ".partial")
     _unmount_under(work)
