@@ -101,7 +101,9 @@ def test_text_accuracy_parity_and_stats(text: ZooModel) -> None:
     accuracy = float((logits.argmax(axis=1) == y).mean())
     assert accuracy >= 0.9, accuracy
     # Whole-number floats are accepted for int inputs (and cast); fractions are not.
-    np.testing.assert_array_equal(text.reference("pytorch", x[:4].astype(np.float32)), logits[:4])
+    # Another batch size and a cast on the way: the same model up to float32 rounding (seen: 1.4e-6 apart).
+    np.testing.assert_allclose(text.reference("pytorch", x[:4].astype(np.float32)), logits[:4],
+                               rtol=1e-5, atol=1e-5)
     with pytest.raises(ModelError, match="int32"):
         text.reference("pytorch", x[:2] + 0.5)
     _check_parity(text, 8)
@@ -119,7 +121,11 @@ def test_text_second_load_does_not_retrain(text: ZooModel) -> None:
     runs = torch_model.TRAINING_RUNS
     again = testbed_zoo.load("text_transformer")
     x = text.parity_inputs()
-    np.testing.assert_array_equal(again.reference("pytorch", x), text.reference("pytorch", x))
+    # the saved weights come back bit for bit (data, not a computation); outputs up to float32 rounding
+    for (name, a), (_, b) in zip(again.torch_module().state_dict().items(),
+                                 text.torch_module().state_dict().items(), strict=True):
+        assert a.equal(b), name
+    np.testing.assert_allclose(again.reference("pytorch", x), text.reference("pytorch", x), rtol=1e-6, atol=1e-6)
     assert torch_model.TRAINING_RUNS == runs
 
 
