@@ -33,6 +33,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A lab test (marker ``lab``) whose tools are missing fails and names the install script: a test
+    that needs a tool never skips silently (scripts/install-system-deps.sh installs them all)."""
+    if "lab" in item.keywords:
+        from helpers import netns
+
+        missing = netns.missing_tool(arm64="slow" in item.keywords)
+        if missing:
+            pytest.fail(missing, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def testbed_home() -> Path:
     return Path(os.environ["TESTBED_HOME"])

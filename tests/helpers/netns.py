@@ -15,19 +15,33 @@ LAB_REASON_ENV = "TESTBED_SKIP_LAB"
 
 
 def skip_reason() -> str | None:
-    """Why lab tests cannot run here, or None when they can (root, `ip netns`, unshare, sshd)."""
+    """Why lab tests cannot run here, or None when they can. Only conditions no install fixes skip:
+    not root, ``TESTBED_SKIP_LAB`` set, or no permission for network namespaces. A missing *tool* is a
+    failure (:func:`missing_tool`, checked by tests/conftest.py), never a silent skip."""
     if os.environ.get(LAB_REASON_ENV):
         return f"{LAB_REASON_ENV} is set"
     if os.geteuid() != 0:
         return "needs root: network namespaces, veths and routes (CI runs the suite as root)"
-    if not shutil.which("ip") and not Path("/usr/sbin/ip").exists():
-        return "no `ip` (iproute2): run scripts/install-system-deps.sh"
-    if not shutil.which("unshare"):
-        return "no `unshare` (util-linux): run scripts/install-system-deps.sh"
-    if not (shutil.which("sshd") or Path("/usr/sbin/sshd").exists()):
-        return "no sshd (openssh-server): run scripts/install-system-deps.sh"
-    if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+    if missing_tool() is None and subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
         return "`ip netns` does not work here (no permission for network namespaces)"
+    return None
+
+
+def _have(name: str) -> bool:
+    return bool(shutil.which(name)) or Path("/usr/sbin", name).exists() or Path("/sbin", name).exists()
+
+
+def missing_tool(arm64: bool = False) -> str | None:
+    """The first tool a lab test needs that this machine lacks, as a message that says how to get it."""
+    needs = [("ip", "iproute2"), ("unshare", "util-linux"), ("nsenter", "util-linux"), ("sshd", "openssh-server"),
+             ("ssh-keygen", "openssh-client")]
+    if arm64:
+        needs += [("qemu-system-aarch64", "qemu-system-arm"), ("qemu-img", "qemu-utils")]
+    for tool, package in needs:
+        if not _have(tool):
+            flag = " --arm64" if arm64 else ""
+            return (f"no `{tool}` (Debian package {package}): run `bash scripts/install-system-deps.sh{flag}` "
+                    "(make test does)")
     return None
 
 

@@ -68,8 +68,9 @@ def test_image_cache_key_follows_the_recipe(monkeypatch: pytest.MonkeyPatch, tmp
     assert arm64_image.cached("http://deb.debian.org/debian") is None  # nothing built there
 
 
-@pytest.mark.skipif(not shutil.which("mkfs.ext4") or not shutil.which("debugfs"), reason="needs e2fsprogs")
 def test_seed_disk_holds_the_boards_hostname_and_keys(tmp_path: Path) -> None:
+    if not shutil.which("mkfs.ext4") or not shutil.which("debugfs"):
+        pytest.fail("no mkfs.ext4/debugfs (Debian package e2fsprogs): run `bash scripts/install-system-deps.sh`")
     key = tmp_path / "host_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     (tmp_path / "authorized_keys").write_text("ssh-ed25519 AAAA test\n")
