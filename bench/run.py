@@ -38,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -247,7 +248,7 @@ def artifacts(model_id: str) -> dict[str, tuple[str, str]]:
 def summarize(repeats: list[dict[str, Any]]) -> dict[str, Any]:
     testbed = [r["medians_ns"]["testbed"] for r in repeats]
     bare = [r["medians_ns"]["bare"] for r in repeats]
-    ratios = [t / b for t, b in zip(testbed, bare)]
+    ratios = [t / b for t, b in zip(testbed, bare, strict=True)]
     out = {"repeats": len(repeats), "ratio_median": statistics.median(ratios),
            "ratio_min": min(ratios), "ratio_max": max(ratios), "ratios": ratios,
            "testbed_p50_ms": statistics.median(testbed) / 1e6, "bare_p50_ms": statistics.median(bare) / 1e6,
@@ -255,14 +256,14 @@ def summarize(repeats: list[dict[str, Any]]) -> dict[str, Any]:
     if "invoke_only" in repeats[0]["medians_ns"]:
         inv = [r["medians_ns"]["invoke_only"] for r in repeats]
         out["invoke_only_p50_ms"] = statistics.median(inv) / 1e6
-        out["ratio_vs_invoke_only"] = statistics.median(t / i for t, i in zip(testbed, inv))
+        out["ratio_vs_invoke_only"] = statistics.median(t / i for t, i in zip(testbed, inv, strict=True))
     if "bindings" in repeats[0]["medians_ns"]:  # paired within each repeat: same process, same window
         py = [r["medians_ns"]["bindings"] for r in repeats]
         out["bindings_p50_ms"] = statistics.median(py) / 1e6
-        out["bindings_over_native"] = statistics.median(p / b for p, b in zip(py, bare))
-        out["bindings_cost_us"] = statistics.median((p - b) / 1e3 for p, b in zip(py, bare))
-        out["bindings_cost_us_range"] = [min((p - b) / 1e3 for p, b in zip(py, bare)),
-                                         max((p - b) / 1e3 for p, b in zip(py, bare))]
+        out["bindings_over_native"] = statistics.median(p / b for p, b in zip(py, bare, strict=True))
+        out["bindings_cost_us"] = statistics.median((p - b) / 1e3 for p, b in zip(py, bare, strict=True))
+        out["bindings_cost_us_range"] = [min((p - b) / 1e3 for p, b in zip(py, bare, strict=True)),
+                                         max((p - b) / 1e3 for p, b in zip(py, bare, strict=True))]
     return out
 
 

@@ -28,7 +28,8 @@ __all__ = ["ModelSpec", "ZooModel", "available", "hash_sources", "load", "load_s
 def available() -> list[str]:
     """Ids of the models in the zoo (sub-folders holding a ``spec.yaml``), sorted."""
     return sorted(
-        p.name for p in ZOO_ROOT.iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and (p / SPEC_FILENAME).is_file()
+        p.name for p in ZOO_ROOT.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and (p / SPEC_FILENAME).is_file()
     )
 
 

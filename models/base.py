@@ -151,7 +151,8 @@ class ZooModel:
         }
         if framework not in runners:
             raise ModelError(
-                f"unknown framework '{framework}' for model '{self.id}'; expected one of {', '.join(self.spec.frameworks)}"
+                f"unknown framework '{framework}' for model '{self.id}'; "
+                f"expected one of {', '.join(self.spec.frameworks)}"
             )
         self._require(framework)
         x = self._check_batch(x_nchw)

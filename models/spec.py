@@ -108,11 +108,14 @@ class ModelSpec(BaseModel):
         """Rank and dtype fit ``input_kind``; ``vocab_size`` only for tokens."""
         shape, kind = self.input_shape, self.input_kind
         if kind == "image" and (len(shape) != 4 or self.input_dtype != "float32"):
-            raise ValueError(f"input_kind image needs a float32 [1, C, H, W] input_shape, got {self.input_dtype} {shape}")
+            raise ValueError(
+                f"input_kind image needs a float32 [1, C, H, W] input_shape, got {self.input_dtype} {shape}")
         if kind == "tokens" and (len(shape) != 2 or self.input_dtype == "float32"):
-            raise ValueError(f"input_kind tokens needs an int32/int64 [1, T] input_shape, got {self.input_dtype} {shape}")
+            raise ValueError(
+                f"input_kind tokens needs an int32/int64 [1, T] input_shape, got {self.input_dtype} {shape}")
         if self.vocab_size is not None and (kind != "tokens" or self.vocab_size < 2):
-            raise ValueError(f"vocab_size must be None unless input_kind is tokens, and then >= 2; got {self.vocab_size}")
+            raise ValueError(
+                f"vocab_size must be None unless input_kind is tokens, and then >= 2; got {self.vocab_size}")
         if self.file_layout is not None and not any(f in FILE_FRAMEWORKS for f in self.frameworks):
             raise ValueError("file_layout is only for onnx/tflite files used as is")
         return self

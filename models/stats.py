@@ -60,7 +60,8 @@ def torch_stats(module: Any, example: Sequence[Any]) -> dict[str, Any]:
     with torch.no_grad(), counter:
         module(*example)
     by_op = {str(op).removeprefix("aten."): flops // 2 for op, flops in counter.get_flop_counts()["Global"].items()}
-    return result(params, counter.get_total_flops() // 2, "pytorch: torch FlopCounterMode (conv, mm/addmm/bmm, attention)", by_op)
+    method = "pytorch: torch FlopCounterMode (conv, mm/addmm/bmm, attention)"
+    return result(params, counter.get_total_flops() // 2, method, by_op)
 
 
 def keras_stats(model: Any) -> dict[str, Any]:
@@ -145,7 +146,8 @@ def tflite_stats(path: Path) -> dict[str, Any]:
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
     constants = {i for op in ops for i in op["inputs"] if i >= 0 and i not in produced and i not in graph_inputs}
     params = sum(
-        _numel(tensors[i]["shape"]) for i in constants if i in tensors and tensors[i]["dtype"] not in (np.int32, np.int64)
+        _numel(tensors[i]["shape"])
+        for i in constants if i in tensors and tensors[i]["dtype"] not in (np.int32, np.int64)
     )
     by_op: dict[str, int] = {}
     for op in ops:
@@ -163,4 +165,5 @@ def tflite_stats(path: Path) -> dict[str, Any]:
         else:  # BATCH_MATMUL, adjoint flags not exposed: contraction is the lhs's last dim
             per_output = a[-1]
         by_op[name] = by_op.get(name, 0) + out * int(per_output)
-    return result(params, sum(by_op.values()), "tflite: CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED/BATCH_MATMUL ops", by_op)
+    method = "tflite: CONV_2D/DEPTHWISE_CONV_2D/FULLY_CONNECTED/BATCH_MATMUL ops"
+    return result(params, sum(by_op.values()), method, by_op)

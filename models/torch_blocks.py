@@ -80,7 +80,7 @@ def randomize_(model: nn.Module, seed: int, stats_input: Sequence[int]) -> nn.Mo
             bn.momentum = None
         model.train()
         model(torch.randn(*stats_input))
-        for bn, momentum in zip(bns, momenta):
+        for bn, momentum in zip(bns, momenta, strict=True):
             bn.momentum = momentum
             std = bn.running_var.sqrt()
             bn.running_mean.add_(torch.randn_like(std) * 0.1 * std)

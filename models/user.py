@@ -49,6 +49,7 @@ FILE_KINDS = {".pt2": "torch.export program", ".keras": "Keras model", ".onnx": 
 SUPPORTED = ".pt2 (torch.export), .keras, a SavedModel folder, .onnx, .tflite, or package.module:function"
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _DTYPES = ("float32", "int32", "int64")
+_SINGLE_INPUT = "testbed supports single-input models only"  # the fix for a model with more inputs
 
 
 def looks_like_user_model(text: str) -> bool:
@@ -191,7 +192,8 @@ def _make_spec(text: str, name: str, framework: str, native_shape: list[int], dt
                layout: str, file_layout: str | None = None) -> ModelSpec:
     """The spec of a user model (input shape given in the framework's ``layout``)."""
     shape = shape_to_nchw(native_shape, layout)
-    kind = "image" if len(shape) == 4 and dtype == "float32" else "tokens" if len(shape) == 2 and dtype != "float32" else "tensor"
+    kind = ("image" if len(shape) == 4 and dtype == "float32"
+            else "tokens" if len(shape) == 2 and dtype != "float32" else "tensor")
     try:
         return ModelSpec(
             id=_identifier(name),
@@ -255,7 +257,7 @@ def _torch_example(text: str, example: Any) -> np.ndarray:
     """One example tensor / array (or a 1-tuple/list of it) as numpy."""
     if isinstance(example, (tuple, list)):
         if len(example) != 1:
-            raise _fail(text, f"{len(example)} example inputs given", fix="testbed supports single-input models only")
+            raise _fail(text, f"{len(example)} example inputs given", fix=_SINGLE_INPUT)
         example = example[0]
     if hasattr(example, "detach"):
         example = example.detach().cpu().numpy()
@@ -295,7 +297,7 @@ def _load_pt2(path: Path, text: str) -> ZooModel:
         export_log.setLevel(level)
     user_inputs = list(program.graph_signature.user_inputs)
     if len(user_inputs) != 1:
-        raise _fail(text, f"the program takes {len(user_inputs)} inputs", fix="testbed supports single-input models only")
+        raise _fail(text, f"the program takes {len(user_inputs)} inputs", fix=_SINGLE_INPUT)
     node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == user_inputs[0])
     val = node.meta["val"]
     any_batch = bool(val.shape) and not isinstance(val.shape[0], int)
@@ -330,9 +332,10 @@ def _keras_user_model(text: str, name: str, model: Any, folder: Path, source_has
                       example_nhwc: np.ndarray | None = None) -> UserModel:
     inputs = getattr(model, "inputs", None)
     if not inputs:
-        raise _fail(text, "the Keras model has no defined input", fix="build it with keras.Input(shape=...) before saving")
+        raise _fail(text, "the Keras model has no defined input",
+                    fix="build it with keras.Input(shape=...) before saving")
     if len(inputs) != 1:
-        raise _fail(text, f"the Keras model takes {len(inputs)} inputs", fix="testbed supports single-input models only")
+        raise _fail(text, f"the Keras model takes {len(inputs)} inputs", fix=_SINGLE_INPUT)
     dtype = _dtype(text, inputs[0].dtype)
     shape = _batch1_shape(text, [1 if i == 0 and d is None else d for i, d in enumerate(inputs[0].shape)])
     if example_nhwc is None:
@@ -366,10 +369,11 @@ def _load_saved_model(path: Path, text: str) -> ZooModel:
         raise _fail(text, "the SavedModel has no 'serving_default' signature",
                     fix="save it with a serving signature (tf.saved_model.save(obj, dir, signatures=fn))") from exc
     except Exception as exc:
-        raise _fail(text, "cannot load the SavedModel", exc, "save it with tf.saved_model.save or model.export(dir)") from exc
+        raise _fail(text, "cannot load the SavedModel", exc,
+                    "save it with tf.saved_model.save or model.export(dir)") from exc
     specs = signature.structured_input_signature[1]
     if len(specs) != 1:
-        raise _fail(text, f"its serving signature takes {len(specs)} inputs", fix="testbed supports single-input models only")
+        raise _fail(text, f"its serving signature takes {len(specs)} inputs", fix=_SINGLE_INPUT)
     (arg, tensor_spec), = specs.items()
     dtype = _dtype(text, tensor_spec.dtype.as_numpy_dtype)
     shape = _batch1_shape(text, [1 if i == 0 and d is None else d for i, d in enumerate(tensor_spec.shape.as_list())])
@@ -378,7 +382,8 @@ def _load_saved_model(path: Path, text: str) -> ZooModel:
         layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default", name="saved_model")
         inputs = keras.Input(shape=shape[1:], dtype=dtype, name=arg)
         outputs = layer(inputs)
-        model = keras.Model(inputs, outputs[output_key] if isinstance(outputs, dict) else outputs, name=_identifier(path.name))
+        output = outputs[output_key] if isinstance(outputs, dict) else outputs
+        model = keras.Model(inputs, output, name=_identifier(path.name))
     except Exception as exc:
         raise _fail(text, "cannot wrap the SavedModel's serving signature as a Keras layer", exc) from exc
     return _keras_user_model(text, path.name, model, path, _file_hash(path), path)
@@ -399,7 +404,7 @@ def _load_onnx(path: Path, text: str) -> ZooModel:
                     "export it again (torch.onnx.export / tf2onnx) and check it with onnx.checker") from exc
     inputs = session.get_inputs()
     if len(inputs) != 1:
-        raise _fail(text, f"the ONNX graph takes {len(inputs)} inputs", fix="testbed supports single-input models only")
+        raise _fail(text, f"the ONNX graph takes {len(inputs)} inputs", fix=_SINGLE_INPUT)
     onnx_types = {"tensor(float)": "float32", "tensor(int32)": "int32", "tensor(int64)": "int64"}
     if inputs[0].type not in onnx_types:
         raise _fail(text, f"input type {inputs[0].type} is not supported", fix="use a float32, int32 or int64 input")
@@ -434,7 +439,7 @@ def _load_tflite(path: Path, text: str) -> ZooModel:
                     "convert it again with tf.lite.TFLiteConverter or litert-torch") from exc
     details = interpreter.get_input_details()
     if len(details) != 1:
-        raise _fail(text, f"the TFLite model takes {len(details)} inputs", fix="testbed supports single-input models only")
+        raise _fail(text, f"the TFLite model takes {len(details)} inputs", fix=_SINGLE_INPUT)
     dtype = _dtype(text, details[0]["dtype"])
     native = _batch1_shape(text, [int(d) for d in details[0]["shape"]])
     layout = guess_layout(native, "NHWC")
@@ -487,7 +492,9 @@ def _load_factory(text: str) -> ZooModel:
     folder = Path(source).parent if source else Path.cwd()
     if torch is not None and isinstance(model, torch.nn.Module):
         module = model.to(device="cpu").eval()
-        return _torch_user_model(text, func_name, module, _torch_example(text, example), folder, digest.hexdigest(), None, True)
+        return _torch_user_model(text, func_name, module, _torch_example(text, example), folder, digest.hexdigest(),
+                                 None, True)
     if keras is not None and isinstance(model, keras.Model):
-        return _keras_user_model(text, func_name, model, folder, digest.hexdigest(), None, _torch_example(text, example))
+        return _keras_user_model(text, func_name, model, folder, digest.hexdigest(), None,
+                                 _torch_example(text, example))
     raise _fail(text, f"{func_name}() returned a {type(model).__name__} as its model", fix=wrong)

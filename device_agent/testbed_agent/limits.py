@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import re
 import resource
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 MB = 1024 * 1024
 #: How an allocation failure shows in Python and in the runtimes' native code.

@@ -28,7 +28,8 @@ import re
 import resource
 import sys
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import psutil

@@ -53,7 +53,7 @@ class Run:
                 "finished_at": self.finished_at, "stderr_tail": self.stderr_tail}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Run":
+    def from_json(cls, data: dict[str, Any]) -> Run:
         """Inverse of ``to_json``."""
         return cls(**{k: data.get(k) for k in ("id", "request", "state", "result", "error",
                                                 "created_at", "started_at", "finished_at",

@@ -23,8 +23,9 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -146,7 +147,7 @@ class RunControl:
             raise ValueError("confidence must be in (0, 1)")
 
     @classmethod
-    def from_request(cls, request: Mapping[str, Any]) -> "RunControl":
+    def from_request(cls, request: Mapping[str, Any]) -> RunControl:
         """From a worker request: ``warmup``, ``warmup_min_s``, ``iterations`` (the minimum count),
         ``min_time_s``, ``max_time_s``, ``ci_target_pct`` (absent fields: the defaults)."""
         max_s = request.get("max_time_s")

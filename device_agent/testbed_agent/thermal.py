@@ -29,7 +29,8 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 #: ``vcgencmd get_throttled`` bits (Raspberry Pi documentation, "vcgencmd get_throttled").
 THROTTLE_BITS = {

@@ -6,7 +6,8 @@ Every problem is one RequestError line (HTTP 400). Unknown fields are refused so
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import RequestError
 from .power.session import PowerConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,6 +15,7 @@ def convert_matrix(model_id: str, formats: list[str] | None, sources: list[str] 
                    quantizations: list[str] | None, progress: Progress = lambda m: None) -> list[dict]:
     """One dict per variant: the artifact's facts plus parity/accuracy measured on this host."""
     import testbed_zoo
+
     from .converters import build, select
 
     model = testbed_zoo.load(model_id)

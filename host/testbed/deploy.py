@@ -7,8 +7,8 @@ is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from .convert import converters_for
 from .errors import AgentError, TestbedError, TransportError
 from .profiles import EffectiveMeasure, Profile
 from .store import Store
-from .transports import Transport, get as get_transport
+from .transports import Transport
+from .transports import get as get_transport
 
 Progress = Callable[[str], None]
 
@@ -48,6 +49,7 @@ class DeployOutcome:
 def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store,
            progress: Progress = lambda msg: None) -> DeployOutcome:
     import testbed_zoo
+
     from .converters import registry
     from .converters.cache import build
 

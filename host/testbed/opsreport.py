@@ -26,7 +26,8 @@ from __future__ import annotations
 import base64
 import re
 import statistics
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: ExecuTorch events that wrap others (their time is split between ops and "unaccounted").
 ET_E2E = "Method::execute"

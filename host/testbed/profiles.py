@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 class AdbSettings(_Strict):
     """An Android phone over adb, measured with the native benchmark tools you built for its ABI."""
 
-    serial: Optional[str] = None  # `adb devices` serial; default: the only device attached
+    serial: str | None = None  # `adb devices` serial; default: the only device attached
     remote_dir: str = "/data/local/tmp/testbed"  # working folder on the phone (artifacts, tools)
     # host paths of the tools: benchmark_model (LiteRT), executor_runner (ExecuTorch),
     # onnxruntime_perf_test (ONNX Runtime); a runtime without its tool is reported unavailable
@@ -35,9 +35,9 @@ class SshSettings(_Strict):
     """How to reach the board. Anything left out comes from ``~/.ssh/config`` for ``host``."""
 
     host: str  # hostname, IP address or a Host alias from ~/.ssh/config
-    user: Optional[str] = None  # login user; default from ~/.ssh/config, else the local user
-    port: Optional[int] = Field(default=None, ge=1, le=65535)  # default from ~/.ssh/config, else 22
-    key_file: Optional[str] = None  # private key; default from ~/.ssh/config IdentityFile, else ssh-agent/default keys
+    user: str | None = None  # login user; default from ~/.ssh/config, else the local user
+    port: int | None = Field(default=None, ge=1, le=65535)  # default from ~/.ssh/config, else 22
+    key_file: str | None = None  # private key; default from ~/.ssh/config IdentityFile, else ssh-agent/default keys
     known_hosts: str = "~/.ssh/known_hosts"  # host keys checked against this file
     trust_on_first_use: bool = False  # accept and save an unknown host key (explicit opt-in)
     connect_timeout_s: float = Field(default=10.0, gt=0)  # TCP + SSH handshake timeout
@@ -81,7 +81,7 @@ class EffectiveMeasure:
     iterations: int  # the minimum number of timed runs
     min_s: float
     max_s: float
-    ci_target_pct: Optional[float]  # None = stop when the minimums are met
+    ci_target_pct: float | None  # None = stop when the minimums are met
     timeout_s: float  # a run longer than this is killed
     timeout_auto: bool  # True when timeout_s was raised above the profile's to fit max_s
 
@@ -95,21 +95,21 @@ class MeasureSettings(_Strict):
     values, except ``timeout_s``)."""
 
     preset: Literal["quick", "default", "mlperf"] = "default"  # see PRESETS
-    warmup: Optional[int] = Field(default=None, ge=0)  # untimed runs first, at least this many...
-    warmup_min_s: Optional[float] = Field(default=None, ge=0)  # ...and for at least this long
-    iterations: Optional[int] = Field(default=None, ge=1)  # timed runs: at least this many...
-    min_s: Optional[float] = Field(default=None, ge=0)  # ...and for at least this long
-    max_s: Optional[float] = Field(default=None, gt=0)  # ...and never longer than this
-    ci_target_pct: Optional[float] = Field(default=None, ge=0)  # stop once the median's 95 % CI is within ±this %; 0 = off
+    warmup: int | None = Field(default=None, ge=0)  # untimed runs first, at least this many...
+    warmup_min_s: float | None = Field(default=None, ge=0)  # ...and for at least this long
+    iterations: int | None = Field(default=None, ge=1)  # timed runs: at least this many...
+    min_s: float | None = Field(default=None, ge=0)  # ...and for at least this long
+    max_s: float | None = Field(default=None, gt=0)  # ...and never longer than this
+    ci_target_pct: float | None = Field(default=None, ge=0)  # stop once the median's 95 % CI is within ±this %; 0 = off
     timeout_s: float = Field(default=300.0, gt=0)  # a run taking longer is killed and reported
 
     @model_validator(mode="after")
-    def _max_covers_min(self) -> "MeasureSettings":
+    def _max_covers_min(self) -> MeasureSettings:
         if self.max_s is not None and self.min_s is not None and self.max_s < self.min_s:
             raise ValueError(f"max_s ({self.max_s:g}) must be >= min_s ({self.min_s:g})")
         return self
 
-    def effective(self, preset: Optional[str] = None, timeout_s: Optional[float] = None,
+    def effective(self, preset: str | None = None, timeout_s: float | None = None,
                   **overrides: Any) -> EffectiveMeasure:
         """Resolve: ``preset`` (None = this section's) -> its values -> this section's own keys
         (only when the preset is this section's) -> ``overrides`` that are not None. A timeout
@@ -142,24 +142,24 @@ class MeasureSettings(_Strict):
 class LiteRTSettings(_Strict):
     """``runtime_settings.litert``."""
 
-    threads: Optional[int] = Field(default=None, ge=1)  # overrides the profile's threads for LiteRT
-    xnnpack: Optional[bool] = None  # false: OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES; null/true: AUTO
+    threads: int | None = Field(default=None, ge=1)  # overrides the profile's threads for LiteRT
+    xnnpack: bool | None = None  # false: OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES; null/true: AUTO
 
 
 class OnnxRuntimeSettings(_Strict):
     """``runtime_settings.onnxruntime``."""
 
-    intra_op_threads: Optional[int] = Field(default=None, ge=1)  # overrides the profile's threads for ORT
-    inter_op_threads: Optional[int] = Field(default=None, ge=1)  # between nodes (execution_mode: parallel)
-    providers: Optional[list[str]] = None  # execution providers in order; null = [CPUExecutionProvider]
-    graph_optimization_level: Optional[Literal["disable", "basic", "extended", "all"]] = None  # null = ORT's (all)
-    execution_mode: Optional[Literal["sequential", "parallel"]] = None  # null = ORT's (sequential)
+    intra_op_threads: int | None = Field(default=None, ge=1)  # overrides the profile's threads for ORT
+    inter_op_threads: int | None = Field(default=None, ge=1)  # between nodes (execution_mode: parallel)
+    providers: list[str] | None = None  # execution providers in order; null = [CPUExecutionProvider]
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] | None = None  # null = ORT's (all)
+    execution_mode: Literal["sequential", "parallel"] | None = None  # null = ORT's (sequential)
 
 
 class ExecuTorchSettings(_Strict):
     """``runtime_settings.executorch``."""
 
-    threads: Optional[int] = Field(default=None, ge=1)  # overrides the profile's threads for ExecuTorch
+    threads: int | None = Field(default=None, ge=1)  # overrides the profile's threads for ExecuTorch
 
 
 class RuntimeSettings(_Strict):
@@ -169,7 +169,7 @@ class RuntimeSettings(_Strict):
     onnxruntime: OnnxRuntimeSettings = OnnxRuntimeSettings()
     executorch: ExecuTorchSettings = ExecuTorchSettings()
 
-    def for_runtime(self, runtime: str) -> tuple[Optional[int], dict[str, Any]]:
+    def for_runtime(self, runtime: str) -> tuple[int | None, dict[str, Any]]:
         """(thread count override or None, the agent's ``runtime_settings`` for ``runtime``)."""
         base = runtime.split("-")[0]  # executorch-native takes executorch's
         section = getattr(self, base, None)
@@ -183,7 +183,7 @@ class RuntimeSettings(_Strict):
 class ThermalSettings(_Strict):
     """Board temperature: wait before each run until the CPU is cooler than this."""
 
-    cooldown_below_c: Optional[float] = Field(default=None, gt=0, lt=150)  # null = no cooldown
+    cooldown_below_c: float | None = Field(default=None, gt=0, lt=150)  # null = no cooldown
     cooldown_timeout_s: float = Field(default=120.0, ge=0)  # give up waiting after this (the run goes on, noted)
 
 
@@ -202,30 +202,30 @@ class Profile(_Strict):
 
     id: str  # must match the file name: profiles/<id>.yaml
     description: str = ""  # human description (SoC, cores, OS)
-    arch: Optional[str] = None  # uname -m of the board (aarch64, x86_64), for wheels and reports
-    emulated: Optional[str] = None  # how the board is emulated (e.g. qemu TCG): its timings are labelled so
+    arch: str | None = None  # uname -m of the board (aarch64, x86_64), for wheels and reports
+    emulated: str | None = None  # how the board is emulated (e.g. qemu TCG): its timings are labelled so
     transport: Literal["local", "ssh", "adb"]  # registry name of the transport (transports/registry.py)
-    ssh: Optional[SshSettings] = None  # required when transport is ssh
-    adb: Optional[AdbSettings] = None  # required when transport is adb
+    ssh: SshSettings | None = None  # required when transport is ssh
+    adb: AdbSettings | None = None  # required when transport is adb
     agent: AgentSettings = AgentSettings()
     runtimes: list[Literal["litert", "onnxruntime", "executorch"]] = ["litert", "onnxruntime", "executorch"]
-    threads: Optional[int] = Field(default=None, ge=1)  # inference threads; null = runtime default
+    threads: int | None = Field(default=None, ge=1)  # inference threads; null = runtime default
     runtime_settings: RuntimeSettings = RuntimeSettings()  # per-runtime settings (threads, XNNPACK, ORT...)
-    cpu_affinity: Optional[list[int]] = None  # pin the measuring worker to these CPUs, e.g. [2, 3] (big cores)
-    memory_limit_mb: Optional[int] = Field(default=None, ge=32)  # the worker's address-space limit (RLIMIT_AS)
+    cpu_affinity: list[int] | None = None  # pin the measuring worker to these CPUs, e.g. [2, 3] (big cores)
+    memory_limit_mb: int | None = Field(default=None, ge=32)  # the worker's address-space limit (RLIMIT_AS)
     measure: MeasureSettings = MeasureSettings()
     power: PowerSettings = PowerSettings()
     thermal: ThermalSettings = ThermalSettings()
     tags: list[str] = []  # free labels for plans (e.g. arm64, lab-a)
 
     @model_validator(mode="after")
-    def _affinity_is_cpus(self) -> "Profile":
+    def _affinity_is_cpus(self) -> Profile:
         if self.cpu_affinity is not None and (not self.cpu_affinity or min(self.cpu_affinity) < 0):
             raise ValueError("cpu_affinity must be a non-empty list of CPU numbers (0, 1, ...)")
         return self
 
     @model_validator(mode="after")
-    def _ssh_needs_settings(self) -> "Profile":
+    def _ssh_needs_settings(self) -> Profile:
         if self.transport == "ssh" and self.ssh is None:
             raise ValueError("transport 'ssh' needs an 'ssh:' section with at least 'host'")
         if self.transport == "adb" and self.adb is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from testbed_agent.stopping import DEFAULT_CONFIDENCE, median_ci
 
 #: Share of samples dropped at each end for the trimmed mean (middle 80 %, like ExecuTorch's

@@ -24,9 +24,10 @@ Size (bytes of the artifact) is exact: a change beyond ``size_threshold_pct`` is
 improvement. Memory (the model's own memory, record v3 ``model_memory_mb``, which leaves out the sample
 buffer; else the worker's peak RSS) and energy per inference have one value per repeat: regressed only
 when the median moved beyond the threshold AND every current value lies beyond every baseline value (the
-ranges do not overlap); within the threshold (or, for memory, within 1 MB): unchanged; else noisy. An *estimated* energy (a CPU
-utilisation model, not a sensor) is reported but never decides a verdict. Accuracy is deterministic
-(the same inputs): a drop of more than ``accuracy_drop_pp`` percentage points is a regression.
+ranges do not overlap); within the threshold (or, for memory, within 1 MB): unchanged; else noisy. An
+*estimated* energy (a CPU utilisation model, not a sensor) is reported but never decides a verdict.
+Accuracy is deterministic (the same inputs): a drop of more than ``accuracy_drop_pp`` percentage points
+is a regression.
 
 A cell's verdict is the worst of its metrics: regressed > improved > noisy > unchanged. A cell that
 measured in the baseline and fails now is ``broken`` (counted with the regressions); one that failed
@@ -35,8 +36,9 @@ in both is ``failed``; one with no baseline is ``new``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +49,7 @@ COUNTS_AS_REGRESSION = (REGRESSED, BROKEN)
 MIN_SAMPLES = 5
 
 
-@dataclass
+@dataclass(frozen=True)
 class Thresholds:
     latency_pct: float = 5.0
     confidence: float = 0.95
@@ -62,11 +64,14 @@ class Thresholds:
     seed: int = 0
 
     @classmethod
-    def from_plan(cls, spec: Any) -> "Thresholds":
+    def from_plan(cls, spec: Any) -> Thresholds:
         """From a plan's ``verdict:`` section (nightly.plan.VerdictSpec)."""
         return cls(latency_pct=spec.threshold_pct, confidence=spec.confidence, alpha=spec.alpha,
                    size_pct=spec.size_threshold_pct, memory_pct=spec.memory_threshold_pct,
                    energy_pct=spec.energy_threshold_pct, accuracy_pp=spec.accuracy_drop_pp)
+
+
+DEFAULT_THRESHOLDS = Thresholds()  # frozen, so one shared default argument is safe
 
 
 @dataclass
@@ -84,7 +89,7 @@ class CellData:
     error: str | None = None
 
     @classmethod
-    def from_results(cls, results: Iterable[Any]) -> "CellData":
+    def from_results(cls, results: Iterable[Any]) -> CellData:
         """From stored Result rows (``.status``, ``.samples_ns``, ``.record``)."""
         data = cls()
         for res in results:
@@ -140,7 +145,7 @@ def bootstrap_median_ratio(base: list[np.ndarray], cur: list[np.ndarray], *, n_b
     return float(lo), float(hi)
 
 
-def latency_verdict(base: list[np.ndarray], cur: list[np.ndarray], th: Thresholds = Thresholds()) -> dict:
+def latency_verdict(base: list[np.ndarray], cur: list[np.ndarray], th: Thresholds = DEFAULT_THRESHOLDS) -> dict:
     """The latency metric: medians in ms, change and interval in %, the U test's p, and the verdict."""
     from scipy.stats import mannwhitneyu
 
@@ -217,7 +222,7 @@ def accuracy_verdict(base: float | None, cur: float | None, drop_pp: float) -> d
                   "reason": f"{delta_pp:+.2f} points"}
 
 
-def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = Thresholds()) -> dict:
+def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = DEFAULT_THRESHOLDS) -> dict:
     """The whole verdict of one cell against its baseline cell (either may be missing)."""
     if cur is None:
         return {"verdict": MISSING, "reason": "not measured in this run", "metrics": {}}

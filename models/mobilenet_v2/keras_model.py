@@ -29,7 +29,8 @@ def build(weights: dict[str, np.ndarray], batch_size: int | None = 1) -> keras.M
         y = x
         if block.expansion != 1:
             y = conv_bn(keras, y, weights, f"{prefix}.expand", block.hidden, 1, act="relu6")
-        y = conv_bn(keras, y, weights, f"{prefix}.depthwise", block.hidden, 3, block.stride, depthwise=True, act="relu6")
+        y = conv_bn(keras, y, weights, f"{prefix}.depthwise", block.hidden, 3, block.stride, depthwise=True,
+                    act="relu6")
         y = conv_bn(keras, y, weights, f"{prefix}.project", block.out_channels, 1, act=None)
         x = layers.Add(name=f"blocks_{i}_add")([x, y]) if block.residual else y
     x = conv_bn(keras, x, weights, "head", HEAD_CHANNELS, 1, act="relu6")

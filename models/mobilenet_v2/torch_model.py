@@ -26,7 +26,9 @@ class InvertedResidual(nn.Module):
         super().__init__()
         self.residual = block.residual
         hidden = block.hidden
-        self.expand: nn.Module = ConvBN(block.in_channels, hidden, 1, act="relu6") if block.expansion != 1 else nn.Identity()
+        self.expand: nn.Module = (
+            ConvBN(block.in_channels, hidden, 1, act="relu6") if block.expansion != 1 else nn.Identity()
+        )
         self.depthwise = ConvBN(hidden, hidden, 3, block.stride, groups=hidden, act="relu6")
         self.project = ConvBN(hidden, block.out_channels, 1, act=None)
 

@@ -26,7 +26,8 @@ class BasicBlock(nn.Module):
         self.conv1 = ConvBN(block.in_channels, block.out_channels, 3, block.stride, act="relu")
         self.conv2 = ConvBN(block.out_channels, block.out_channels, 3, act=None)
         self.downsample: nn.Module = (
-            ConvBN(block.in_channels, block.out_channels, 1, block.stride, act=None) if block.downsample else nn.Identity()
+            ConvBN(block.in_channels, block.out_channels, 1, block.stride, act=None)
+            if block.downsample else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -29,9 +29,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 SOURCE = Path(__file__).with_name("et_runner.cpp")
 BINARY = "et_runner"

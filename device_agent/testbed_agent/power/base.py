@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 
 class SensorError(Exception):
@@ -67,7 +68,7 @@ class Sensor(ABC):
         """What the number measures (which rail, which counters), for the record."""
         return self.name
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (an optional hook: a sensor that holds nothing keeps this no-op)
         """Release what the sensor holds (a bus, a subprocess). Safe to call twice."""
 
 

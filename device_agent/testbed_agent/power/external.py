@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .base import Reading, Sensor, SensorError, Settings, read_text, under
 from .registry import register

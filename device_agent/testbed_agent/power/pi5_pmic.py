@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from typing import Callable
+from collections.abc import Callable
 
 from .base import Reading, Sensor, SensorError, Settings, find_program
 from .registry import register

@@ -5,7 +5,8 @@ The name in a profile (``power: {sensor: ina219}``) is the registry name.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from .base import Sensor, SensorError
 

@@ -20,8 +20,9 @@ record's ``missing_reason``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from .base import Sensor
 from .registry import make
@@ -38,7 +39,7 @@ class PowerConfig:
     settings: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> "PowerConfig":
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> PowerConfig:
         """Validate a ``power:`` mapping; ValueError naming the bad key (for an HTTP 400)."""
         if raw is None:
             return cls()

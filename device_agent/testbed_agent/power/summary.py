@@ -22,8 +22,10 @@ sensor failure sets ``missing_reason`` and every figure to None.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from itertools import pairwise
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Sample:
 
 def trapezoid_j(points: Sequence[tuple[int, float]]) -> float:
     """Joules under (t_ns, watts) points by the trapezoid rule."""
-    return sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in zip(points, points[1:]))
+    return sum((w0 + w1) / 2 * (t1 - t0) / 1e9 for (t0, w0), (t1, w1) in pairwise(points))
 
 
 def window_watts(samples: Sequence[Sample], window: Sequence[int],

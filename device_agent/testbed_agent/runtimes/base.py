@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,10 +45,10 @@ class Session(ABC):
     settings: dict[str, Any]
 
     @abstractmethod
-    def run(self, x: "np.ndarray") -> list["np.ndarray"]:
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Set the input, invoke, and return every output as a numpy array (copied)."""
 
-    def infer(self, x: "np.ndarray") -> Any:
+    def infer(self, x: np.ndarray) -> Any:
         """One inference as the timed loop calls it: the runtime's own call with ``x`` as input,
         outputs left in whatever form the runtime returns them (no conversion for the harness:
         see bench/README.md). Default: ``run(x)``."""

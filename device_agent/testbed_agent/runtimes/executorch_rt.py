@@ -66,8 +66,8 @@ class ExecuTorch(Runtime):
         return Probe(True, version, None)
 
     def prepare(self) -> None:
-        import torch
         import executorch.extension.pybindings.portable_lib as portable
+        import torch
         from executorch.runtime import Runtime as ETRuntime
 
         self._torch = torch

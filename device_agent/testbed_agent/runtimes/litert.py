@@ -7,12 +7,12 @@ delegate LiteRT applies by default); ``true`` or absent keeps ``OpResolverType.A
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from .base import (Probe, Runtime, Session, check_keys, dist_version, module_present,
-                   single_input_error)
+from .base import Probe, Runtime, Session, check_keys, dist_version, module_present, single_input_error
 from .registry import register
 
 # (python module, distribution) in order of preference.
@@ -82,8 +82,7 @@ class LiteRT(Runtime):
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
             self._module = "ai_edge_litert"
         except ImportError:
-            from tflite_runtime.interpreter import (  # type: ignore[import-not-found,no-redef]
-                Interpreter, OpResolverType)
+            from tflite_runtime.interpreter import Interpreter, OpResolverType  # type: ignore[import-not-found,no-redef]
             self._module = "tflite_runtime"
         self._interpreter_cls = Interpreter
         self._resolver = OpResolverType

@@ -12,7 +12,8 @@ Settings (``runtime_settings.onnxruntime``; the intra-op thread count travels as
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -43,7 +43,8 @@ def _ssh_profile(device: str):  # type: ignore[no-untyped-def]
 def install(device: str, wheelhouse: Path | None, base_python: str, force: bool, service: str,
             no_profile_update: bool, as_json: bool) -> None:
     """Install (or upgrade) the agent and the profile's runtimes on DEVICE, start it, wait for /v1/health."""
-    from ..fleet.install import InstallOptions, install as run_install
+    from ..fleet.install import InstallOptions
+    from ..fleet.install import install as run_install
 
     try:
         path, profile = _ssh_profile(device)

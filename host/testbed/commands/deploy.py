@@ -30,16 +30,17 @@ from ._common import err_console, fail, out_console, split
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
 def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None,
-           preset: str | None, iterations: int | None, warmup: int | None, threads: int | None, timeout_s: float | None, db: str | None,
+           preset: str | None, iterations: int | None, warmup: int | None, threads: int | None,
+           timeout_s: float | None, db: str | None,
            as_json: bool, profile_ops: bool = False) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
     from .. import profiles
-    from ..deploy import DeployOptions, deploy as run_deploy
-    from ..report.table import render
-    from ..store import Store
-
+    from ..deploy import DeployOptions
+    from ..deploy import deploy as run_deploy
     from ..paths import home
     from ..quiet import tool_output_to
+    from ..report.table import render
+    from ..store import Store
 
     log = home() / "logs" / "tools.log"
     try:

@@ -31,7 +31,8 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
     status: dict[str, dict] = {}
     if live and valid:
         with ThreadPoolExecutor(max_workers=min(16, len(valid))) as pool:
-            for prof, row in zip([p for _, p in valid], pool.map(lambda p: _live(p[1], timeout_s), valid)):
+            rows_live = pool.map(lambda p: _live(p[1], timeout_s), valid)
+            for prof, row in zip([p for _, p in valid], rows_live, strict=True):
                 status[prof.id] = row
     rows = []
     for path, prof in found:

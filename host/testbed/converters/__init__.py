@@ -18,7 +18,16 @@ conversion tools are imported only when a conversion runs.
 
 from __future__ import annotations
 
-from . import executorch_pte, file_passthrough, onnx_keras, onnx_quant, onnx_torch, tflite_keras, tflite_quant, tflite_torch  # noqa: F401  (register)
+from . import (  # noqa: F401  (register)
+    executorch_pte,
+    file_passthrough,
+    onnx_keras,
+    onnx_quant,
+    onnx_torch,
+    tflite_keras,
+    tflite_quant,
+    tflite_torch,
+)
 from .base import Converter
 from .cache import Artifact, build, build_all, cache_key
 from .registry import all_converters, get, register, select

@@ -75,13 +75,15 @@ def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) ->
     The artifacts have a fixed batch of 1, so calibration runs them one sample at a time.
     """
     import numpy as np
+
     from testbed_zoo import to_layout
 
     batch = to_layout(np.asarray(model.calibration_set(n), dtype=input_dtype(model)), layout)
     return [np.ascontiguousarray(batch[i : i + 1]) for i in range(len(batch))]
 
 
-def pt2e_quantize(module: Any, sample: Any, quantizer: Any, calibration: list[Any] | None, fold_quantize: bool = True) -> Any:
+def pt2e_quantize(module: Any, sample: Any, quantizer: Any, calibration: list[Any] | None,
+                  fold_quantize: bool = True) -> Any:
     """PT2E post-training quantization: export → ``prepare_pt2e`` → calibrate → ``convert_pt2e``.
 
     Returns the quantized ``torch.fx.GraphModule`` (quantize/dequantize ops around the

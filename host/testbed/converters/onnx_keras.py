@@ -44,7 +44,8 @@ class OnnxKerasFp32(Converter):
             signature = keras_signature(model)
             function = tf.function(lambda x: keras_model(x, training=False), input_signature=signature)
             with quiet_stdout():
-                tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET, output_path=str(out_path))
+                tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET,
+                                              output_path=str(out_path))
             onnx.checker.check_model(str(out_path), full_check=True)
         except Exception as exc:
             raise self._fail(exc) from exc

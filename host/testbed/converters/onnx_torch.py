@@ -51,7 +51,8 @@ class OnnxTorchFp32(Converter):
                     verbose=False,
                 )
             onnx.checker.check_model(str(out_path), full_check=True)
-            opset = max(op.version for op in onnx.load(str(out_path), load_external_data=False).opset_import if op.domain in ("", "ai.onnx"))
+            opset_import = onnx.load(str(out_path), load_external_data=False).opset_import
+            opset = max(op.version for op in opset_import if op.domain in ("", "ai.onnx"))
         except Exception as exc:
             raise self._fail(exc) from exc
         return {"opset": int(opset)}

@@ -71,7 +71,8 @@ class TfliteTorchInt8Dynamic(TfliteTorchFp32):
     def options(self) -> dict[str, Any]:
         return {
             **super().options(),
-            "quant_config": "QuantConfig(PT2EQuantizer(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)))",
+            "quant_config": "QuantConfig(PT2EQuantizer("
+                            "get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)))",
         }
 
     def _quantize(self, module: Any, sample: Any) -> tuple[Any, Any]:

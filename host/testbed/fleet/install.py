@@ -21,9 +21,9 @@ import posixpath
 import re
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import profiles as profiles_mod
 from ..errors import AgentError, ConfigError, TransportError
@@ -228,8 +228,8 @@ def _pip_install(transport: SshTransport, profile: Profile, options: InstallOpti
     index: list[str] = []
     env = ""
     if options.wheelhouse is not None:
-        code, out = transport.exec(f"{shlex.quote(python)} - <<'TESTBED_EOF'\n{wheelhouse_mod.TAGS_SCRIPT}\nTESTBED_EOF",
-                                   timeout_s=120)
+        code, out = transport.exec(
+            f"{shlex.quote(python)} - <<'TESTBED_EOF'\n{wheelhouse_mod.TAGS_SCRIPT}\nTESTBED_EOF", timeout_s=120)
         if code != 0:
             raise TransportError(f"cannot read the wheel tags of {python} on {profile.id}: {out.strip()[-200:]}")
         tags = wheelhouse_mod.BoardTags.from_json(out.strip().splitlines()[-1])

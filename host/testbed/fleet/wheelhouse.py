@@ -50,7 +50,7 @@ class BoardTags:
     tags: set[str]  # "cp311-cp311-manylinux_2_17_aarch64", ...
 
     @classmethod
-    def from_json(cls, text: str) -> "BoardTags":
+    def from_json(cls, text: str) -> BoardTags:
         data = json.loads(text)
         return cls(python_version=data["python_version"], implementation=data["implementation"],
                    abis=data["abis"], platforms=data["platforms"], tags=set(data["tags"]))

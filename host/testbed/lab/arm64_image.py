@@ -20,9 +20,9 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ConfigError
 from ..filelock import exclusive
@@ -109,7 +109,8 @@ class Image:
 
 
 def recipe(mirror: str) -> dict:
-    return {"suite": SUITE, "arch": "arm64", "packages": PACKAGES, "kernel": KERNEL, "mirror": mirror, "rootfs_mb": ROOTFS_MB,
+    return {"suite": SUITE, "arch": "arm64", "packages": PACKAGES, "kernel": KERNEL, "mirror": mirror,
+            "rootfs_mb": ROOTFS_MB,
             "version": RECIPE_VERSION, "seed": SEED_SCRIPT, "unit": SEED_UNIT, "network": NETWORK,
             "sshd": SSHD_CONFIG, "modules": INITRAMFS_MODULES, "masked": MASKED}
 

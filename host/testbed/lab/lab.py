@@ -28,9 +28,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ConfigError
 from ..paths import home
@@ -88,7 +88,7 @@ class LabState:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "LabState":
+    def from_json(cls, data: dict) -> LabState:
         boards = [Board(**b) for b in data.pop("boards", [])]
         return cls(**data, boards=boards)
 
@@ -467,7 +467,8 @@ def status() -> list[dict]:
             agent = None
         rows.append({
             "board": b.name, "netns": b.netns, "present": b.netns in present, "address": b.board_ip,
-            "sshd_pid": b.sshd_pid or b.vm_pid, "sshd": bool((b.sshd_pid or b.vm_pid) and _alive(b.sshd_pid or b.vm_pid)),
+            "sshd_pid": b.sshd_pid or b.vm_pid,
+            "sshd": bool((b.sshd_pid or b.vm_pid) and _alive(b.sshd_pid or b.vm_pid)),
             "arch": "arm64 (emulated)" if b.emulated else platform.machine(), "vm_pid": b.vm_pid,
             "listening": _listening(b.board_ip), "agent": agent and agent.get("version"),
             "agent_pid": agent and agent.get("pid"),

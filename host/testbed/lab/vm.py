@@ -19,8 +19,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ConfigError
 from .arm64_image import Image
@@ -59,8 +59,8 @@ def write_overlay(bdir: Path, image: Image) -> Path:
     """The board's own disk: copy-on-write over the shared image (which stays untouched)."""
     overlay = bdir / "disk.qcow2"
     overlay.unlink(missing_ok=True)
-    _check(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs), "-F", "raw", str(overlay), f"{DISK_GB}G"],
-           "qemu-img create")
+    _check(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image.rootfs), "-F", "raw", str(overlay),
+            f"{DISK_GB}G"], "qemu-img create")
     return overlay
 
 

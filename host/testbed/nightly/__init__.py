@@ -7,7 +7,8 @@
     ui.py       progress per board on screen
 """
 
-from .plan import Plan, load as load_plan
+from .plan import Plan
+from .plan import load as load_plan
 from .runner import RunOutcome, judge, resume, start
 
 __all__ = ["Plan", "RunOutcome", "judge", "load_plan", "resume", "start"]

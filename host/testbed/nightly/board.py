@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .. import __version__
 from ..deploy import measure_artifact
@@ -235,7 +236,8 @@ class BoardWorker(threading.Thread):
         for cell in self._pending():
             rt = runtimes.get(cell.runtime) or {}
             if not rt.get("available"):
-                reason = f"runtime {cell.runtime} is not available on {self.device}: {rt.get('reason') or 'not installed'}"
+                why = rt.get("reason") or "not installed"
+                reason = f"runtime {cell.runtime} is not available on {self.device}: {why}"
                 self.ctx.store.mark_cells([cell.id], "skipped", reason)
                 cell.state = "skipped"
                 self.ctx.ui.cell(self.device, cell.key, "skipped", reason)

@@ -10,7 +10,8 @@ import fcntl
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import AgentError, TestbedError, TransportError
 from ..paths import home

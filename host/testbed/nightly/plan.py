@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -26,16 +26,16 @@ class _Strict(BaseModel):
 class MeasureSpec(_Strict):
     """How each run measures; passed to deploy's options (left out: the board profile's)."""
 
-    preset: Optional[str] = None  # a measurement preset by name (deploy --preset)
-    warmup: Optional[int] = Field(default=None, ge=0)
-    iterations: Optional[int] = Field(default=None, ge=1)
+    preset: str | None = None  # a measurement preset by name (deploy --preset)
+    warmup: int | None = Field(default=None, ge=0)
+    iterations: int | None = Field(default=None, ge=1)
     options: dict[str, Any] = {}  # any other deploy option by name, passed through as given
 
 
 class ExecutionSpec(_Strict):
     """Timeouts, retries, the board lease."""
 
-    cell_timeout_s: Optional[float] = Field(default=None, gt=0)  # one run; null = the profile's measure.timeout_s
+    cell_timeout_s: float | None = Field(default=None, gt=0)  # one run; null = the profile's measure.timeout_s
     retries: int = Field(default=2, ge=0)  # extra attempts of a cell after a board fault (transport/agent)
     backoff_s: float = Field(default=2.0, ge=0)  # wait before the first retry; doubles each time
     backoff_max_s: float = Field(default=60.0, ge=0)
@@ -58,16 +58,16 @@ class VerdictSpec(_Strict):
 
 
 class Plan(_Strict):
-    name: Optional[str] = None  # identifies the plan across runs (baselines); default: the file name
+    name: str | None = None  # identifies the plan across runs (baselines); default: the file name
     description: str = ""
     devices: list[str] = []  # profile ids
     tags: list[str] = []  # every profile carrying one of these tags
     models: list[str] = Field(min_length=1)  # zoo ids
-    formats: Optional[list[str]] = None  # executorch / onnx / tflite; null = all
-    sources: Optional[list[str]] = None  # pytorch / keras; null = both
-    quantization: Optional[list[str]] = None  # fp32 / fp16 / int8-dynamic / int8-static...; null = all
-    runtimes: Optional[list[Literal["litert", "onnxruntime", "executorch"]]] = None  # null = the board's
-    threads: list[Optional[int]] = [None]  # a cell per value; null = the profile's threads
+    formats: list[str] | None = None  # executorch / onnx / tflite; null = all
+    sources: list[str] | None = None  # pytorch / keras; null = both
+    quantization: list[str] | None = None  # fp32 / fp16 / int8-dynamic / int8-static...; null = all
+    runtimes: list[Literal["litert", "onnxruntime", "executorch"]] | None = None  # null = the board's
+    threads: list[int | None] = [None]  # a cell per value; null = the profile's threads
     repeats: int = Field(default=1, ge=1, le=100)  # independent runs per cell (verdicts want >= 3)
     measure: MeasureSpec = MeasureSpec()
     execution: ExecutionSpec = ExecutionSpec()
@@ -75,7 +75,7 @@ class Plan(_Strict):
 
     @field_validator("threads")
     @classmethod
-    def _threads(cls, value: list[Optional[int]]) -> list[Optional[int]]:
+    def _threads(cls, value: list[int | None]) -> list[int | None]:
         if not value:
             raise ValueError("needs at least one value (null = the profile's threads)")
         if any(v is not None and v < 1 for v in value):
@@ -83,7 +83,7 @@ class Plan(_Strict):
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
-    def _some_device(self) -> "Plan":
+    def _some_device(self) -> Plan:
         if not self.devices and not self.tags:
             raise ValueError("a plan needs 'devices' (profile ids) or 'tags' (or both)")
         return self

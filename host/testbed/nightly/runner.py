@@ -14,13 +14,14 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .. import __version__, profiles
+from .. import verdicts as V
 from ..errors import ConfigError
 from ..store import FINISHED, Store
-from .. import verdicts as V
 from .board import BoardWorker, Connector, RunContext, connect_profile
 from .plan import Plan, deploy_options, expand, from_dict, resolve_devices
 from .ui import RunUI, SilentUI

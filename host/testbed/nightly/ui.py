@@ -57,8 +57,8 @@ class LineUI:
     def cell(self, device: str, key: str, state: str, detail: str) -> None:
         style = STATE_STYLE.get(state, "")
         with self._lock:
-            self._print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
-                               highlight=False, soft_wrap=True)
+            self._print(escape(f"[{device}] ") + f"[{style}]{state}[/] "
+                        + escape(key + (f": {detail}" if detail else "")), highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
         with self._lock:
@@ -77,7 +77,7 @@ class RichUI:
         self._print = _safe(self.progress.console.print)
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "RichUI":
+    def __enter__(self) -> RichUI:
         self.progress.start()
         return self
 
@@ -96,8 +96,8 @@ class RichUI:
     def cell(self, device: str, key: str, state: str, detail: str) -> None:
         if state != "done":  # finished cells show in the bar; problems are printed above it
             style = STATE_STYLE.get(state, "")
-            self._print(escape(f"[{device}] ") + f"[{style}]{state}[/] " + escape(key + (f": {detail}" if detail else "")),
-                                        highlight=False, soft_wrap=True)
+            self._print(escape(f"[{device}] ") + f"[{style}]{state}[/] "
+                        + escape(key + (f": {detail}" if detail else "")), highlight=False, soft_wrap=True)
 
     def message(self, text: str) -> None:
         self._print(escape(text), highlight=False, soft_wrap=True)

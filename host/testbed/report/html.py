@@ -77,7 +77,8 @@ def _verdict_rows(rows: list[dict]) -> str:
         energy = _num(r.get("energy_mj_per_inference"), ".4g") + (" est." if r.get("power_estimated") else "")
         verdict = r.get("verdict") or "–"
         out.append([
-            _td(_e(r["device"]) + (" (emulated)" if r.get("emulated") else "")), _td(_e(r["model"])), _td(_e(r["converter"])), _td(_e(r["runtime"])),
+            _td(_e(r["device"]) + (" (emulated)" if r.get("emulated") else "")), _td(_e(r["model"])),
+            _td(_e(r["converter"])), _td(_e(r["runtime"])),
             _td(_e(r["threads"] or "default")), _td(_e(r["state"])), _td(r["runs_measured"], True),
             _td(_num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"), True),
             _td(_num(r.get("p50_ms"), ".4g"), True), _td(_num(r.get("p99_ms"), ".4g"), True),

@@ -66,7 +66,7 @@ def latency_distributions(rows: list[dict], samples: dict[str, list[np.ndarray]]
         labels.append(_label(row))
     box = ax.boxplot(data, positions=pos, vert=False, widths=0.3, whis=(5, 95), showfliers=False,
                      patch_artist=True, medianprops={"color": "black"})
-    for patch, color in zip(box["boxes"], colors):
+    for patch, color in zip(box["boxes"], colors, strict=True):
         patch.set_facecolor(color)
     ax.set_yticks(ticks, labels)
     lo = min(float(np.percentile(d, 5)) for d in data)
@@ -107,7 +107,7 @@ def size_vs_latency(rows: list[dict], title: str) -> str | None:
     fp = sorted(pts[i] for i in front)
     ax.step([p[0] for p in fp], [p[1] for p in fp], where="post", color=FRONT, zorder=2, label="Pareto front")
     ax.scatter([p[0] for p in fp], [p[1] for p in fp], color=FRONT, zorder=4)
-    for r, p in zip(items, pts):
+    for r, p in zip(items, pts, strict=True):
         ax.annotate(_label(r), p, textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel("artifact size (KB)")
     ax.set_ylabel("median latency (ms)")
@@ -126,7 +126,7 @@ def energy(rows: list[dict], title: str) -> str | None:
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(items) + 1.3))
     ys = np.arange(len(items))[::-1]
     bars = ax.barh(ys, [r["energy_mj_per_inference"] for r in items], color=CURRENT)
-    for bar, r in zip(bars, items):
+    for bar, r in zip(bars, items, strict=True):
         if r.get("power_estimated"):
             bar.set_hatch("//")
             bar.set_facecolor("#9ecae1")

@@ -35,7 +35,8 @@ def render(rows: list[dict], title: str, console: Console, only_changes: bool = 
             fmt_num(r.get("p50_ms"), ".4g"), fmt_num(r.get("baseline_p50_ms"), ".4g"),
             fmt_num(r.get("latency_change_pct"), "+.1f"),
             f"{lo:+.1f}..{hi:+.1f}" if lo is not None and hi is not None else "–",
-            ("<1e-300" if r.get("latency_p_value") == 0 else fmt_num(r.get("latency_p_value"), ".2g")), verdict_cell(r.get("verdict")),
+            ("<1e-300" if r.get("latency_p_value") == 0 else fmt_num(r.get("latency_p_value"), ".2g")),
+            verdict_cell(r.get("verdict")),
             (r.get("verdict_reason") or r.get("error") or "")[:120])
     if shown:
         console.print(table)

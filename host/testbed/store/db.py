@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.engine import Connection, Engine, make_url

@@ -5,8 +5,9 @@ A run of a tiny model measured for seconds (or for a power sensor's minimum wind
 latencies; as a JSON array of integers that is ~0.5 MB per result. Stored instead, in the same JSON
 column (no schema change, any database), as ``{"codec": ..., "n": N, ...}`` with the int64/float64
 values byte-shuffled (all first bytes, then all second bytes, ...) and zlib-compressed, base64: about
-a fifth of the size on real runs (a half on random data), exactly the same numbers back. Short lists stay plain JSON arrays, and rows
-written before this codec (plain arrays) read as they are. Code sees lists either way.
+a fifth of the size on real runs (a half on random data), exactly the same numbers back. Short lists
+stay plain JSON arrays, and rows written before this codec (plain arrays) read as they are. Code sees
+lists either way.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def decode_power(stored: Any) -> list[list]:
         raise ValueError(f"unknown power sample codec {stored.get('codec')!r} (written by a newer testbed?)")
     n = int(stored["n"])
     t, w = _unpack(stored["t"], n, "i8").tolist(), _unpack(stored["w"], n, "f8").tolist()
-    return [[ti, None if wi != wi else wi] for ti, wi in zip(t, w)]  # NaN -> None
+    return [[ti, None if wi != wi else wi] for ti, wi in zip(t, w, strict=True)]  # NaN -> None
 
 
 class _Coded(TypeDecorator):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 from ..agent_client import AgentClient
 from ..profiles import Profile
@@ -35,7 +36,7 @@ class Transport(ABC):
     def close(self) -> None:
         """Release the connection (and stop what this transport started, where it owns it)."""
 
-    def __enter__(self) -> "Transport":
+    def __enter__(self) -> Transport:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,14 +15,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..agent_client import AgentClient
 from ..errors import AgentError
 from ..paths import home
-from .registry import register
 from .base import Transport
+from .registry import register
 
 READY_PREFIX = "testbed-agent listening on "
 

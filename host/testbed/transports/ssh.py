@@ -18,7 +18,6 @@ import json
 import posixpath
 import secrets
 import shlex
-import socket
 import time
 from pathlib import Path
 
@@ -116,7 +115,7 @@ class SshTransport(Transport):
         try:
             self.sftp.put(str(path), tmp)
             self.sftp.posix_rename(tmp, remote)
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise TransportError(f"SFTP of {path.name} to {self.profile.id} timed out (no answer for "
                                  f"{SFTP_TIMEOUT_S:.0f} s)") from exc
         except (OSError, paramiko.SSHException) as exc:
@@ -247,7 +246,7 @@ class SshTransport(Transport):
             _, stdout, stderr = self.ssh.exec_command(command, timeout=timeout_s)
             out = stdout.read().decode(errors="replace") + stderr.read().decode(errors="replace")
             return stdout.channel.recv_exit_status(), out
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise TransportError(f"command on {self.profile.id} timed out after {timeout_s:.0f} s: "
                                  f"{_short(command)}") from exc
         except (paramiko.SSHException, OSError) as exc:

@@ -12,7 +12,6 @@ Every error names what failed or timed out, and which hop.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ class Target:
     user: str | None
     key_files: list[str]
     known_hosts: Path
-    jumps: list["Target"] = field(default_factory=list)  # ProxyJump hops, in order
+    jumps: list[Target] = field(default_factory=list)  # ProxyJump hops, in order
     proxy_command: str | None = None  # ProxyCommand (tokens already expanded)
 
     @property
@@ -220,10 +219,10 @@ def _connect_once(settings: SshSettings, profile_id: str, target: Target, sock=N
                 f"(ssh-keyscan -p {target.port} {target.hostname} >> {target.known_hosts}) or set "
                 f"ssh.trust_on_first_use: true in profile '{profile_id}'") from exc
         if "banner" in text.lower():
-            raise _transient(f"SSH handshake with {where} timed out after {timeout:.0f} s waiting for the "
-                             f"server's banner (is port {target.port} an SSH server? is the board overloaded?)") from exc
+            raise _transient(f"SSH handshake with {where} timed out after {timeout:.0f} s waiting for the server's "
+                             f"banner (is port {target.port} an SSH server? is the board overloaded?)") from exc
         raise _transient(f"SSH handshake with {where} failed: {exc}") from exc
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise _transient(f"connecting to {where} timed out after {timeout:.0f} s (ssh.connect_timeout_s); "
                          f"is the board on and is '{target.hostname}' its address?") from exc
     except OSError as exc:
