@@ -28,6 +28,10 @@ Schema history:
             ``cooldown``, ``governor``, ``throttled`` True/False/None + ``throttle_reasons``,
             before/after snapshots, ``during`` summary and ~2 Hz samples); None from an older agent.
             ``settings`` also holds ``cpu_affinity``/``cpus_allowed`` and ``memory_limit_mb``.
+  4 (0.1.0) ``latency_ms.p90``/``p99`` are None below ``latency_ms.percentile_min_n`` samples (new,
+            {"p90": 36, "p99": 368} at 95 %: fewer samples than the percentile's distribution-free
+            confidence interval needs, see ``stats.percentile_min_n``); v3 records carry them from
+            any n (a p99 of 20 samples is their maximum).
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -43,7 +47,7 @@ import numpy as np
 
 from .stats import accuracy, latency_summary, mlperf_singlestream, parity, target_met
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MB = 1024 * 1024
 
 

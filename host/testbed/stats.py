@@ -21,6 +21,32 @@ MLPERF_MIN_DURATION_S = 60.0
 
 SUMMARY_KEYS = ("p50", "p90", "p99", "mean", "trimmed_mean", "std", "cv_pct", "min", "max",
                 "ci_low", "ci_high", "ci_pct")
+#: The tail percentiles of the summary, withheld (None) below ``percentile_min_n`` samples.
+TAIL_PERCENTILES = {"p90": 0.90, "p99": 0.99}
+#: p-values below this print as "< 1e-6": the U test's normal approximation is not accurate far
+#: out in the tail (it even underflows to 0 on large samples), so smaller digits would be invented.
+P_VALUE_FLOOR_TEXT = "1e-6"
+P_VALUE_FLOOR = float(P_VALUE_FLOOR_TEXT)
+
+
+def percentile_min_n(q: float, confidence: float = DEFAULT_CONFIDENCE) -> int:
+    """Fewest samples for which the ``q`` quantile has a distribution-free ``confidence`` interval.
+
+    The widest interval the samples offer, [min, max], misses the q quantile when all n samples
+    fall below it (probability q^n) or all above it ((1-q)^n). Like the median's interval
+    (``median_ci_ranks``: each tail <= (1 - confidence) / 2), both must be that small, so
+    n >= log((1 - confidence) / 2) / log(max(q, 1 - q)): at 95 %, 6 for the median (the median CI's
+    own limit), 36 for p90, 368 for p99. With fewer samples a p99 is just the largest value seen.
+    """
+    tail = (1.0 - confidence) / 2.0
+    return math.ceil(math.log(tail) / math.log(max(q, 1.0 - q)) - 1e-9)
+
+
+def fmt_p_value(p: float | None) -> str:
+    """A p-value for people: two significant digits, ``< 1e-6`` below ``P_VALUE_FLOOR``; – when None."""
+    if p is None:
+        return "–"
+    return f"< {P_VALUE_FLOOR_TEXT}" if p < P_VALUE_FLOOR else f"{p:.2g}"
 
 
 def trimmed_mean(values: np.ndarray, trim: float = TRIM_EACH_SIDE) -> float:
@@ -35,26 +61,31 @@ def latency_summary(samples_ns: list[int],
                     confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float | int | None]:
     """Summary in milliseconds from raw per-inference samples in ns.
 
-    p50/p90/p99: linear interpolation between order statistics (numpy's default); std: sample
+    p50/p90/p99: linear interpolation between order statistics (numpy's default); p90 and p99 are
+    None below ``percentile_min_n`` samples (36 and 368 at 95 %, given in ``percentile_min_n``):
+    with fewer, not even [min, max] is a confidence interval for them; std: sample
     standard deviation (ddof=1); cv_pct: std / mean in %; trimmed_mean: the middle 80 %;
     ci_low/ci_high: the distribution-free ``confidence`` interval of the median (order statistics,
     binomial ranks; None below 6 samples at 95 %), ci_pct: its larger half-width in % of the
     median (the "±" figure).
     """
+    min_n = {name: percentile_min_n(q, confidence) for name, q in TAIL_PERCENTILES.items()}
     if not samples_ns:
-        return {k: None for k in SUMMARY_KEYS} | {"n": 0, "ci_level": confidence}
+        return {k: None for k in SUMMARY_KEYS} | {"n": 0, "ci_level": confidence, "percentile_min_n": min_n}
     ms = np.asarray(samples_ns, dtype=np.float64) / 1e6
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
     mean = float(ms.mean())
     std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
     ci = median_ci(ms, confidence)
     return {
-        "p50": float(p50), "p90": float(p90), "p99": float(p99),
+        "p50": p50, "p90": p90 if ms.size >= min_n["p90"] else None,
+        "p99": p99 if ms.size >= min_n["p99"] else None,
         "mean": mean, "trimmed_mean": trimmed_mean(ms), "std": std,
         "cv_pct": std / mean * 100.0 if mean > 0 else None,
         "min": float(ms.min()), "max": float(ms.max()), "n": int(ms.size),
         "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None,
         "ci_pct": ci.half_width_pct if ci else None, "ci_level": confidence,
+        "percentile_min_n": min_n,
     }
 
 

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from .stats import fmt_p_value
+
 REGRESSED, IMPROVED, UNCHANGED, NOISY = "regressed", "improved", "unchanged", "noisy"
 NEW, BROKEN, FAILED, MISSING = "new", "broken", "failed", "missing"
 ORDER = {REGRESSED: 3, IMPROVED: 2, NOISY: 1, UNCHANGED: 0}
@@ -162,19 +164,26 @@ def latency_verdict(base: list[np.ndarray], cur: list[np.ndarray], th: Threshold
     p = float(mannwhitneyu(c_all, b_all, alternative="two-sided").pvalue)
     t = th.latency_pct / 100.0
     significant = p < th.alpha
+    interval = f"CI {_pct(lo):+.1f}..{_pct(hi):+.1f} %, {_p_clause(p)}"
     if significant and lo > t:
-        verdict, why = REGRESSED, f"slower by {_pct(change):+.1f} % (CI {_pct(lo):+.1f}..{_pct(hi):+.1f} %, p={p:.2g})"
+        verdict, why = REGRESSED, f"slower by {_pct(change):+.1f} % ({interval})"
     elif significant and hi < -t:
-        verdict, why = IMPROVED, f"faster by {_pct(-change):.1f} % (CI {_pct(lo):+.1f}..{_pct(hi):+.1f} %, p={p:.2g})"
+        verdict, why = IMPROVED, f"faster by {_pct(-change):.1f} % ({interval})"
     elif -t <= lo and hi <= t:
         verdict, why = UNCHANGED, f"{_pct(change):+.1f} %, CI within ±{th.latency_pct:g} %"
     else:
         verdict = NOISY
         why = (f"{_pct(change):+.1f} % but the {th.confidence:.0%} CI {_pct(lo):+.1f}..{_pct(hi):+.1f} % "
-               f"straddles ±{th.latency_pct:g} % (p={p:.2g}): cannot tell")
+               f"straddles ±{th.latency_pct:g} % ({_p_clause(p)}): cannot tell")
     return out | {"verdict": verdict, "reason": why, "baseline": med_b / 1e6, "current": med_c / 1e6,
                   "change_pct": _pct(change), "ci_pct": [_pct(lo), _pct(hi)], "p_value": p,
                   "significant": significant}
+
+
+def _p_clause(p: float) -> str:
+    """``p=0.012`` or ``p < 1e-6`` (smaller p-values are not known that precisely)."""
+    text = fmt_p_value(p)
+    return f"p {text}" if text.startswith("<") else f"p={text}"
 
 
 def spread_verdict(metric: str, unit: str, base: list[float], cur: list[float], threshold_pct: float,

@@ -27,8 +27,11 @@ def test_quick_preset_prints_n_p50_ci_and_target() -> None:
 
 def test_quick_preset_record() -> None:
     [record] = run_json("deploy", *ONE, "--preset", "quick")
-    assert record["status"] == "ok" and record["schema_version"] == 3
+    assert record["status"] == "ok" and record["schema_version"] == 4
     m, lat = record["measurement"], record["latency_ms"]
+    # a tail percentile only from enough samples (issue 11: a p99 of ~20 samples was printed)
+    assert lat["percentile_min_n"] == {"p90": 36, "p99": 368}
+    assert (lat["p99"] is None) is (lat["n"] < 368) and (lat["p90"] is None) is (lat["n"] < 36)
     assert m["preset"] == "quick" and m["requested"]["ci_target_pct"] == 5.0
     assert m["stop_reason"] in ("ci_target_met", "max_s_reached")
     # The verdict is recomputed on the host from the raw samples and agrees with why it stopped.

@@ -13,8 +13,59 @@ def test_latency_summary_from_samples() -> None:
     s = latency_summary(samples)
     assert s["n"] == 5 and s["min"] == 1.0 and s["max"] == 10.0
     assert s["p50"] == 3.0 and s["mean"] == 4.0
-    assert s["p90"] == pytest.approx(4 + 0.6 * 6)  # linear between the 4th and 5th order statistics
+    assert s["p90"] is None and s["p99"] is None  # 5 samples: too few for a tail percentile
     assert s["std"] == pytest.approx(np.sqrt(((9 + 4 + 1 + 0 + 36) / 4)))
+
+
+def test_tail_percentiles_by_hand() -> None:
+    # 1..40 ms: p90 at rank 0.9 * 39 = 35.1 (0-based), linear between 36 and 37 ms
+    s = latency_summary([i * 1_000_000 for i in range(1, 41)])
+    assert s["p90"] == pytest.approx(36.1) and s["p99"] is None
+    s = latency_summary([i * 1_000_000 for i in range(1, 401)])
+    assert s["p99"] == pytest.approx(396 + 0.01)  # rank 0.99 * 399 = 395.01 (0-based)
+
+
+def test_percentile_needs_enough_samples_for_its_confidence_interval() -> None:
+    """Issue 11: a quick run of ~20 samples printed a p99 (its largest sample). The rule: a percentile
+    needs as many samples as make [min, max] a 95 % interval for it, like the median CI's n >= 6."""
+    from testbed.stats import median_ci, percentile_min_n
+
+    assert percentile_min_n(0.5) == 6 and percentile_min_n(0.9) == 36 and percentile_min_n(0.99) == 368
+    for q in (0.5, 0.9, 0.99):
+        n = percentile_min_n(q)
+        assert q ** n + (1 - q) ** n <= 0.05  # P([min, max] misses the q quantile)
+        assert max(q, 1 - q) ** (n - 1) > 0.025  # one sample fewer would not do
+    assert median_ci(list(range(5))) is None and median_ci(list(range(6))) is not None  # the same limit
+    for n, shown in ((22, set()), (35, set()), (36, {"p90"}), (367, {"p90"}), (368, {"p90", "p99"})):
+        s = latency_summary([1_000_000 + i for i in range(n)])
+        assert {k for k in ("p90", "p99") if s[k] is not None} == shown, n
+        assert s["p50"] is not None and s["percentile_min_n"] == {"p90": 36, "p99": 368}
+
+
+def test_table_says_why_a_percentile_is_left_out() -> None:
+    import io
+
+    from rich.console import Console
+
+    from testbed.report import table
+
+    row = {"converter": "onnx-torch-fp32", "runtime": "onnxruntime", "status": "ok", "size_bytes": 1000,
+           "latency_ms": latency_summary([1_000_000 + 1000 * i for i in range(22)]), "measurement": None}
+    cells = table.row_cells(row)
+    p90, p99 = (cells[[c for c, _ in table.COLUMNS].index(h)] for h in ("p90 (ms)", "p99 (ms)"))
+    assert p90 == p99 == "–"
+    out = io.StringIO()
+    table.render([row], "t", Console(file=out, width=400, color_system=None))
+    text = out.getvalue()
+    assert "Percentiles left out" in text and "onnx-torch-fp32 n=22" in text
+    assert "p90 >= 36, p99 >= 368" in text
+
+
+def test_p_values_print_no_invented_digits() -> None:
+    from testbed.stats import fmt_p_value
+
+    assert fmt_p_value(0.0) == "< 1e-6" and fmt_p_value(1e-300) == "< 1e-6"
+    assert fmt_p_value(3.2e-5) == "3.2e-05" and fmt_p_value(0.04) == "0.04" and fmt_p_value(None) == "–"
 
 
 def test_empty_samples_are_missing_not_zero() -> None:
@@ -100,7 +151,7 @@ def test_record_measurement_and_memory_from_a_raw_result() -> None:
                           quantization="fp32", runtime="onnxruntime", status="ok", error=None,
                           size_bytes=10, sha256="0" * 64, conversion_s=0.1, tool_versions={}, extra={})
     record = records.base_record(art, "local", "run1")
-    assert record["schema_version"] == 3 and record["measurement"] is None
+    assert record["schema_version"] == records.SCHEMA_VERSION and record["measurement"] is None
     mb = 1024 * 1024
     result = {"samples_ns": [1_000_000 + (i % 7) * 200_000 for i in range(200)],
               "measurement": {"stop_reason": "max_s_reached", "timed_s": 2.0, "warmup_runs": 10,

@@ -27,6 +27,7 @@ def test_clear_slowdown_is_regressed_and_speedup_improved() -> None:
     slow = v.latency_verdict(base, runs([1.3, 1.3, 1.3], seed=2))
     assert slow["verdict"] == v.REGRESSED and slow["p_value"] < 1e-6 and slow["ci_pct"][0] > 5, slow
     assert slow["change_pct"] == pytest.approx(30, abs=3)
+    assert "p < 1e-6" in slow["reason"] and "e-3" not in slow["reason"]  # not p=0 or p=1e-300
     fast = v.latency_verdict(base, runs([0.7, 0.7, 0.7], seed=3))
     assert fast["verdict"] == v.IMPROVED and fast["ci_pct"][1] < -5, fast
 
@@ -122,3 +123,20 @@ def test_memory_uses_the_model_share_and_ignores_tiny_changes() -> None:
     small = v.spread_verdict("memory", "MB", [2.0, 2.0], [2.5, 2.5], 10, floor=1.0)
     assert small["verdict"] == v.UNCHANGED
     assert v.spread_verdict("memory", "MB", [20.0, 20.0], [25.0, 25.0], 10, floor=1.0)["verdict"] == v.REGRESSED
+
+
+def test_tiny_p_values_print_as_below_the_floor() -> None:
+    """The verdict tables show ``< 1e-6``, never ``<1e-300`` (issue 11)."""
+    import io
+
+    from rich.console import Console
+
+    from testbed.report import html, verdict_table
+
+    row = {"device": "b", "model": "m", "converter": "c", "threads": 1, "state": "done", "p50_ms": 1.0,
+           "baseline_p50_ms": 0.8, "latency_change_pct": 25.0, "latency_ci_low_pct": 20.0,
+           "latency_ci_high_pct": 30.0, "latency_p_value": 0.0, "verdict": "regressed", "verdict_reason": "x"}
+    out = io.StringIO()
+    verdict_table.render([row], "t", Console(file=out, width=300, color_system=None))
+    assert "< 1e-6" in out.getvalue() and "1e-300" not in out.getvalue()
+    assert html._p(0.0) == "&lt; 1e-6" and html._p(2e-9) == "&lt; 1e-6" and html._p(0.5) == "0.5"

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import __version__
+from ..stats import fmt_p_value
 from . import plots
 from .export import RunData, load_run
 
@@ -46,7 +47,7 @@ def _num(value: Any, fmt: str) -> str:
 
 
 def _p(value: float | None) -> str:
-    return "–" if value is None else ("&lt;1e-300" if value == 0 else format(value, ".2g"))
+    return _e(fmt_p_value(value))
 
 
 def _table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:

@@ -87,6 +87,7 @@ def render(rows: list[dict], title: str, console: Console) -> None:
     for r in failed:
         console.print(f"[red]failed[/] {r['converter']} ({r['runtime']}): {r.get('error')}")
     _emulated_notes(rows, console)
+    _percentile_notes(rows, console)
     _power_notes(rows, console)
     _measurement_notes(rows, console)
     _thermal_notes(rows, console)
@@ -103,6 +104,26 @@ def _emulated_notes(rows: list[dict], console: Console) -> None:
     if how:
         console.print(f"[yellow]EMULATED board[/] ({'; '.join(how)}): latency, memory and load times are "
                       "the emulator's, not a real board's; compare them only with each other.")
+
+
+def withheld_percentiles(latency: dict) -> list[str]:
+    """The tail percentiles left out of a latency summary for too few samples (record v4)."""
+    n, min_n = latency.get("n") or 0, latency.get("percentile_min_n") or {}
+    return [name for name, need in min_n.items() if n and n < need and latency.get(name) is None]
+
+
+def _percentile_notes(rows: list[dict], console: Console) -> None:
+    short = [(r, withheld_percentiles(r.get("latency_ms") or {})) for r in rows if r["status"] == "ok"]
+    short = [(r, names) for r, names in short if names]
+    if not short:
+        return
+    min_n = short[0][0]["latency_ms"]["percentile_min_n"]
+    need = ", ".join(f"{name} >= {min_n[name]}" for name in min_n)
+    which = "; ".join(f"{r['converter']} n={r['latency_ms']['n']}" for r, _ in short)
+    console.print(f"[yellow]Percentiles left out[/] (–): too few samples ({which}). A percentile is shown "
+                  f"only from as many samples as its distribution-free 95 % confidence interval needs "
+                  f"({need}); with fewer, the p99 of a run is just its largest value. Take more with "
+                  "--iterations or --preset default.")
 
 
 def _measurement_notes(rows: list[dict], console: Console) -> None:

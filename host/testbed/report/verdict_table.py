@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ..stats import fmt_p_value
 from .table import fmt_num
 
 STYLE = {"regressed": "bold red", "broken": "bold red", "improved": "green", "noisy": "yellow",
@@ -35,7 +36,7 @@ def render(rows: list[dict], title: str, console: Console, only_changes: bool = 
             fmt_num(r.get("p50_ms"), ".4g"), fmt_num(r.get("baseline_p50_ms"), ".4g"),
             fmt_num(r.get("latency_change_pct"), "+.1f"),
             f"{lo:+.1f}..{hi:+.1f}" if lo is not None and hi is not None else "–",
-            ("<1e-300" if r.get("latency_p_value") == 0 else fmt_num(r.get("latency_p_value"), ".2g")),
+            fmt_p_value(r.get("latency_p_value")),
             verdict_cell(r.get("verdict")),
             (r.get("verdict_reason") or r.get("error") or "")[:120])
     if shown:
