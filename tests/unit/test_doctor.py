@@ -133,6 +133,38 @@ def test_one_line_per_problem_with_its_fix() -> None:
     assert lines[0].startswith("FAIL agent") and lines[1].startswith("WARN governor")
 
 
-def test_local_profile() -> None:
-    local = Profile.model_validate({"id": "local", "transport": "local"})
-    assert not has_problems(evaluate(local, BoardFacts(device="local", transport="local")))
+def local_facts(**kw) -> BoardFacts:  # type: ignore[no-untyped-def]
+    facts = BoardFacts(device="local", transport="local", where="this machine", reachable=True,
+                       host_key_known=True, python_exists=True, python="/venv/bin/python",
+                       installed_version="0.1.0", host_version="0.1.0", info=INFO,
+                       runtimes_installed={k: dict(v) for k, v in INFO["runtimes"].items()},
+                       governors=["performance"], temperatures_c={"x86_pkg_temp": 45.0}, disk_path="/home/me",
+                       disk_free_bytes=20 << 30)
+    for key, value in kw.items():
+        setattr(facts, key, value)
+    return facts
+
+
+def test_local_profile_gets_the_board_checks() -> None:
+    """Issue 11: `doctor --device local` checked the transport only."""
+    local = profile(id="local", transport="local", ssh=None, power={"sensors": ["estimate"]})
+    findings = evaluate(local, local_facts())
+    assert [f.check for f in findings] == ["transport", "agent", "runtime:litert", "runtime:onnxruntime",
+                                           "power", "governor", "temperature", "disk", "clock"]
+    assert not has_problems(findings, strict=True)
+
+
+@pytest.mark.parametrize("facts, check, words, fix", [
+    (local_facts(installed_version=None), "agent", "not importable by /venv/bin/python", "make install"),
+    (local_facts(info={**INFO, "runtimes": {"onnxruntime": INFO["runtimes"]["onnxruntime"],
+                                            "litert": {"available": False, "reason": "No module named x"}}}),
+     "runtime:litert", "No module named x", "/venv/bin/python -m pip install 'testbed[litert]'"),
+    (local_facts(governors=["powersave"]), "governor", "powersave", "scaling_governor"),
+    (local_facts(temperatures_c={"x86_pkg_temp": 85.0}), "temperature", "85 °C", "cool down"),
+    (local_facts(disk_free_bytes=1 << 29), "disk", "0.5 GiB free", "free space"),
+])
+def test_local_profile_problems_name_a_local_fix(facts: BoardFacts, check: str, words: str, fix: str) -> None:
+    local = profile(id="local", transport="local", ssh=None, power={"sensors": ["estimate"]})
+    found = [f for f in problems(local, facts) if f.check == check]
+    assert found and words in found[0].message and fix in (found[0].fix or "")
+    assert "testbed agent install" not in (found[0].fix or "")

@@ -45,18 +45,35 @@ def evaluate(profile: Profile, facts: BoardFacts) -> list[Finding]:
     if profile.transport == "ssh":
         if not _ssh(profile, facts, out):
             return out
+        if not _agent(profile, facts, out):
+            return out
+    elif profile.transport == "local":
+        if not _local_agent(facts, out):
+            return out
     else:
-        out.append(Finding("ok", "transport", f"{profile.transport}: the agent runs on this machine per deploy"))
-        return out
-    if not _agent(profile, facts, out):
+        out.append(Finding("ok", "transport", f"{profile.transport}: checked when a deploy connects"))
         return out
     _runtimes(profile, facts, out)
     _power(profile, facts, out)
     _governor(facts, out)
     _temperature(facts, out)
     _disk(profile, facts, out)
-    _clock(facts, out)
+    if profile.transport == "local":
+        out.append(Finding("ok", "clock", "this host's own clock"))
+    else:
+        _clock(facts, out)
     return out
+
+
+def _local_agent(facts: BoardFacts, out: list[Finding]) -> bool:
+    """The local agent is this host's testbed_agent, started per deploy by ``facts.python``."""
+    out.append(Finding("ok", "transport", "local: the agent runs on this machine, started per deploy"))
+    if facts.installed_version is None:
+        out.append(Finding("fail", "agent", f"testbed_agent is not importable by {facts.python}",
+                           "install testbed into this environment: make install (or pip install -e .)"))
+        return False
+    out.append(Finding("ok", "agent", f"{facts.installed_version} importable by {facts.python}"))
+    return True
 
 
 def _ssh(profile: Profile, facts: BoardFacts, out: list[Finding]) -> bool:
@@ -134,11 +151,15 @@ def _runtimes(profile: Profile, facts: BoardFacts, out: list[Finding]) -> None:
                                f"testbed agent install --device {profile.id} (the agent is older than this host)"))
             continue
         bad = next((p for p in probes if not p.get("available")), None)
-        if bad is not None:
-            where = "" if facts.info is None else " (from /v1/info)" if bad is seen else " (in its venv)"
-            out.append(Finding("fail", f"runtime:{name}", f"not importable on the board{where}: "
+        if bad is not None and profile.transport == "local":
+            out.append(Finding("fail", f"runtime:{name}", f"not importable by {facts.python}: "
                                f"{bad.get('reason') or 'not installed'}",
-                               f"testbed agent install --device {profile.id} (installs the profile's runtimes)"))
+                               f"{facts.python} -m pip install 'testbed[{name}]'"))
+        elif bad is not None:
+            where = "" if facts.info is None else " (from /v1/info)" if bad is seen else " (in its venv)"
+            install = f"testbed agent install --device {profile.id} (installs the profile's runtimes)"
+            out.append(Finding("fail", f"runtime:{name}", f"not importable on the board{where}: "
+                               f"{bad.get('reason') or 'not installed'}", install))
         else:
             version = (seen or fresh or {}).get("version")
             out.append(Finding("ok", f"runtime:{name}", f"importable ({version or 'version unknown'})"))

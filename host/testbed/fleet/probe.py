@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shlex
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -29,6 +31,9 @@ echo "disk=$d:$(df -Pk "$d" 2>/dev/null | tail -n 1 | awk '{print $4}')"
 echo "hostname=$(hostname 2>/dev/null || uname -n)"
 echo "machine=$(uname -m)"
 """
+
+# The local agent's /v1/info document, computed by the interpreter that runs it (no agent started).
+LOCAL_INFO_SCRIPT = "import json; from testbed_agent.info import agent_info; print(json.dumps(agent_info()))"
 
 
 @dataclass
@@ -77,8 +82,7 @@ def gather(profile: Profile, connect_timeout_s: float | None = None, retries: in
 
     facts = BoardFacts(device=profile.id, transport=profile.transport, host_version=agent_version())
     if profile.transport == "local":
-        facts.where, facts.reachable, facts.host_key_known = "this machine", True, True
-        facts.installed_version = agent_version()
+        _local_facts(facts, live_only)
         return facts
     assert profile.ssh is not None
     settings = profile.ssh
@@ -171,8 +175,46 @@ def _agent_facts(transport: SshTransport, facts: BoardFacts) -> None:
         facts.health_error = str(exc)
 
 
+def _local_facts(facts: BoardFacts, live_only: bool) -> None:
+    """This machine, judged like a board: the interpreter the local agent runs with (this one) and
+    what its /v1/info would say (runtimes, power sensors), then the same machine facts script. The
+    agent is started per deploy, so nothing runs now; the clock is this host's own."""
+    from ..paths import home
+
+    facts.where, facts.reachable, facts.host_key_known = "this machine", True, True
+    facts.python = sys.executable
+    if live_only:
+        facts.python_exists, facts.installed_version = True, facts.host_version
+        return
+    try:  # a child process, as the agent would be: the runtime imports stay out of this one
+        proc = subprocess.run([sys.executable, "-c", LOCAL_INFO_SCRIPT], capture_output=True, text=True,
+                              timeout=120)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        info = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        info = None
+    facts.python_exists = True  # this very interpreter; installed_version None: no testbed_agent in it
+    if info is not None:
+        facts.installed_version = info.get("agent_version")
+        facts.runtimes_installed = info.get("runtimes") or {}
+        facts.info = info
+    agent_home = home() / "local-agent"  # LocalTransport's store is in here
+    try:
+        out = subprocess.run(["sh", "-c", FACTS_SCRIPT % {"home": shlex.quote(str(agent_home))}],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    _parse_machine_facts(out, facts)
+
+
 def _machine_facts(transport: SshTransport, facts: BoardFacts) -> None:
     code, out = transport.exec(FACTS_SCRIPT % {"home": shlex.quote(transport.agent_home)})
+    _parse_machine_facts(out, facts)
+    facts.clock_skew_s, facts.clock_uncertainty_s = _clock_skew(transport)
+
+
+def _parse_machine_facts(out: str, facts: BoardFacts) -> None:
+    """FACTS_SCRIPT's key=value lines into ``facts``."""
     temps: dict[str, float] = {}
     for line in out.splitlines():
         key, _, value = line.partition("=")
@@ -193,7 +235,6 @@ def _machine_facts(transport: SshTransport, facts: BoardFacts) -> None:
         elif key == "machine":
             facts.machine = value.strip() or None
     facts.temperatures_c = temps or None
-    facts.clock_skew_s, facts.clock_uncertainty_s = _clock_skew(transport)
 
 
 def _clock_skew(transport: SshTransport) -> tuple[float | None, float | None]:
