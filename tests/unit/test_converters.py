@@ -485,6 +485,68 @@ def test_build_accepts_converter_names(home: Path, digits: Any) -> None:
     assert os.path.basename(str(art.path)) == "digits_cnn.onnx-keras-fp32.onnx"
 
 
+# ----------------------------------------------------------------------------- the runtime loads what is cached
+
+
+class UnloadableTflite(Converter):
+    """Writes a .tflite LiteRT refuses (not a flatbuffer), like a converter that makes a bad file."""
+
+    name = "test-unloadable-tflite"
+    source = "keras"
+    format = "tflite"
+    runtime = "litert"
+    layout = "NHWC"
+    extension = ".tflite"
+
+    def convert(self, model: Any, out_path: Path) -> dict[str, Any]:
+        out_path.write_bytes(b"TFL3 but not a flatbuffer at all")
+        return {}
+
+
+def test_every_tflite_converter_needs_litert_for_its_load_check() -> None:
+    for conv in all_converters():
+        if conv.format == "tflite":
+            assert "ai-edge-litert" in conv.tool_versions(), conv.name  # the check's version is in the key
+    assert "ai-edge-litert" in UnloadableTflite().tool_versions()
+
+
+def test_tflite_litert_cannot_load_is_a_failed_conversion_and_not_cached(home: Path, digits: Any) -> None:
+    art = build(UnloadableTflite(), digits)
+    assert art.status == "failed" and art.path is None and art.sha256 is None
+    assert art.error is not None and art.error.startswith("test-unloadable-tflite: LiteRT cannot load the artifact: ")
+    assert "\n" not in art.error
+    assert list((home / "cache" / "artifacts").iterdir()) == []  # neither an entry nor a temporary folder
+
+
+def test_text_transformer_dynamic_int8_embedding_fails_with_litert_reason(home: Path) -> None:
+    """litert-torch's dynamic int8 quantizes the embedding table with a zero point != 0, which
+    LiteRT's EMBEDDING_LOOKUP refuses in Prepare: a failed conversion with that reason (the board
+    would refuse it the same way), nothing cached."""
+    tokens = testbed_zoo.load("text_transformer")
+    art = build("tflite-torch-int8-dynamic", tokens)
+    assert art.status == "failed" and art.path is None
+    assert art.error is not None
+    assert art.error.startswith("tflite-torch-int8-dynamic: LiteRT cannot load the artifact: "), art.error
+    assert "EMBEDDING_LOOKUP" in art.error and "zero_point" in art.error
+    assert not [p for p in (home / "cache" / "artifacts").rglob("*") if "tflite-torch-int8-dynamic" in p.name]
+
+
+def test_a_cache_entry_of_the_previous_format_is_not_served(home: Path, digits: Any) -> None:
+    """Version-1 entries were never load-checked: one found under a key is converted again."""
+    from testbed.converters import cache
+
+    conv = get("tflite-keras-fp32")
+    first = build(conv, digits)
+    assert first.ok and first.path is not None
+    meta_path = first.path.parent / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "cache_format": 1}))
+    assert cache.CACHE_FORMAT_VERSION == 2
+    again = build(conv, digits)
+    assert again.ok and not again.cached
+    assert json.loads(meta_path.read_text())["cache_format"] == 2
+
+
 # ----------------------------------------------------------------------------- cache key: converter code
 
 CODE_V1 = '''

@@ -103,3 +103,14 @@ def pt2e_quantize(module: Any, sample: Any, quantizer: Any, calibration: list[An
     else:
         graph(sample)
     return convert_pt2e(graph, fold_quantize=fold_quantize)
+
+
+def litert_loads(path: Any) -> None:
+    """Load a .tflite file in LiteRT and allocate its tensors, as the board's runtime does: with
+    the default resolver (XNNPACK delegate applied) and with the built-in kernels alone
+    (``runtime_settings.litert.xnnpack: false``). Raises LiteRT's own error (e.g. a kernel's
+    failed Prepare) when either cannot."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    for resolver in (OpResolverType.AUTO, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES):
+        Interpreter(model_path=str(path), experimental_op_resolver_type=resolver).allocate_tensors()

@@ -12,10 +12,14 @@ import importlib.util
 import re
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from testbed.errors import ConversionError, first_line
+
+from ._support import litert_loads
 
 # Where a converter starts from: a zoo / user model's PyTorch or Keras form, or a user's own
 # .onnx / .tflite file used as is (the ``*-file-*`` converters; only such models list them).
@@ -39,6 +43,25 @@ RUNTIMES = ("executorch", "onnxruntime", "litert")
 # module(s): part of each converter's implementation hash (hence of the cache key).
 SHARED_MODULES = ("base.py", "_support.py", "post_quant.py")
 _PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class LoadCheck:
+    """How an artifact of one format is loaded by the runtime that runs it on a board."""
+
+    runtime: str  # the runtime's name in messages, e.g. "LiteRT"
+    module: str  # the import name the check needs (part of available())
+    distribution: str  # its distribution (part of tool_versions(), hence of the cache key)
+    check: Callable[[Path], None]  # raises the runtime's own exception when it cannot load the file
+
+
+# Every artifact of these formats must load in its runtime before it counts as converted
+# (Converter.check_loads, run by the cache on every fresh artifact): a converter can write a file
+# the runtime then refuses (litert-torch's dynamic int8 embedding with a zero point != 0), and such
+# a file is a failed conversion with the runtime's reason, never an artifact sent to a board.
+LOAD_CHECKS: dict[str, LoadCheck] = {
+    "tflite": LoadCheck("LiteRT", "ai_edge_litert", "ai-edge-litert", litert_loads),
+}
 
 
 class ZooModelLike(Protocol):
@@ -81,7 +104,9 @@ class Converter(ABC):
 
     def available(self) -> tuple[bool, str | None]:
         """Whether this host can run the converter: ``(True, None)`` or ``(False, reason)``."""
-        missing = [mod for mod in self.modules if not _module_installed(mod)]
+        load_check = LOAD_CHECKS.get(self.format)
+        modules = dict.fromkeys((*self.modules, *((load_check.module,) if load_check else ())))
+        missing = [mod for mod in modules if not _module_installed(mod)]
         if missing:
             return False, f"missing Python package(s): {', '.join(missing)}"
         return True, None
@@ -89,7 +114,9 @@ class Converter(ABC):
     def tool_versions(self) -> dict[str, str]:
         """Installed versions of every distribution in the tool chain (``"missing"`` if absent)."""
         versions: dict[str, str] = {}
-        for entry in self.distributions:
+        load_check = LOAD_CHECKS.get(self.format)
+        entries = (*self.distributions, *((load_check.distribution,) if load_check else ()))
+        for entry in dict.fromkeys(entries):
             names = entry.split("|")
             for dist in names:
                 try:
@@ -141,6 +168,23 @@ class Converter(ABC):
         Raises:
             ConversionError: the tool failed; the message is the tool's first useful line.
         """
+
+    def check_loads(self, path: Path) -> None:
+        """Load the artifact at ``path`` with the runtime that runs it (``LOAD_CHECKS``; nothing
+        for a format without a check).
+
+        Raises:
+            ConversionError: "<converter>: <runtime> cannot load the artifact: <runtime's line>".
+        """
+        load_check = LOAD_CHECKS.get(self.format)
+        if load_check is None:
+            return
+        try:
+            load_check.check(path)
+        except Exception as exc:
+            raise ConversionError(
+                f"{self.name}: {load_check.runtime} cannot load the artifact: {first_line(exc)}"
+            ) from exc
 
     def _fail(self, exc: BaseException) -> ConversionError:
         """A ``ConversionError`` naming this converter and the tool's first useful line (terminal

@@ -7,7 +7,8 @@ Layout under ``cache_dir("artifacts")``::
     <key>/<model>.<converter><ext>       the artifact itself
 
 An entry is written into a temporary sibling folder and renamed into place, so a crash
-mid-conversion never leaves a half entry. Failed conversions are never cached.
+mid-conversion never leaves a half entry. Failed conversions are never cached, and neither is an
+artifact its runtime cannot load (``Converter.check_loads`` runs before an entry is published).
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from testbed.errors import first_line
+from testbed.errors import ConversionError, first_line
 from testbed.paths import cache_dir
 
 from .base import Converter, ZooModelLike
 from .registry import all_converters, get
 
-CACHE_FORMAT_VERSION = 1
+# 1: first format. 2: every entry was load-checked by its runtime before it was published (a
+#    version-1 TFLite entry may hold a file LiteRT cannot load: never served, converted again).
+CACHE_FORMAT_VERSION = 2
 META_FILE = "meta.json"
 _TMP_PREFIX = ".tmp-"
 
@@ -159,6 +162,11 @@ def _convert_into(
         out = tmp / filename
         if not out.is_file() or out.stat().st_size == 0:
             artifact.error = f"{conv.name}: produced no artifact file"
+            return artifact
+        try:
+            conv.check_loads(out)
+        except ConversionError as exc:  # "<converter>: LiteRT cannot load the artifact: <its line>"
+            artifact.error = str(exc)
             return artifact
         artifact.status = "ok"
         artifact.extra = dict(extra or {})

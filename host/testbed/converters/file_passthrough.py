@@ -3,7 +3,8 @@
 Only user models loaded from such a file list its framework ("onnx" / "tflite") in
 ``spec.frameworks``, so ``testbed convert`` / ``deploy`` offer these converters for them alone.
 The artifact is a byte copy of ``model.source_file()``, checked with the format's own tool
-(``onnx.checker`` / the LiteRT interpreter) so a broken file fails here with the tool's line. Its
+(``onnx.checker``; a .tflite by the LiteRT load check every TFLite artifact gets, ``base.LOAD_CHECKS``)
+so a broken file fails here with the tool's line. Its
 layout is the file's (``model.layout(source)``). The quantized variants over these bases live
 with their tools: ORT int8 in :mod:`.onnx_quant`, ai-edge-quantizer int8 in :mod:`.tflite_quant`.
 """
@@ -89,12 +90,9 @@ class OnnxFileFp32(_FilePassthrough, source="onnx", runtime="onnxruntime", layou
 
 @register
 class TfliteFileFp32(_FilePassthrough, source="tflite", runtime="litert", layout="NHWC", module="ai_edge_litert",
-                     distribution="ai-edge-litert",
-                     check="ai_edge_litert.interpreter.Interpreter(model_path).allocate_tensors()"):
+                     distribution="ai-edge-litert", check="base.LOAD_CHECKS['tflite'] (LiteRT allocate_tensors)"):
     """A user's .tflite file, run by LiteRT as it is."""
 
     def verify(self, path: Path) -> dict[str, Any]:
-        from ai_edge_litert.interpreter import Interpreter
-
-        Interpreter(model_path=str(path)).allocate_tensors()
+        """Nothing of its own: every TFLite artifact is loaded by the shared LiteRT check."""
         return {}
