@@ -2,6 +2,8 @@
 #   make demo   - create .venv, install testbed, deploy digits_cnn to this machine (--device local)
 #   make test   - the same install plus system test deps (openssh-server), then the test suite
 # Both are fast when everything is already installed (a stamp file tracks pyproject.toml).
+#   make test-fast - the edit-test loop: unit tests that need no torch or TensorFlow, in their own light
+#                    venv (.venv-fast: `pip install -e '.[test-fast]'`), in well under a minute
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,14 +12,26 @@ STAMP  := $(VENV)/.testbed-installed
 MODEL  ?= digits_cnn
 DEVICE ?= local
 PYTEST_ARGS ?=
+FAST_VENV ?= .venv-fast
+FAST_STAMP := $(FAST_VENV)/.testbed-installed
 
-.PHONY: demo test test-arm64 bench install system-deps clean
+.PHONY: demo test test-fast test-arm64 bench install system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/testbed deploy --device $(DEVICE) --model $(MODEL)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# No torch, no TensorFlow, no system packages: a framework import fails the test (tests/conftest.py).
+test-fast: $(FAST_STAMP)
+	TESTBED_TEST_FAST=1 $(FAST_VENV)/bin/python -m pytest -q -m "not framework" tests/unit $(PYTEST_ARGS)
+
+$(FAST_STAMP): pyproject.toml
+	test -x $(FAST_VENV)/bin/python || $(PYTHON) -m venv $(FAST_VENV)
+	$(FAST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FAST_VENV)/bin/python -m pip install -q -e '.[test-fast]'
+	touch $(FAST_STAMP)
 
 # Nightly only (not in `make test`): an emulated aarch64 board under qemu (first run builds and caches its image).
 test-arm64: $(STAMP) system-deps
@@ -39,4 +53,4 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(FAST_VENV) build *.egg-info

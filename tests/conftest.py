@@ -6,6 +6,7 @@ suite never touches the user's ``~/.testbed`` and starts from nothing, like a ne
 
 from __future__ import annotations
 
+import importlib.abc
 import os
 import sys
 import tempfile
@@ -20,6 +21,22 @@ def pytest_configure(config: pytest.Config) -> None:
     if "TESTBED_HOME" not in os.environ or not os.environ.get("TESTBED_TEST_KEEP_HOME"):
         os.environ["TESTBED_HOME"] = tempfile.mkdtemp(prefix="testbed-home-")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("TESTBED_TEST_FAST"):
+        sys.meta_path.insert(0, _NoFrameworks())
+
+
+class _NoFrameworks(importlib.abc.MetaPathFinder):
+    """`make test-fast` (TESTBED_TEST_FAST=1): importing a framework is an error that says which marker
+    the test lacks, so the fast tier stays honest even in a venv that has torch and TensorFlow."""
+
+    FRAMEWORKS = frozenset({"torch", "tensorflow", "keras", "executorch", "litert_torch", "tf2onnx", "torchao",
+                            "ai_edge_quantizer", "onnxscript"})
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in self.FRAMEWORKS:
+            raise ImportError(f"{name} imported in `make test-fast`: mark the test @pytest.mark.framework "
+                              "(it needs torch or TensorFlow)")
+        return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -41,6 +41,7 @@ def test_probe_of_missing_package() -> None:
     assert probe.to_json() == {"available": False, "version": None, "reason": probe.reason}
 
 
+@pytest.mark.framework
 def test_probes_import_no_runtime() -> None:
     code = ("import sys; from testbed_agent.info import runtime_probes; p = runtime_probes();"
             "heavy = [m for m in ('torch', 'tensorflow', 'onnxruntime', 'ai_edge_litert', "

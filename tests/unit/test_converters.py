@@ -33,6 +33,8 @@ from testbed.converters.onnx_torch import OnnxTorchFp32
 from testbed.converters.post_quant import PostQuantized
 from testbed.errors import ConfigError, ConversionError, first_line
 
+pytestmark = pytest.mark.framework  # every test here converts with torch or TensorFlow
+
 ATOL = 1e-4
 MAX_ACCURACY_DROP = 0.02  # quantized accuracy on the eval set vs the fp32 source model's
 MIN_TOP1_AGREEMENT = 0.9  # quantized vs source model, on the eval set

@@ -159,6 +159,7 @@ def _check_common(model: ZooModel, framework: str, num_classes: int) -> None:
 # ------------------------------------------------------------------ each kind loads
 
 
+@pytest.mark.framework
 def test_pt2(files: dict[str, Any]) -> None:
     import torch
 
@@ -181,6 +182,7 @@ def test_pt2(files: dict[str, Any]) -> None:
     assert model.source_hash() == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.framework
 def test_keras_file(files: dict[str, Any]) -> None:
     path = files["root"] / "tiny-net.keras"
     model = testbed_zoo.load(str(path))
@@ -196,6 +198,7 @@ def test_keras_file(files: dict[str, Any]) -> None:
     assert model.stats()["params"] == TINY_PARAMS and model.stats()["macs"] == TINY_MACS
 
 
+@pytest.mark.framework
 def test_saved_model_folder(files: dict[str, Any]) -> None:
     path = files["root"] / "saved"
     model = testbed_zoo.load(str(path))
@@ -208,6 +211,7 @@ def test_saved_model_folder(files: dict[str, Any]) -> None:
     assert tuple(model.keras_model().input_shape) == (1, 8, 8, 3)
 
 
+@pytest.mark.framework
 def test_onnx_file_used_as_is(files: dict[str, Any]) -> None:
     import torch
 
@@ -229,6 +233,7 @@ def test_onnx_file_used_as_is(files: dict[str, Any]) -> None:
     assert stats["params"] == 4 * 3 * 9 and stats["macs"] == 4 * 6 * 6 * 27
 
 
+@pytest.mark.framework
 def test_tflite_file_used_as_is(files: dict[str, Any]) -> None:
     path = files["root"] / "tiny.tflite"
     model = testbed_zoo.load(str(path))
@@ -242,6 +247,7 @@ def test_tflite_file_used_as_is(files: dict[str, Any]) -> None:
     assert stats["params"] == TINY_PARAMS - 5 and stats["macs"] == TINY_MACS  # the all-zero Dense bias is dropped
 
 
+@pytest.mark.framework
 def test_factories(files: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(files["root"]))
     model = testbed_zoo.load("tiny_factory:make")
@@ -278,6 +284,7 @@ def _error(spec: str) -> str:
     return message
 
 
+@pytest.mark.framework
 def test_file_errors(files: dict[str, Any], tmp_path: Path) -> None:
     root = files["root"]
     assert "no such file" in _error(str(tmp_path / "missing.onnx"))
@@ -298,6 +305,7 @@ def test_unknown_id_mentions_user_models() -> None:
     assert "unknown model 'nope'" in message and ".onnx" in message and "package.module:function" in message
 
 
+@pytest.mark.framework
 def test_factory_errors(files: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(files["root"]))
     assert "cannot import module 'no_such_module_xyz'" in _error("no_such_module_xyz:make")

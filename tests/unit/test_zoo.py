@@ -138,6 +138,7 @@ def test_digits_data(digits: ZooModel) -> None:
     assert digits.example_input("NHWC").shape == (1, 8, 8, 1)
 
 
+@pytest.mark.framework
 def test_digits_accuracy(digits: ZooModel) -> None:
     eval_set = digits.eval_set()
     assert eval_set is not None
@@ -148,6 +149,7 @@ def test_digits_accuracy(digits: ZooModel) -> None:
     assert accuracy >= 0.95, accuracy
 
 
+@pytest.mark.framework
 def test_digits_second_load_does_not_retrain(digits: ZooModel, testbed_home: Path) -> None:
     from testbed_zoo.digits_cnn import torch_model
 
@@ -169,6 +171,7 @@ def test_digits_second_load_does_not_retrain(digits: ZooModel, testbed_home: Pat
     np.testing.assert_allclose(again.reference("pytorch", x), digits.reference("pytorch", x), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.framework
 def test_digits_torch_keras_parity(digits: ZooModel) -> None:
     _check_parity(digits)
 
@@ -185,6 +188,7 @@ def test_mobilenet_inputs(mobilenet: ZooModel) -> None:
     assert mobilenet.example_input("NHWC", seed=5).shape == (1, 224, 224, 3)
 
 
+@pytest.mark.framework
 def test_mobilenet_torch_keras_parity(mobilenet: ZooModel) -> None:
     import torch
 

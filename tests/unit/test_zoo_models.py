@@ -42,6 +42,7 @@ def _check_parity(model: ZooModel, n: int) -> None:
         ("resnet18", 11_689_512, (1.7e9, 1.9e9)),  # torchvision: 11.69M params, 1.81 GFLOPS
     ],
 )
+@pytest.mark.framework
 def test_cnn_parity_and_stats(model_id: str, params: int, macs_range: tuple[float, float]) -> None:
     import torch
 
@@ -60,6 +61,7 @@ def test_cnn_parity_and_stats(model_id: str, params: int, macs_range: tuple[floa
     assert stats["macs_by_op"]["convolution"] > 0.9 * stats["macs"]
 
 
+@pytest.mark.framework
 def test_mobilenet_v2_stats_and_cache(testbed_home: Path) -> None:
     model = testbed_zoo.load("mobilenet_v2")
     stats = model.stats()
@@ -93,6 +95,7 @@ def test_text_spec_and_inputs(text: ZooModel) -> None:
     assert not train & {row.tobytes() for row in x}
 
 
+@pytest.mark.framework
 def test_text_accuracy_parity_and_stats(text: ZooModel) -> None:
     eval_set = text.eval_set()
     assert eval_set is not None
@@ -114,6 +117,7 @@ def test_text_accuracy_parity_and_stats(text: ZooModel) -> None:
     assert stats["macs_by_op"]["bmm"] == 2 * 2 * 4 * 32 * 32 * 16
 
 
+@pytest.mark.framework
 def test_text_second_load_does_not_retrain(text: ZooModel) -> None:
     from testbed_zoo.text_transformer import torch_model
 
