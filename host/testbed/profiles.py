@@ -51,6 +51,9 @@ class AgentSettings(_Strict):
     port: int = Field(default=8765, ge=0, le=65535)  # agent port on the board's 127.0.0.1 (0 = any free port)
     home: str = "~/.testbed-agent"  # agent state on the board: store/, token, agent.json, agent.log
     start_timeout_s: float = Field(default=60.0, gt=0)  # how long to wait for a started agent to answer
+    # Offline board (no route to PyPI): a folder on *this host* that `testbed agent install` fills
+    # with the board's wheels and installs from, as with --wheelhouse; None = the board's own pip.
+    wheelhouse: str | None = None
 
 
 #: Measurement presets (``measure.preset`` in a profile, ``--preset`` on the command line).

@@ -139,3 +139,29 @@ def test_systemd_asked_where_there_is_none(board: dict) -> None:
     proc = run("agent", "install", "--device", str(board["profile"]), "--wheelhouse", str(board["wheelhouse"]),
                "--service", "systemd")
     assert proc.returncode == 2 and "systemd does not run" in proc.stderr
+
+
+def test_profile_wheelhouse_and_what_really_runs_the_agent(board: dict) -> None:
+    """Issue 11: a board whose profile names its wheelhouse installs with the plain command (the
+    lab's boards reach no index), and the summary says how the agent really runs: no systemd here,
+    so a background process - not "systemd unit file: ..."."""
+    (board["root"] / "offline").mkdir(exist_ok=True)
+    offline = board["root"] / "offline" / "loopboard.yaml"  # a profile file is named by its id
+    offline.write_text(board["profile"].read_text().replace(
+        "agent:\n", f"agent:\n  wheelhouse: {board['wheelhouse']}\n", 1))
+    first = run("agent", "install", "--device", str(offline), "--json", "--no-profile-update")
+    assert first.returncode == 0, first.stderr[-2000:]
+    report = json.loads(first.stdout)
+    assert report["wheelhouse"] == str(board["wheelhouse"].resolve())
+    assert report["service"] == "process" and report["unit_path"] == ""
+    assert report["service_note"] == "no systemd on the board"
+    proc = run("agent", "install", "--device", str(offline), "--no-profile-update")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "runs as a background process (no systemd on the board)" in proc.stdout
+    assert "systemd unit file" not in proc.stdout and "enabled" not in proc.stdout
+    # doctor's fix for this board is the command that works offline
+    from testbed import profiles
+    from testbed.fleet.install import install_command
+
+    assert install_command(profiles.load(str(offline))) == (
+        f"testbed agent install --device loopboard --wheelhouse {board['wheelhouse'].resolve()}")

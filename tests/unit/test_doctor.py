@@ -168,3 +168,28 @@ def test_local_profile_problems_name_a_local_fix(facts: BoardFacts, check: str, 
     found = [f for f in problems(local, facts) if f.check == check]
     assert found and words in found[0].message and fix in (found[0].fix or "")
     assert "testbed agent install" not in (found[0].fix or "")
+
+
+def test_offline_board_fix_names_its_wheelhouse() -> None:
+    """Issue 11: doctor suggested `testbed agent install --device lab1`, which fails on a board that
+    reaches no index; a profile with agent.wheelhouse gets the command that works offline."""
+    lab = profile(id="lab1", agent={"python": "/lab/venv/bin/python", "wheelhouse": "/root/.testbed/wheelhouse"})
+    found = [f for f in problems(lab, healthy(python_exists=False, installed_version=None)) if f.check == "agent"]
+    assert found[0].fix == "testbed agent install --device lab1 --wheelhouse /root/.testbed/wheelhouse"
+    bad_rt = healthy(info={**INFO, "runtimes": {"litert": {"available": False, "reason": "gone"},
+                                                 "onnxruntime": INFO["runtimes"]["onnxruntime"]}})
+    found = [f for f in problems(lab, bad_rt) if f.check == "runtime:litert"]
+    assert "--wheelhouse /root/.testbed/wheelhouse" in (found[0].fix or "")
+
+
+def test_install_summary_says_how_the_agent_really_runs() -> None:
+    from testbed.commands.agent import service_line
+    from testbed.fleet.install import InstallReport
+
+    process = InstallReport(device="lab1", service="process", service_note="no systemd on the board",
+                            unit_file="/h/testbed-agent.service")
+    line = service_line(process)
+    assert line.startswith("runs as a background process (no systemd on the board)") and "enabled" not in line
+    unit = InstallReport(device="pi4", service="systemd-user", unit_file="/h/testbed-agent.service",
+                         unit_path="/home/pi/.config/systemd/user/testbed-agent.service")
+    assert service_line(unit).startswith("systemd-user unit /home/pi/.config/systemd/user/testbed-agent.service")

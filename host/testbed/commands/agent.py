@@ -63,9 +63,19 @@ def install(device: str, wheelhouse: Path | None, base_python: str, force: bool,
     runtimes = ", ".join(f"{k} {v.get('version') or ''}".strip() for k, v in report.runtimes.items())
     click.echo(f"{report.device}: agent {report.version} running (pid {report.agent_pid}, {report.service}); "
                f"Python {report.python_version} in {report.venv}; runtimes: {runtimes or 'none'}")
-    click.echo(f"{report.device}: systemd unit file: {report.unit_file}")
+    click.echo(f"{report.device}: {service_line(report)}")
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}")
+
+
+def service_line(report) -> str:  # type: ignore[no-untyped-def]
+    """How the agent runs now, as it is (a systemd unit only when one was installed and enabled)."""
+    if report.unit_path:
+        return f"{report.service} unit {report.unit_path}: enabled, restarted on failure and at boot"
+    why = report.service_note or "no systemd unit"
+    return (f"runs as a background process ({why}): not restarted after a crash or a reboot (a deploy or "
+            f"`testbed agent start --device {report.device}` starts it); unit text for systemd kept at "
+            f"{report.unit_file}")
 
 
 def _with_transport(device: str, action):  # type: ignore[no-untyped-def]

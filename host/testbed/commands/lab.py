@@ -44,8 +44,10 @@ def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
                    + (f", cpu quota {b.cpu_quota:g}" if b.cpu_quota else "")
                    + (f", cpu {b.cpus[0]}" if b.cpus else "") + f")  profile {b.profile}")
     click.echo(f"profiles: {lab_mod.profiles_dir()} (found by id: --device lab1)")
-    click.echo("next: testbed agent install --device lab1 --wheelhouse "
-               f"{lab_mod.lab_dir().parent / 'wheelhouse'}   (boards reach nothing but this host)")
+    arm64 = any(b.emulated for b in state.boards)
+    click.echo(f"next: testbed agent install --device {state.boards[0].name}   (boards reach nothing but this "
+               f"host: their profiles set agent.wheelhouse {lab_mod.wheelhouse_dir(arm64)}, which the install "
+               "fills here with pip download - from that folder alone once it holds the wheels)")
 
 
 @lab.command()

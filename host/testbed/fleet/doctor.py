@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..profiles import Profile
+from .install import install_command
 from .probe import BoardFacts
 
 HOT_FAIL_C, HOT_WARN_C = 80.0, 70.0
@@ -112,7 +113,7 @@ def _ssh(profile: Profile, facts: BoardFacts, out: list[Finding]) -> bool:
 
 
 def _agent(profile: Profile, facts: BoardFacts, out: list[Finding]) -> bool:
-    install = f"testbed agent install --device {profile.id}"
+    install = install_command(profile)
     if not facts.python_exists:
         out.append(Finding("fail", "agent", f"not installed: {facts.python} does not run on the board", install))
         return False
@@ -148,7 +149,7 @@ def _runtimes(profile: Profile, facts: BoardFacts, out: list[Finding]) -> None:
         probes = [p for p in (seen, fresh) if p is not None]
         if not probes:
             out.append(Finding("fail", f"runtime:{name}", "unknown to the board's agent",
-                               f"testbed agent install --device {profile.id} (the agent is older than this host)"))
+                               f"{install_command(profile)} (the agent is older than this host)"))
             continue
         bad = next((p for p in probes if not p.get("available")), None)
         if bad is not None and profile.transport == "local":
@@ -157,7 +158,7 @@ def _runtimes(profile: Profile, facts: BoardFacts, out: list[Finding]) -> None:
                                f"{facts.python} -m pip install 'testbed[{name}]'"))
         elif bad is not None:
             where = "" if facts.info is None else " (from /v1/info)" if bad is seen else " (in its venv)"
-            install = f"testbed agent install --device {profile.id} (installs the profile's runtimes)"
+            install = f"{install_command(profile)} (installs the profile's runtimes)"
             out.append(Finding("fail", f"runtime:{name}", f"not importable on the board{where}: "
                                f"{bad.get('reason') or 'not installed'}", install))
         else:

@@ -16,6 +16,7 @@ running that version) is left alone; a different version is upgraded and the age
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
@@ -79,7 +80,10 @@ class InstallReport:
     runtimes: dict = field(default_factory=dict)  # runtime -> probe (available, version, reason)
     packages: list[str] = field(default_factory=list)  # distributions in the board's venv
     service: str = ""  # systemd-system | systemd-user | process
-    unit_file: str = ""
+    service_note: str = ""  # why a background process (no systemd on the board, systemctl failed, asked)
+    unit_file: str = ""  # the unit's text, kept in agent.home whatever runs the agent
+    unit_path: str = ""  # the installed, enabled systemd unit; "" when the agent runs as a process
+    wheelhouse: str = ""  # the host folder the wheels came from (offline board); "" = the board's pip
     agent_pid: int | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -94,6 +98,9 @@ def install(profile: Profile, options: InstallOptions, progress: Progress = lamb
         raise ConfigError(f"profile '{profile.id}' uses transport '{profile.transport}': `testbed agent install` "
                           "is for boards reached over SSH (the local agent runs from this install)")
     report = InstallReport(device=profile.id)
+    if options.wheelhouse is None and profile.agent.wheelhouse:
+        options = dataclasses.replace(options, wheelhouse=profile_wheelhouse(profile, profile_path))
+    report.wheelhouse = str(options.wheelhouse or "")
     wheel = wheel_mod.build()
     transport = SshTransport(profile)
     with transport:
@@ -144,6 +151,8 @@ def install(profile: Profile, options: InstallOptions, progress: Progress = lamb
             fh.write(unit)
         service = _install_service(transport, options.service, unit, installed.get("service") or {}, report)
         report.service = service["kind"]
+        report.unit_path = service.get("path", "")
+        report.service_note = service.get("note", "")
         record = {"version": wheel.version, "wheel_sha256": wheel.sha256, "venv": venv, "python": python,
                   "runtimes": profile.runtimes, "service": service, "installed_at": time.time()}
         if {k: v for k, v in record.items() if k != "installed_at"} != \
@@ -175,6 +184,22 @@ def install(profile: Profile, options: InstallOptions, progress: Progress = lamb
         _set_profile_python(path, python)
         report.actions.append(f"profile {path}: agent.python set to {python}")
     return report
+
+
+def profile_wheelhouse(profile: Profile, profile_path: Path | None = None) -> Path | None:
+    """``agent.wheelhouse`` of the profile as a host path (``~`` expanded; relative to the profile file)."""
+    if not profile.agent.wheelhouse:
+        return None
+    path = Path(profile.agent.wheelhouse).expanduser()
+    if not path.is_absolute() and profile_path is not None:
+        path = profile_path.parent / path
+    return path.resolve()
+
+
+def install_command(profile: Profile) -> str:
+    """The `testbed agent install` line that works for this board (with its wheelhouse when offline)."""
+    wheelhouse = profile_wheelhouse(profile)
+    return f"testbed agent install --device {profile.id}" + (f" --wheelhouse {wheelhouse}" if wheelhouse else "")
 
 
 # -- steps --------------------------------------------------------------------------------------
@@ -299,7 +324,7 @@ def _install_service(transport: SshTransport, wanted: str, unit: str, previous: 
                      report: InstallReport) -> dict:
     """Install and enable the unit where systemd runs; else (or when it fails) a background process."""
     if wanted == "process":
-        return {"kind": "process"}
+        return {"kind": "process", "note": "--service process"}
     has_systemd = transport.exec("test -d /run/systemd/system && command -v systemctl")[0] == 0
     if not has_systemd:
         if wanted == "systemd":

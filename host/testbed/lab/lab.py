@@ -5,8 +5,8 @@ that address inside it, its own hostname (``unshare --uts``), an optional CPU ca
 pinning, and a profile (``$TESTBED_HOME/lab/profiles/<board>.yaml``) with a known_hosts entry for
 its host key and the lab's client key. The agent is put on a board by `testbed agent install`, into
 the board's own venv and agent home under the lab folder. Boards share this machine's filesystem;
-they cannot reach anything but this host (no default route), so `agent install` uses
-``--wheelhouse``.
+they cannot reach anything but this host (no default route), so their profiles name a wheelhouse
+(``agent.wheelhouse``, ``wheelhouse_dir()``) that `agent install` fills on this host and installs from.
 
 Every PID, name, cgroup and route the lab made is in ``$TESTBED_HOME/lab/state.json``; `lab down`
 removes them by PID and by name, and works from a half-built lab too.
@@ -322,9 +322,16 @@ agent:
   port: {AGENT_PORT}                  # on the board's own loopback (its namespace)
   home: {b.agent_home}
   start_timeout_s: 60
+  wheelhouse: {wheelhouse_dir()}   # the board reaches no index: install from this host folder
 runtimes: [litert, onnxruntime]
 tags: [lab, virtual]
 """)
+
+
+def wheelhouse_dir(arm64: bool = False) -> Path:
+    """The host folder `testbed agent install` fills with the lab boards' wheels (profile
+    ``agent.wheelhouse``): boards reach nothing but this host, so pip on a board cannot download."""
+    return lab_dir().parent / ("wheelhouse-arm64" if arm64 else "wheelhouse")
 
 
 def _emulated_profile(state: LabState, b: Board, root: Path, notes: list[str]) -> str:
@@ -350,6 +357,7 @@ agent:
   port: {AGENT_PORT}                  # on the guest's own loopback
   home: {b.agent_home}
   start_timeout_s: 300
+  wheelhouse: {wheelhouse_dir(arm64=True)}   # aarch64 wheels; the guest reaches no index
 runtimes: [litert, onnxruntime]
 measure:
   preset: quick
