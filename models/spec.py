@@ -62,6 +62,10 @@ class ModelSpec(BaseModel):
     # onnx/tflite files only: the layout the file's 4-D input expects (input_shape stays NCHW);
     # None for everything else (pytorch is NCHW, keras is NHWC).
     file_layout: Layout | None = None
+    # onnx/tflite files only: what the file computes in, read from its ops and tensors
+    # (models/precision.py): "fp32", "fp16" or "int8" (already quantized: used as is, labelled
+    # e.g. onnx-file-int8, never quantized again). None for everything else.
+    file_precision: Literal["fp32", "fp16", "int8"] | None = None
     # User models only: the path or "module:function" string they were loaded from; None in the zoo.
     origin: str | None = None
     # Human description of the held-out evaluation data, or None when there is none.
@@ -118,6 +122,8 @@ class ModelSpec(BaseModel):
                 f"vocab_size must be None unless input_kind is tokens, and then >= 2; got {self.vocab_size}")
         if self.file_layout is not None and not any(f in FILE_FRAMEWORKS for f in self.frameworks):
             raise ValueError("file_layout is only for onnx/tflite files used as is")
+        if self.file_precision is not None and not any(f in FILE_FRAMEWORKS for f in self.frameworks):
+            raise ValueError("file_precision is only for onnx/tflite files used as is")
         return self
 
     @model_validator(mode="after")

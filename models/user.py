@@ -17,7 +17,9 @@ Rules every kind follows: exactly one input tensor of float32, int32 or int64, b
 dynamic batch dim is taken as 1; other dims must be static); the first output is the model's
 output, flattened per sample to ``[N, num_classes]``; 4-D inputs are NCHW in the spec (pytorch is
 NCHW, keras NHWC; an onnx/tflite file's layout is guessed from where its small channel dim
-sits, default NCHW for ONNX and NHWC for TFLite: ``spec.file_layout``). No eval set; calibration
+sits, default NCHW for ONNX and NHWC for TFLite: ``spec.file_layout``; what such a file computes
+in, fp32 / fp16 / int8, is read from its ops and tensor types: ``spec.file_precision``, see
+models/precision.py). No eval set; calibration
 and parity inputs are seeded random (integers in ``[0, USER_INT_HIGH)``); the example input is
 the program's / factory's own example where there is one. ``source_hash`` is the sha256 of the
 file bytes (a SavedModel: of all its files; a factory: of its module's source file and the
@@ -105,6 +107,7 @@ class UserModel(ZooModel):
         example: np.ndarray | None = None,
         file: Path | None = None,
         stats: Callable[[], dict[str, Any]] | None = None,
+        precision_evidence: str = "",
     ) -> None:
         super().__init__(spec, folder)
         self._hash = source_hash
@@ -114,6 +117,9 @@ class UserModel(ZooModel):
         self._example = example
         self._file = file
         self._stats_fn = stats
+        # What shows the file's ``spec.file_precision`` (its quantization ops / tensor types), e.g.
+        # "ops MatMulInteger x2, DynamicQuantizeLinear x2"; "" for fp32 and non-file models.
+        self.precision_evidence = precision_evidence
 
     def __repr__(self) -> str:
         return f"UserModel(id={self.id!r}, origin={self.spec.origin!r})"
@@ -189,7 +195,7 @@ def _batch1_shape(text: str, dims: list[Any]) -> list[int]:
 
 
 def _make_spec(text: str, name: str, framework: str, native_shape: list[int], dtype: str, outputs: int,
-               layout: str, file_layout: str | None = None) -> ModelSpec:
+               layout: str, file_layout: str | None = None, file_precision: str | None = None) -> ModelSpec:
     """The spec of a user model (input shape given in the framework's ``layout``)."""
     shape = shape_to_nchw(native_shape, layout)
     kind = ("image" if len(shape) == 4 and dtype == "float32"
@@ -207,6 +213,7 @@ def _make_spec(text: str, name: str, framework: str, native_shape: list[int], dt
             weights="user",
             frameworks=[framework],
             file_layout=file_layout,
+            file_precision=file_precision,
             origin=text,
         )
     except ValidationError as exc:
@@ -418,14 +425,27 @@ def _load_onnx(path: Path, text: str) -> ZooModel:
         return np.asarray(session.run(None, {input_name: x})[0], dtype=np.float32)
 
     outputs = _outputs(text, lambda: run(_random_example(native, dtype)))
-    spec = _make_spec(text, path.stem, "onnx", native, dtype, outputs, layout, file_layout=layout)
+    precision, evidence = _file_precision(text, path, "onnx")
+    spec = _make_spec(text, path.stem, "onnx", native, dtype, outputs, layout, file_layout=layout,
+                      file_precision=precision)
 
     def stats() -> dict[str, Any]:
         from .stats import onnx_stats
 
         return onnx_stats(path)
 
-    return UserModel(spec, path.parent, _file_hash(path), runner=run, file=path, stats=stats)
+    return UserModel(spec, path.parent, _file_hash(path), runner=run, file=path, stats=stats,
+                     precision_evidence=evidence)
+
+
+def _file_precision(text: str, path: Path, framework: str) -> tuple[str, str]:
+    """``(spec.file_precision, evidence)`` of a user's .onnx / .tflite file (models/precision.py)."""
+    from .precision import onnx_precision, tflite_precision
+
+    try:
+        return onnx_precision(path) if framework == "onnx" else tflite_precision(path)
+    except Exception as exc:
+        raise _fail(text, f"cannot read the {framework} file's tensor types", exc) from exc
 
 
 def _load_tflite(path: Path, text: str) -> ZooModel:
@@ -451,14 +471,17 @@ def _load_tflite(path: Path, text: str) -> ZooModel:
         return np.asarray(interpreter.get_tensor(output_index), dtype=np.float32).copy()
 
     outputs = _outputs(text, lambda: run(_random_example(native, dtype)))
-    spec = _make_spec(text, path.stem, "tflite", native, dtype, outputs, layout, file_layout=layout)
+    precision, evidence = _file_precision(text, path, "tflite")
+    spec = _make_spec(text, path.stem, "tflite", native, dtype, outputs, layout, file_layout=layout,
+                      file_precision=precision)
 
     def stats() -> dict[str, Any]:
         from .stats import tflite_stats
 
         return tflite_stats(path)
 
-    return UserModel(spec, path.parent, _file_hash(path), runner=run, file=path, stats=stats)
+    return UserModel(spec, path.parent, _file_hash(path), runner=run, file=path, stats=stats,
+                     precision_evidence=evidence)
 
 
 # ---------------------------------------------------------------------------- factories

@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .check import check
 
+if TYPE_CHECKING:
+    from testbed_zoo import ZooModel
+
+    from .converters.base import Converter
+
 Progress = Callable[[str], None]
 
 
+@dataclass
+class Selection:
+    """The converters that make the selected variants of a model, and why others make nothing."""
+
+    converters: list[Any]  # Converter instances, sorted by name
+    notes: list[str] = field(default_factory=list)  # "<names> not made: <why>", one line per reason
+
+
+@dataclass
+class ConvertOutcome:
+    rows: list[dict] = field(default_factory=list)  # one per variant: the artifact, parity, accuracy
+    notes: list[str] = field(default_factory=list)  # Selection.notes
+
+
 def convert_matrix(model_id: str, formats: list[str] | None, sources: list[str] | None,
-                   quantizations: list[str] | None, progress: Progress = lambda m: None) -> list[dict]:
+                   quantizations: list[str] | None, progress: Progress = lambda m: None) -> ConvertOutcome:
     """One dict per variant: the artifact's facts plus parity/accuracy measured on this host."""
     import testbed_zoo
 
-    from .converters import build, select
+    from .converters import build
 
     model = testbed_zoo.load(model_id)
-    rows = []
+    selection = choose(model, formats, sources, quantizations)
+    outcome = ConvertOutcome(notes=selection.notes)
     refs: dict[str, np.ndarray] = {}
-    for conv in converters_for(model, select(formats, sources, quantizations)):
+    for conv in selection.converters:
         progress(f"converting {model.id} with {conv.name}")
         art = build(conv, model)
         row = art.to_dict() | {"parity": None, "accuracy": None}
@@ -31,11 +53,38 @@ def convert_matrix(model_id: str, formats: list[str] | None, sources: list[str] 
             row.update(parity=result["parity"], accuracy=result["accuracy"])
             if result["error"]:
                 row.update(status="failed", error=result["error"])
-        rows.append(row)
-    return rows
+        outcome.rows.append(row)
+    return outcome
 
 
-def converters_for(model, converters: list) -> list:  # type: ignore[no-untyped-def]
-    """Only the converters whose source framework the model has (a user .onnx has no Keras side)."""
-    frameworks = set(getattr(model.spec, "frameworks", []) or [])
-    return [c for c in converters if not frameworks or c.source in frameworks]
+def choose(model: ZooModel, formats: list[str] | None, sources: list[str] | None,
+           quantizations: list[str] | None, runtimes: Collection[str] | None = None) -> Selection:
+    """The converters matching the filters that make a variant of ``model`` (on ``runtimes``,
+    when given), with a note for each reason why a matching one makes nothing.
+
+    Raises:
+        ConfigError: a filter names an unknown format, source or quantization.
+    """
+    from .converters import select
+
+    asked = select(formats, sources, quantizations)
+    chosen = [c for c in converters_for(model, asked) if runtimes is None or c.runtime in runtimes]
+    return Selection(chosen, not_offered(model, asked))
+
+
+def converters_for(model: ZooModel, converters: Sequence[Converter]) -> list[Converter]:
+    """Only the converters that make a variant of the model (``Converter.offered_for``): its source
+    frameworks (a user .onnx has no Keras side), a user's file labelled with its own precision,
+    no int8 variant of a file that is already quantized."""
+    return [c for c in converters if c.offered_for(model)[0]]
+
+
+def not_offered(model: ZooModel, converters: Sequence[Converter]) -> list[str]:
+    """``"<names> not made: <why>"`` for each reason among ``converters`` the model gives (those
+    ``offered_for`` refuses with something to tell the user)."""
+    names: dict[str, list[str]] = {}
+    for conv in converters:
+        offered, why = conv.offered_for(model)
+        if not offered and why:
+            names.setdefault(why, []).append(conv.name)
+    return [f"{', '.join(convs)} not made: {why}" for why, convs in names.items()]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import __version__, inputs, records
-from .convert import converters_for
+from .convert import choose
 from .errors import AgentError, TestbedError, TransportError
 from .profiles import EffectiveMeasure, Profile
 from .store import Store
@@ -27,7 +27,7 @@ Progress = Callable[[str], None]
 class DeployOptions:
     formats: list[str] | None = None  # executorch / onnx / tflite; None = all
     sources: list[str] | None = None  # pytorch / keras; None = both
-    quantizations: list[str] | None = None  # fp32 / fp16 / int8-dynamic / int8-static; None = all
+    quantizations: list[str] | None = None  # fp32 / fp16 / int8-dynamic / int8-static / int8 (user file); None = all
     warmup: int | None = None  # None = the profile's (its measure preset, then its own keys)
     iterations: int | None = None  # the minimum number of timed runs
     threads: int | None = None
@@ -44,25 +44,24 @@ class DeployOptions:
 class DeployOutcome:
     run_id: str
     rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why selected variants were not made (convert.Selection)
 
 
 def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store,
            progress: Progress = lambda msg: None) -> DeployOutcome:
     import testbed_zoo
 
-    from .converters import registry
     from .converters.cache import build
 
     effective_measure(profile, options)  # a bad preset/option fails before anything is converted
     model = testbed_zoo.load(model_id)
-    chosen = [c for c in converters_for(model, registry.select(options.formats, options.sources, options.quantizations))
-              if c.runtime in profile.runtimes]
+    selection = choose(model, options.formats, options.sources, options.quantizations, profile.runtimes)
     artifacts = []
-    for conv in chosen:
+    for conv in selection.converters:
         progress(f"converting {model_id} with {conv.name}")
         artifacts.append(build(conv, model))
 
-    outcome = DeployOutcome(run_id=store.start_deployment(profile.id, model_id, __version__))
+    outcome = DeployOutcome(run_id=store.start_deployment(profile.id, model_id, __version__), notes=selection.notes)
     transport = get_transport(profile.transport)(profile)
     transport.notify = progress
     try:

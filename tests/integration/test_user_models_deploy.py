@@ -90,6 +90,26 @@ def test_user_onnx_file_deploys_as_is_and_quantized(user_dir: Path) -> None:
     assert fp32["conversion_info"]["source_file"] == str(path)
 
 
+def test_user_int8_onnx_file_is_deployed_as_int8_and_not_quantized_again(user_dir: Path, tmp_path: Path) -> None:
+    """A file the user quantized with ORT's quantize_dynamic: one variant, ``onnx-file-int8``
+    (the file as is, labelled int8), no int8 variant made from it, and a note saying why."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    path = tmp_path / "tiny_int8.onnx"
+    quantize_dynamic(str(user_dir / "tiny.onnx"), str(path))
+    proc = run("deploy", "--device", "local", "--model", str(path), *FAST)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    assert_measured_with_parity(rows, {"onnx-file-int8"}, 1e-6)  # the file itself is the reference
+    (row,) = rows
+    assert row["quantization"] == "int8" and row["size_bytes"] == path.stat().st_size
+    assert row["conversion_info"]["file_precision"] == "int8"
+    assert "MatMulInteger" in row["conversion_info"]["precision_evidence"]
+    assert ("note: onnx-file-int8-dynamic, onnx-file-int8-static not made: tiny_int8.onnx is already int8 ("
+            in " ".join(proc.stderr.split()))
+    assert "a quantized model is not quantized again" in " ".join(proc.stderr.split())
+
+
 def test_factory_deploys_through_its_torch_converters(user_dir: Path) -> None:
     """``tb_user_factory:make`` found through PYTHONPATH; only pytorch-source converters are offered."""
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(user_dir), os.environ.get("PYTHONPATH")]))}

@@ -57,14 +57,20 @@ EXPECTED = {
     "tflite-torch-int8-dynamic",
     "tflite-torch-int8-static",
     "onnx-file-fp32",
+    "onnx-file-fp16",
+    "onnx-file-int8",
     "onnx-file-int8-dynamic",
     "onnx-file-int8-static",
     "tflite-file-fp32",
+    "tflite-file-fp16",
+    "tflite-file-int8",
     "tflite-file-int8-static",
 }
 ZOO_SOURCES = ("pytorch", "keras")
 ZOO_NAMES = [name for name in NAMES if get(name).source in ZOO_SOURCES]  # what a zoo model gets
 FILE_NAMES = [name for name in NAMES if get(name).source not in ZOO_SOURCES]  # a user's .onnx / .tflite
+# what an fp32 user file gets: the file as is and the int8 steps over it (not the fp16/int8 passthroughs)
+FP32_FILE_NAMES = [name for name in FILE_NAMES if not name.endswith(("-file-fp16", "-file-int8"))]
 QUANTIZED = [name for name in ZOO_NAMES if get(name).quantization != "fp32"]
 
 
@@ -218,7 +224,8 @@ def test_get_and_select() -> None:
         "onnx-file-int8-static",
         "tflite-file-int8-static",
     }
-    assert {c.name for c in select(None, None, ["fp16"])} == {"tflite-keras-fp16"}
+    assert {c.name for c in select(None, None, ["fp16"])} == {"tflite-keras-fp16", "onnx-file-fp16", "tflite-file-fp16"}
+    assert {c.name for c in select(None, None, ["int8"])} == {"onnx-file-int8", "tflite-file-int8"}  # a user's, as is
     assert len(select(None, None, None)) == len(EXPECTED)
     with pytest.raises(ConfigError, match="unknown format 'tfl'"):
         select(["tfl"], None, None)
@@ -433,11 +440,13 @@ def test_failing_model_yields_failed_row_and_no_cache_entry(home: Path) -> None:
     assert [a.status for a in arts] == ["failed"] * len(EXPECTED)
     for art in arts:
         assert art.path is None and art.sha256 is None and not art.cached
+        conv = get(art.converter)
+        file_conv = conv.base.name if isinstance(conv, PostQuantized) else conv.name  # the step's base fails
         expected = {
             "pytorch": "weights file digits.pt is missing",
             "keras": "weights file digits.keras is missing",
-            "onnx": "onnx-file-fp32: model 'broken_cnn' is not a .onnx file (only a user's onnx file is used as is)",
-            "tflite": "tflite-file-fp32: model 'broken_cnn' is not a .tflite file (only a user's tflite file is used as is)",
+            "onnx": f"{file_conv}: model 'broken_cnn' is not a .onnx file (only a user's onnx file is used as is)",
+            "tflite": f"{file_conv}: model 'broken_cnn' is not a .tflite file (only a user's tflite file is used as is)",
         }[art.source]
         assert art.error == expected
     assert list((home / "cache" / "artifacts").iterdir()) == []
@@ -639,14 +648,15 @@ def user_files(artifacts: dict[str, Artifact], tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def file_artifacts(user_files: dict[str, Any]) -> dict[str, Artifact]:
-    return {name: build(name, user_files[get(name).source]) for name in FILE_NAMES}
+    return {name: build(name, user_files[get(name).source]) for name in FP32_FILE_NAMES}
 
 
 def test_only_user_files_get_file_converters(user_files: dict[str, Any], digits: Any) -> None:
     everything = all_converters()
     assert [c.name for c in converters_for(digits, everything)] == ZOO_NAMES
-    assert {c.name for c in converters_for(user_files["onnx"], everything)} == {n for n in FILE_NAMES if n.startswith("onnx-")}
-    assert {c.name for c in converters_for(user_files["tflite"], everything)} == {n for n in FILE_NAMES if n.startswith("tflite-")}
+    assert {c.name for c in converters_for(user_files["onnx"], everything)} == {n for n in FP32_FILE_NAMES if n.startswith("onnx-")}
+    assert {c.name for c in converters_for(user_files["tflite"], everything)} == {
+        n for n in FP32_FILE_NAMES if n.startswith("tflite-")}
 
 
 def test_file_converters_use_the_file_as_is(file_artifacts: dict[str, Artifact], user_files: dict[str, Any]) -> None:
@@ -662,7 +672,7 @@ def test_file_converters_use_the_file_as_is(file_artifacts: dict[str, Artifact],
         assert art.extra["source_file"] == str(model.source_file())
 
 
-@pytest.mark.parametrize("name", [n for n in FILE_NAMES if "int8" in n])
+@pytest.mark.parametrize("name", [n for n in FP32_FILE_NAMES if "int8" in n])
 def test_file_converters_quantize_the_file(name: str, file_artifacts: dict[str, Artifact], user_files: dict[str, Any],
                                            digits: Any) -> None:
     """ORT / ai-edge-quantizer int8 over the user's file: smaller, same predictions on real digits
@@ -685,6 +695,91 @@ def test_file_converter_on_a_zoo_model_is_one_line(home: Path, digits: Any) -> N
     art = build("onnx-file-fp32", digits)
     assert art.status == "failed" and art.path is None
     assert art.error == "onnx-file-fp32: model 'digits_cnn' is not a .onnx file (only a user's onnx file is used as is)"
+
+
+# ----------------------------------------------------------------------------- a user's file that is already quantized
+
+
+@pytest.fixture(scope="module")
+def quantized_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """digits_cnn made into the files users bring: its fp32 ONNX quantized by ORT the three usual
+    ways (quantize_dynamic: ConvInteger/MatMulInteger; quantize_static QDQ; quantize_static
+    QOperator: QLinearConv), and its TFLite full-integer int8 and fp16 artifacts."""
+    from onnxruntime.quantization import QuantFormat, quantize_dynamic, quantize_static
+
+    folder = tmp_path_factory.mktemp("quantized-user-files")
+    digits = testbed_zoo.load("digits_cnn")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TESTBED_HOME", str(tmp_path_factory.mktemp("quantized-home")))
+        made = {name: build(name, digits) for name in ("onnx-torch-fp32", "tflite-keras-int8-static", "tflite-keras-fp16")}
+    for art in made.values():
+        assert art.ok and art.path is not None, art.error
+    fp32 = made["onnx-torch-fp32"].path
+    assert fp32 is not None
+    files = {"onnx-dynamic": folder / "digits_dynamic.onnx", "onnx-qdq": folder / "digits_qdq.onnx",
+             "onnx-qoperator": folder / "digits_qoperator.onnx", "tflite-int8": folder / "digits_int8.tflite",
+             "tflite-fp16": folder / "digits_fp16.tflite"}
+    quantize_dynamic(str(fp32), str(files["onnx-dynamic"]))
+    input_name = _onnx_input_name(fp32)
+    for fmt, key in ((QuantFormat.QDQ, "onnx-qdq"), (QuantFormat.QOperator, "onnx-qoperator")):
+        feeds = iter([{input_name: np.asarray(x[None], dtype=np.float32)} for x in digits.calibration_set(8)])
+        reader = type("Reader", (), {"get_next": lambda self, feeds=feeds: next(feeds, None)})()
+        quantize_static(str(fp32), str(files[key]), reader, quant_format=fmt)
+    for key, name in (("tflite-int8", "tflite-keras-int8-static"), ("tflite-fp16", "tflite-keras-fp16")):
+        shutil.copyfile(str(made[name].path), files[key])
+    return files
+
+
+def _onnx_input_name(path: Path) -> str:
+    import onnx
+
+    return onnx.load(str(path)).graph.input[0].name
+
+
+@pytest.mark.parametrize(("kind", "label", "evidence"), [
+    ("onnx-dynamic", "onnx-file-int8", "ConvInteger"),
+    ("onnx-qdq", "onnx-file-int8", "QuantizeLinear"),
+    ("onnx-qoperator", "onnx-file-int8", "QLinearConv"),
+    ("tflite-int8", "tflite-file-int8", "int8/uint8 tensors"),
+])
+def test_an_int8_user_file_is_labelled_int8_and_not_quantized_again(
+        kind: str, label: str, evidence: str, quantized_files: dict[str, Path], home: Path) -> None:
+    from testbed.convert import choose
+
+    path = quantized_files[kind]
+    model = testbed_zoo.load(str(path))
+    assert model.spec.file_precision == "int8" and evidence in model.precision_evidence
+    selection = choose(model, None, None, None)
+    assert [c.name for c in selection.converters] == [label]
+    derived = sorted(n for n in FP32_FILE_NAMES if n.startswith(label.split("-")[0]) and "-int8-" in n)
+    (note,) = selection.notes
+    assert note.startswith(f"{', '.join(derived)} not made: {path.name} is already int8 (")
+    assert evidence in note and note.endswith("a quantized model is not quantized again")
+
+    art = build(label, model)
+    assert art.ok and art.quantization == "int8" and art.path is not None, art.error
+    assert art.path.read_bytes() == path.read_bytes()
+    assert art.extra["file_precision"] == "int8" and evidence in art.extra["precision_evidence"]
+    # asked for by name anyway: the refusal or the right label, never a re-quantized or mislabelled artifact
+    for name in derived:
+        refused = build(name, model)
+        assert refused.status == "failed" and refused.error == f"{name}: not made: {note.split(' not made: ')[1]}"
+    wrong = build(label.replace("-int8", "-fp32"), model)
+    assert wrong.status == "failed" and wrong.error is not None and f"its variant is {label}" in wrong.error
+    assert len(list((home / "cache" / "artifacts").iterdir())) == 1  # only the int8 file as is
+
+
+def test_an_fp16_tflite_file_is_labelled_fp16(quantized_files: dict[str, Path], home: Path) -> None:
+    from testbed.convert import choose
+
+    model = testbed_zoo.load(str(quantized_files["tflite-fp16"]))
+    assert model.spec.file_precision == "fp16" and "float16 tensors" in model.precision_evidence
+    selection = choose(model, None, None, None)
+    assert [c.name for c in selection.converters] == ["tflite-file-fp16"]
+    assert selection.notes == [f"tflite-file-int8-static not made: digits_fp16.tflite is already fp16 "
+                               f"({model.precision_evidence}): a quantized model is not quantized again"]
+    art = build("tflite-file-fp16", model)
+    assert art.ok and art.quantization == "fp16", art.error
 
 
 # ----------------------------------------------------------------------------- int32 token ids (text_transformer)

@@ -245,6 +245,53 @@ def test_tflite_file_used_as_is(files: dict[str, Any]) -> None:
     np.testing.assert_allclose(model.reference("tflite", x), expected, rtol=0, atol=ATOL)
     stats = model.stats()
     assert stats["params"] == TINY_PARAMS - 5 and stats["macs"] == TINY_MACS  # the all-zero Dense bias is dropped
+    assert model.spec.file_precision == "fp32" and model.precision_evidence == ""
+
+
+def _write_fp16_onnx(path: Path) -> None:
+    """The tiny Conv with its weight stored as float16 and cast to float at run time (as
+    float16-converted files keep their weights), float32 input and output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float16), "w16")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["w16"], ["w"], to=TensorProto.FLOAT),
+            helper.make_node("Conv", ["x", "w"], ["c"]),
+            helper.make_node("Flatten", ["c"], ["y"]),
+        ],
+        "tiny16",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None])],
+        [weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_onnx_file_precision_is_read_from_ops_and_initializers(tmp_path: Path) -> None:
+    """fp32 as written; float16 weights; ORT quantize_dynamic's int8 (here ConvInteger) — each a
+    user model whose spec says so, with the evidence (the int8 cases from every ORT mode and
+    TFLite are in test_converters)."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    _write_onnx(tmp_path / "plain.onnx", batch=1)
+    _write_fp16_onnx(tmp_path / "half.onnx")
+    quantize_dynamic(str(tmp_path / "plain.onnx"), str(tmp_path / "dyn.onnx"), op_types_to_quantize=["Conv"])
+    plain, half, dyn = (testbed_zoo.load(str(tmp_path / f"{n}.onnx")) for n in ("plain", "half", "dyn"))
+    assert (plain.spec.file_precision, plain.precision_evidence) == ("fp32", "")
+    assert (half.spec.file_precision, half.precision_evidence) == ("fp16", "1 float16 initializer")
+    assert dyn.spec.file_precision == "int8" and "ConvInteger x1" in dyn.precision_evidence
+    assert "int8/uint8 initializer" in dyn.precision_evidence
+
+
+def test_file_precision_is_only_for_files() -> None:
+    from testbed_zoo.spec import ModelSpec
+
+    with pytest.raises(ValueError, match="file_precision is only for onnx/tflite files"):
+        ModelSpec(id="m", description="d", input_shape=[1, 3, 8, 8], num_classes=2, trained=False,
+                  weights="random", frameworks=["pytorch"], file_precision="int8")
 
 
 @pytest.mark.framework

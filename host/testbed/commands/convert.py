@@ -8,14 +8,15 @@ import click
 from rich.console import Console
 
 from ..errors import TestbedError
-from ._common import fail, out_console, split
+from ._common import err_console, fail, out_console, split
 
 
 @click.command()
 @click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
 @click.option("--formats", help="Comma list: executorch,onnx,tflite (default: all).")
 @click.option("--sources", help="Comma list: pytorch,keras (default: both).")
-@click.option("--quant", help="Comma list of quantizations, e.g. fp32,int8-static (default: all).")
+@click.option("--quant", help="Comma list of quantizations, e.g. fp32,int8-static; int8: a user's already-quantized "
+                               "file used as is (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the variants as a JSON list.")
 def convert(model_id: str, formats: str | None, sources: str | None, quant: str | None, as_json: bool) -> None:
     """Convert MODEL to every selected variant and check each against its source (parity, accuracy)."""
@@ -27,12 +28,14 @@ def convert(model_id: str, formats: str | None, sources: str | None, quant: str 
     try:
         with tool_output_to(home() / "logs" / "tools.log") as ui:
             with Console(file=ui, highlight=False).status("starting") as status:
-                rows = convert_matrix(model_id, split(formats), split(sources), split(quant),
-                                      progress=lambda m: status.update(m))
+                outcome = convert_matrix(model_id, split(formats), split(sources), split(quant),
+                                         progress=lambda m: status.update(m))
     except TestbedError as exc:
         fail(exc)
         return
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        click.echo(json.dumps(outcome.rows, indent=2, default=str))
     else:
-        render(rows, f"{model_id}: conversion matrix", out_console())
+        render(outcome.rows, f"{model_id}: conversion matrix", out_console())
+    for note in outcome.notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)

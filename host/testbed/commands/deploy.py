@@ -16,7 +16,8 @@ from ._common import err_console, fail, out_console, split
 @click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
 @click.option("--formats", help="Comma list of formats to keep: executorch,onnx,tflite (default: all).")
 @click.option("--sources", help="Comma list of source frameworks: pytorch,keras (default: both).")
-@click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static (default: all).")
+@click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static, or int8 for a user's "
+                               "already-quantized .onnx/.tflite file used as is (default: all).")
 @click.option("--preset", type=click.Choice(["quick", "default", "mlperf"]),
               help="Measurement preset: quick (>=20 runs, stop at ±5 %), default (>=50 runs and 0.5 s, "
                    "stop when the median's 95 % CI is within ±1 %, at most 30 s), mlperf (SingleStream: "
@@ -61,6 +62,8 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
     else:
         render(outcome.rows, f"{model_id} on {profile.id}  (run {outcome.run_id}, stored in {store.url})",
                out_console())
+    for note in outcome.notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if any(r["status"] != "ok" for r in outcome.rows):
         err_console.print(f"{sum(r['status'] != 'ok' for r in outcome.rows)} of {len(outcome.rows)} "
                           "variants failed (see rows)")

@@ -35,9 +35,12 @@ FORMATS = ("executorch", "onnx", "tflite")
 #                   ``calibration_set()`` (full-integer / PT2E static / ORT QDQ static); the
 #                   artifact still takes and returns float32 (a quantize op at the input, a
 #                   dequantize op at the output).
+#   "int8"          a user's already-quantized .onnx / .tflite file used as is (``*-file-int8``):
+#                   int8 weights, activations dynamic or static as the file was made (its
+#                   quantization ops / int8 tensors, spec.file_precision); never quantized again.
 # Every artifact takes the model's own input dtype (``spec.input_dtype``): float32 images, int32
 # token ids (integer inputs are never quantized: calibration feeds the real ids).
-QUANTIZATIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
+QUANTIZATIONS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int8")
 RUNTIMES = ("executorch", "onnxruntime", "litert")
 # Modules of this package that every converter's artifact depends on besides its own class's
 # module(s): part of each converter's implementation hash (hence of the cache key).
@@ -136,6 +139,21 @@ class Converter(ABC):
         """The layout the artifact made from ``model`` takes 4-D inputs in: the class's ``layout``
         (converters that use a user's file as is take the file's own)."""
         return self.layout
+
+    def offered_for(self, model: ZooModelLike) -> tuple[bool, str | None]:
+        """Whether this converter makes a variant of ``model``: ``(True, None)``, or ``(False, why)``.
+
+        ``why`` is None when there is nothing to tell (the model lacks the converter's source
+        framework, e.g. a user's .onnx has no Keras side, or another converter makes the same
+        variant); else one line for the user (e.g. an int8 file is not quantized again).
+        """
+        frameworks = getattr(getattr(model, "spec", None), "frameworks", None) or []
+        return not frameworks or self.source in frameworks, None
+
+    def quantizable(self, model: ZooModelLike) -> tuple[bool, str | None]:
+        """Whether a quantization step (:class:`post_quant.PostQuantized`) may take this
+        converter's artifact of ``model`` as its fp32 input, as :meth:`offered_for` answers."""
+        return self.offered_for(model)
 
     def implementation_files(self) -> list[Path]:
         """The source files whose code decides the artifact: the module of every converter class

@@ -59,6 +59,12 @@ class PostQuantized(Converter):
         """The base artifact's layout (the step never changes the input)."""
         return self.base().layout_for(model)
 
+    def offered_for(self, model: ZooModelLike) -> tuple[bool, str | None]:
+        """Offered where the base's artifact of ``model`` may be quantized (not a user's file
+        that is already int8: :meth:`Converter.quantizable` of the base says why)."""
+        offered, why = super().offered_for(model)
+        return self.base().quantizable(model) if offered else (offered, why)
+
     def implementation_files(self) -> list[Path]:
         """This step's modules and the base converter's (its code decides the input file)."""
         return list(dict.fromkeys([*super().implementation_files(), *self.base().implementation_files()]))
@@ -70,6 +76,9 @@ class PostQuantized(Converter):
         """
         from .cache import build  # the cache imports the registry, which imports converters
 
+        quantizable, why = self.base().quantizable(model)
+        if not quantizable and why:
+            raise ConversionError(f"{self.name}: not made: {why}")
         base = build(self.base(), model)
         if not base.ok or base.path is None:
             raise ConversionError(base.error or f"{base.converter}: failed")
