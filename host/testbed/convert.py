@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .check import check
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from testbed_zoo import ZooModel
@@ -63,13 +64,40 @@ def choose(model: ZooModel, formats: list[str] | None, sources: list[str] | None
     when given), with a note for each reason why a matching one makes nothing.
 
     Raises:
-        ConfigError: a filter names an unknown format, source or quantization.
+        ConfigError: a filter names an unknown format, source or quantization; or nothing is
+            left: one line saying which filters matched nothing, why, and what the model has.
     """
     from .converters import select
 
     asked = select(formats, sources, quantizations)
     chosen = [c for c in converters_for(model, asked) if runtimes is None or c.runtime in runtimes]
-    return Selection(chosen, not_offered(model, asked))
+    notes = not_offered(model, asked)
+    if not chosen:
+        raise ConfigError(_nothing_matches(model, formats, sources, quantizations, runtimes, notes))
+    return Selection(chosen, notes)
+
+
+def _nothing_matches(model: ZooModel, formats: list[str] | None, sources: list[str] | None,
+                     quantizations: list[str] | None, runtimes: Collection[str] | None, notes: list[str]) -> str:
+    """"nothing matches: ... (<why>); <model> has format/source: quantizations ..." on one line."""
+    from .converters import all_converters
+    from .converters.base import QUANTIZATIONS
+
+    asked = " x ".join(f"{kind} {','.join(values) if values else 'any'}"
+                       for kind, values in (("formats", formats), ("sources", sources), ("quant", quantizations)))
+    offered = converters_for(model, all_converters())
+    reasons = [*notes]
+    if runtimes is not None and any(c.runtime not in runtimes for c in offered):
+        reasons.append(f"the board runs only {', '.join(sorted(runtimes))}")
+        offered = [c for c in offered if c.runtime in runtimes]
+    variants: dict[str, list[str]] = {}
+    order = {quant: i for i, quant in enumerate(QUANTIZATIONS)}
+    for conv in sorted(offered, key=lambda c: order.get(c.quantization, len(order))):
+        variants.setdefault(f"{conv.format}/{conv.source}", []).append(conv.quantization)
+    have = "; ".join(f"{key}: {', '.join(dict.fromkeys(quants))}"
+                     for key, quants in sorted(variants.items())) or "no variant at all"
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    return f"nothing matches {asked} for {model.id}{why}; {model.id} has (format/source: quant) {have}"
 
 
 def converters_for(model: ZooModel, converters: Sequence[Converter]) -> list[Converter]:

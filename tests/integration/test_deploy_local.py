@@ -66,6 +66,21 @@ def test_unknown_model_is_one_clear_line() -> None:
     assert "unknown model 'no_such_model'" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", [("deploy", "--device", "local"), ("convert",)])
+def test_empty_selection_is_one_line_exit_2_and_stores_nothing(command: tuple[str, ...]) -> None:
+    """digits_cnn has no ExecuTorch variant from Keras: one line saying so and what there is, exit
+    2, no empty table, no empty run in the store."""
+    before = [d.id for d in Store().deployments(limit=1000)]
+    proc = run(*command, "--model", "digits_cnn", "--formats", "executorch", "--sources", "keras")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: nothing matches formats executorch x sources keras x quant any for digits_cnn")
+    assert "executorch/pytorch: fp32, int8-static" in lines[0] and "tflite/keras: fp32, fp16" in lines[0]
+    assert proc.stdout.strip() == "" and "Traceback" not in proc.stderr
+    assert [d.id for d in Store().deployments(limit=1000)] == before
+
+
 def test_power_is_shown_and_labelled(first_run: list[dict]) -> None:
     """This machine has no readable RAPL (no /sys/class/powercap), so the local profile falls back to
     the CPU-utilisation estimate - and every record says it is an estimate."""

@@ -233,6 +233,24 @@ def test_get_and_select() -> None:
         select(None, None, ["int4"])
 
 
+def test_choose_refuses_an_empty_selection_with_what_there_is(digits: Any) -> None:
+    from testbed.convert import choose
+
+    with pytest.raises(ConfigError) as err:
+        choose(digits, ["executorch"], ["keras"], None)
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith("nothing matches formats executorch x sources keras x quant any for digits_cnn; ")
+    assert text.endswith("digits_cnn has (format/source: quant) executorch/pytorch: fp32, int8-static; "
+                         "onnx/keras: fp32, int8-dynamic, int8-static; onnx/pytorch: fp32, int8-dynamic, int8-static; "
+                         "tflite/keras: fp32, fp16, int8-dynamic, int8-static; tflite/pytorch: fp32, int8-dynamic, int8-static")
+    with pytest.raises(ConfigError, match=r"quant any for digits_cnn \(the board runs only litert, onnxruntime\); "
+                                          r"digits_cnn has \(format/source: quant\) onnx/keras"):
+        choose(digits, ["executorch"], None, None, runtimes=["litert", "onnxruntime"])
+    assert [c.name for c in choose(digits, ["executorch"], None, ["fp32"]).converters] == [
+        "executorch-portable-fp32", "executorch-xnnpack-fp32"]
+
+
 def test_post_quantized_variants_inherit_their_base() -> None:
     """ORT and ai-edge-quantizer steps take source/layout/format from the fp32 converter they
     quantize, and its options and tool versions enter their own (hence the cache key)."""
@@ -764,6 +782,9 @@ def test_an_int8_user_file_is_labelled_int8_and_not_quantized_again(
     for name in derived:
         refused = build(name, model)
         assert refused.status == "failed" and refused.error == f"{name}: not made: {note.split(' not made: ')[1]}"
+    static = f"{label.split('-')[0]}-file-int8-static"
+    with pytest.raises(ConfigError, match=f"nothing matches .* for {model.id} \\({static} not made: .*quantized again\\)"):
+        choose(model, None, None, ["int8-static"])  # only the refused step asked for: nothing, and why
     wrong = build(label.replace("-int8", "-fp32"), model)
     assert wrong.status == "failed" and wrong.error is not None and f"its variant is {label}" in wrong.error
     assert len(list((home / "cache" / "artifacts").iterdir())) == 1  # only the int8 file as is
