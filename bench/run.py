@@ -213,7 +213,7 @@ def machine_info() -> dict[str, Any]:
         cpu = names[0] if names else cpu
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("ai-edge-litert", "onnxruntime", "executorch", "torch", "numpy"):
         try:
             import importlib.metadata

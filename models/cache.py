@@ -29,7 +29,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray] | None:
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` as an ``.npz`` atomically."""
-    _write_atomic(path, lambda fh: np.savez(fh, **arrays))
+    _write_atomic(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]  # mypy: **arrays might hold allow_pickle
 
 
 def read_json(path: Path) -> Any | None:

@@ -200,8 +200,8 @@ def _make_spec(text: str, name: str, framework: str, native_shape: list[int], dt
     shape = shape_to_nchw(native_shape, layout)
     kind = ("image" if len(shape) == 4 and dtype == "float32"
             else "tokens" if len(shape) == 2 and dtype != "float32" else "tensor")
-    try:
-        return ModelSpec(
+    try:  # the strings are checked here by pydantic: a bad one is the user's error below
+        return ModelSpec.model_validate(dict(
             id=_identifier(name),
             description=f"User {framework} model from {text}",
             task="other",
@@ -215,7 +215,7 @@ def _make_spec(text: str, name: str, framework: str, native_shape: list[int], dt
             file_layout=file_layout,
             file_precision=file_precision,
             origin=text,
-        )
+        ))
     except ValidationError as exc:
         raise _fail(text, f"cannot describe the model: {exc.errors()[0]['msg']}") from exc
 

@@ -38,9 +38,9 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
         if sep and value.strip():
             fields.setdefault(key.strip().lower(), value.strip())
     for key in ("model name", "model", "hardware", "cpu model", "processor"):
-        value = fields.get(key)
-        if value and not value.isdigit():
-            return value
+        found = fields.get(key)
+        if found and not found.isdigit():
+            return found
     return platform.processor() or None
 
 

@@ -167,7 +167,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         control = RunControl.from_request(request)
     isolation = _isolate(request)
     if hasattr(runtime, "measure"):  # times itself in native code (executorch-native)
-        result = runtime.measure(request)
+        result: dict[str, Any] = runtime.measure(request)
         result["settings"].update(isolation)
         return result
     with stage("reading the inputs .npz"):
@@ -201,7 +201,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         power = meter.finish(inferences=len(samples))
     finally:
         meter.close()
-    result: dict[str, Any] = {
+    result = {
         "runtime": runtime.name,
         "runtime_version": runtime.version(),
         "runner": "python",

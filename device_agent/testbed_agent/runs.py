@@ -55,9 +55,10 @@ class Run:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
         """Inverse of ``to_json``."""
-        return cls(**{k: data.get(k) for k in ("id", "request", "state", "result", "error",
-                                                "created_at", "started_at", "finished_at",
-                                                "stderr_tail")})
+        fields: dict[str, Any] = {k: data.get(k) for k in ("id", "request", "state", "result", "error",
+                                                           "created_at", "started_at", "finished_at",
+                                                           "stderr_tail")}
+        return cls(**fields)
 
 
 class RunFiles:

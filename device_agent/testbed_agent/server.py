@@ -78,7 +78,7 @@ def serve(config: AgentConfig) -> int:
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: "
                           f"{exc.strerror or exc}") from exc
     listen = getattr(server, "effective_listen", None)
-    port = int(listen[0][1] if listen else server.effective_port)  # type: ignore[union-attr]
+    port = int(listen[0][1] if listen else server.effective_port)
     manager.start()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from .errors import NotFoundError, RequestError
 
@@ -59,7 +59,7 @@ class ArtifactStore:
         """Where artifact ``sha256`` lives (whether or not it exists)."""
         return self.dir / check_sha256(sha256)
 
-    def put(self, sha256: str, stream: BinaryIO) -> int:
+    def put(self, sha256: str, stream: IO[bytes]) -> int:
         """Store the bytes of ``stream`` as ``sha256``; return their size.
 
         RequestError (nothing kept) when the bytes do not hash to ``sha256``.

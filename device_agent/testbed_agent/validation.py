@@ -89,7 +89,7 @@ def _memory_limit(raw: Any) -> int | None:
     return raw
 
 
-def _thermal(raw: Any) -> dict[str, float] | None:
+def _thermal(raw: Any) -> dict[str, float | None] | None:
     """``{cooldown_below_c, cooldown_timeout_s}``: wait before the run until the CPU is cooler."""
     if raw is None:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,12 @@ from .profiles import EffectiveMeasure, Profile
 from .store import Store
 from .transports import Transport
 from .transports import get as get_transport
+
+if TYPE_CHECKING:
+    from testbed_zoo import ZooModel
+
+    from .agent_client import AgentClient
+    from .converters.cache import Artifact
 
 Progress = Callable[[str], None]
 
@@ -83,7 +90,8 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     return outcome
 
 
-def measure_artifact(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
+def measure_artifact(art: Artifact, model: ZooModel, transport: Transport, client: AgentClient, info: dict,
+                     profile: Profile,
                      options: DeployOptions, refs: dict, run_id: str, progress: Progress = lambda msg: None,
                      faults: tuple[type[BaseException], ...] = ()) -> tuple[dict, list[int], list]:
     """Measure one converted artifact on an open board: ``(record, raw latency samples, raw power samples)``.
@@ -105,7 +113,7 @@ def measure_artifact(art, model, transport: Transport, client, info: dict, profi
     return record, samples, power_samples
 
 
-def reference_inputs(model, art, refs: dict) -> tuple[inputs.InputSet, np.ndarray]:  # type: ignore[no-untyped-def]
+def reference_inputs(model: ZooModel, art: Artifact, refs: dict) -> tuple[inputs.InputSet, np.ndarray]:
     """The inputs file and the source framework's outputs on it, per (source, layout), computed once."""
     key = f"{art.source}/{art.layout}"
     if key not in refs:
@@ -114,13 +122,14 @@ def reference_inputs(model, art, refs: dict) -> tuple[inputs.InputSet, np.ndarra
     return refs[key]
 
 
-def _measure(art, model, transport: Transport, client, info: dict, profile: Profile,  # type: ignore[no-untyped-def]
+def _measure(art: Artifact, model: ZooModel, transport: Transport, client: AgentClient, info: dict, profile: Profile,
              options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
     agent_runtime = board_runtime(art.runtime, info)
     runtime = (info.get("runtimes") or {}).get(agent_runtime, {})
     if not runtime.get("available"):
         raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
                          f"{runtime.get('reason') or 'not installed'}")
+    assert art.path is not None and art.sha256 is not None  # only ok artifacts get here (measure_artifact)
     inset, reference = reference_inputs(model, art, refs)
     sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
     measure = effective_measure(profile, options)

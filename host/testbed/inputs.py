@@ -13,10 +13,14 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .paths import cache_dir
+
+if TYPE_CHECKING:
+    from testbed_zoo import ZooModel
 
 
 @dataclass
@@ -27,7 +31,7 @@ class InputSet:
     labels: np.ndarray | None  # ground truth for accuracy, where the model has an evaluation set
 
 
-def build(model, layout: str) -> InputSet:  # type: ignore[no-untyped-def]
+def build(model: ZooModel, layout: str) -> InputSet:
     import testbed_zoo
 
     evalset = model.eval_set()

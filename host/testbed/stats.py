@@ -7,6 +7,7 @@ the agent uses it to decide when to stop, the host to report; one implementation
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def trimmed_mean(values: np.ndarray, trim: float = TRIM_EACH_SIDE) -> float:
 
 
 def latency_summary(samples_ns: list[int],
-                    confidence: float = DEFAULT_CONFIDENCE) -> dict[str, float | int | None]:
+                    confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
     """Summary in milliseconds from raw per-inference samples in ns.
 
     p50/p90/p99: linear interpolation between order statistics (numpy's default); p90 and p99 are

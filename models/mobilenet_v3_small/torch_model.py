@@ -42,9 +42,9 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.residual = block.residual
         e = block.expanded
-        kw = {"act": block.act, "eps": BN_EPSILON}
-        self.expand: nn.Module = ConvBN(block.in_channels, e, 1, **kw) if e != block.in_channels else nn.Identity()
-        self.depthwise = ConvBN(e, e, block.kernel, block.stride, groups=e, **kw)
+        self.expand: nn.Module = (ConvBN(block.in_channels, e, 1, act=block.act, eps=BN_EPSILON)
+                                  if e != block.in_channels else nn.Identity())
+        self.depthwise = ConvBN(e, e, block.kernel, block.stride, groups=e, act=block.act, eps=BN_EPSILON)
         self.se: nn.Module = SqueezeExcite(e, block.squeeze) if block.se else nn.Identity()
         self.project = ConvBN(e, block.out_channels, 1, act=None, eps=BN_EPSILON)
 

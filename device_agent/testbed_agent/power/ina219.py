@@ -68,7 +68,7 @@ class Ina219(Sensor):
         mode = s.get("mode", "auto")
         self._hwmon = (None if mode == "i2c" or bus is not None
                        else find_hwmon(root, s.get("hwmon_name", "ina219")))
-        self._bus = None
+        self._bus: Any = None  # an smbus2.SMBus, or a stand-in passed by tests
         if self._hwmon is None:
             self.address = int(s.get("address", 0x40))
             self.calibration = regs.calibrate(float(s.get("shunt_ohms", 0.1)),

@@ -82,7 +82,7 @@ class LiteRT(Runtime):
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
             self._module = "ai_edge_litert"
         except ImportError:
-            from tflite_runtime.interpreter import Interpreter, OpResolverType  # type: ignore[import-not-found,no-redef]
+            from tflite_runtime.interpreter import Interpreter, OpResolverType
             self._module = "tflite_runtime"
         self._interpreter_cls = Interpreter
         self._resolver = OpResolverType

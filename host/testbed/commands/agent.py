@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -11,13 +13,18 @@ from rich.console import Console
 from ..errors import ConfigError, TestbedError
 from ._common import err_console, fail
 
+if TYPE_CHECKING:
+    from ..fleet.install import InstallReport
+    from ..profiles import Profile
+    from ..transports.ssh import SshTransport
+
 
 @click.group()
 def agent() -> None:
     """Install and control the device agent on a board (over SSH)."""
 
 
-def _ssh_profile(device: str):  # type: ignore[no-untyped-def]
+def _ssh_profile(device: str) -> tuple[Path, Profile]:
     from .. import profiles
 
     path = profiles.find(device)
@@ -68,7 +75,7 @@ def install(device: str, wheelhouse: Path | None, base_python: str, force: bool,
         err_console.print(f"[yellow]warning:[/] {warning}")
 
 
-def service_line(report) -> str:  # type: ignore[no-untyped-def]
+def service_line(report: InstallReport) -> str:
     """How the agent runs now, as it is (a systemd unit only when one was installed and enabled)."""
     if report.unit_path:
         return f"{report.service} unit {report.unit_path}: enabled, restarted on failure and at boot"
@@ -78,7 +85,7 @@ def service_line(report) -> str:  # type: ignore[no-untyped-def]
             f"{report.unit_file}")
 
 
-def _with_transport(device: str, action):  # type: ignore[no-untyped-def]
+def _with_transport(device: str, action: Callable[[Profile, SshTransport], None]) -> None:
     from ..transports.ssh import SshTransport
 
     try:
@@ -94,7 +101,7 @@ def _with_transport(device: str, action):  # type: ignore[no-untyped-def]
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def start(device: str) -> None:
     """Start the agent on DEVICE when it is not running (and wait for /v1/health)."""
-    def act(profile, transport):  # type: ignore[no-untyped-def]
+    def act(profile: Profile, transport: SshTransport) -> None:
         before = transport.running_agent()
         transport.open()
         state = transport.running_agent() or {}
@@ -107,7 +114,7 @@ def start(device: str) -> None:
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def stop(device: str) -> None:
     """Stop the agent on DEVICE."""
-    def act(profile, transport):  # type: ignore[no-untyped-def]
+    def act(profile: Profile, transport: SshTransport) -> None:
         click.echo(f"{profile.id}: agent {'stopped' if transport.stop_agent() else 'was not running'}")
     _with_transport(device, act)
 
@@ -116,7 +123,7 @@ def stop(device: str) -> None:
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def restart(device: str) -> None:
     """Stop and start the agent on DEVICE (after a manual change on the board)."""
-    def act(profile, transport):  # type: ignore[no-untyped-def]
+    def act(profile: Profile, transport: SshTransport) -> None:
         transport.stop_agent()
         transport.open()
         state = transport.running_agent() or {}
@@ -128,7 +135,7 @@ def restart(device: str) -> None:
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def status(device: str) -> None:
     """Whether the agent runs on DEVICE, its pid and version."""
-    def act(profile, transport):  # type: ignore[no-untyped-def]
+    def act(profile: Profile, transport: SshTransport) -> None:
         state = transport.running_agent()
         installed = transport.read_json("install.json") or {}
         how = (installed.get("service") or {}).get("kind", "not installed by `testbed agent install`")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import TestbedError
 from ._common import out_console
+
+if TYPE_CHECKING:
+    from ..profiles import Profile
 
 
 @click.command()
@@ -32,8 +36,8 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
     if live and valid:
         with ThreadPoolExecutor(max_workers=min(16, len(valid))) as pool:
             rows_live = pool.map(lambda p: _live(p[1], timeout_s), valid)
-            for prof, row in zip([p for _, p in valid], rows_live, strict=True):
-                status[prof.id] = row
+            for board, row in zip([p for _, p in valid], rows_live, strict=True):
+                status[board.id] = row
     rows = []
     for path, prof in found:
         if isinstance(prof, TestbedError):
@@ -60,7 +64,7 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
         console.print(line + f" {row['description']}", highlight=False, markup=False)
 
 
-def _live(profile, timeout_s: float) -> dict:  # type: ignore[no-untyped-def]
+def _live(profile: Profile, timeout_s: float) -> dict:
     """reachable (yes / no / host key unknown...), agent version installed, running (yes/no/pid)."""
     from ..fleet.probe import gather
 

@@ -7,6 +7,7 @@ as options beside ``--ops`` without changing how it is called.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -68,7 +69,7 @@ def _ops_report(run_id: str, top: int, by: str, runtimes: set[str], db: str | No
     if not results:
         raise ConfigError(f"no results stored for run {run_id} in {store.url} "
                           "(the run id is printed by `testbed deploy`)")
-    shown = []
+    shown: list[dict[str, Any]] = []
     for result in results:
         if runtimes and result.runtime not in runtimes:
             continue
@@ -79,7 +80,8 @@ def _ops_report(run_id: str, top: int, by: str, runtimes: set[str], db: str | No
             continue
         table = getattr(result, "ops", None)
         if table is None:
-            rec = {"available": False, "reason": "no per-op profile stored (deploy with --profile-ops)"}
+            rec: dict[str, Any] = {"available": False,
+                                   "reason": "no per-op profile stored (deploy with --profile-ops)"}
         else:
             p50 = (record.get("latency_ms") or {}).get("p50")
             rec = opsreport.reconcile(table, p50, top=top, by=by)

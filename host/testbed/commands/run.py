@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import TestbedError
 from ._common import err_console, fail, out_console
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 
 @click.command()
@@ -52,18 +56,19 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
 
             console = Console(file=ui_file, highlight=False)
             live = console.is_terminal and not as_json
-            ui = RichUI(console) if live else LineUI(console)
+            rich_ui = RichUI(console) if live else None
+            ui: RichUI | LineUI = rich_ui if rich_ui is not None else LineUI(console)
             progress = ui.message
-            if live:
-                ui.__enter__()
+            if rich_ui is not None:
+                rich_ui.__enter__()
             try:
                 if plan is not None:
                     outcome = start(plan, store, baseline=baseline, ui=ui, progress=progress)
                 else:
                     outcome = resume(resume_id or "", store, ui=ui, progress=progress)
             finally:
-                if live:
-                    ui.__exit__(None, None, None)
+                if rich_ui is not None:
+                    rich_ui.__exit__(None, None, None)
         data = load_run(store, outcome.run_id)
     except TestbedError as exc:
         fail(exc)
@@ -93,7 +98,7 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
     sys.exit(outcome.exit_code)
 
 
-def _list(store) -> None:  # type: ignore[no-untyped-def]
+def _list(store: Store) -> None:
     console = out_console()
     for r in store.plan_runs(limit=30):
         console.print(f"{r.id}  {r.plan_name:<16} {r.status:<12} baseline {r.baseline_id or '–':<20} "

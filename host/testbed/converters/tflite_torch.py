@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ._support import pt2e_quantize, torch_example, torch_threads
 from .base import Converter, ZooModelLike
@@ -22,8 +22,8 @@ class TfliteTorchFp32(Converter):
     runtime = "litert"
     layout = "NCHW"
     extension = ".tflite"
-    modules = ("torch", "litert_torch")
-    distributions = ("torch", "litert-torch", "litert-converter", "ai-edge-litert")
+    modules: ClassVar[tuple[str, ...]] = ("torch", "litert_torch")
+    distributions: ClassVar[tuple[str, ...]] = ("torch", "litert-torch", "litert-converter", "ai-edge-litert")
 
     def options(self) -> dict[str, Any]:
         """Entry point and export mode (no quantization config)."""

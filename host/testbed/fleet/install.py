@@ -22,7 +22,7 @@ import posixpath
 import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,7 +163,7 @@ def install(profile: Profile, options: InstallOptions, progress: Progress = lamb
         running = transport.running_agent()
         restart = running is not None and (running.get("version") != wheel.version or bool(report.actions)
                                            or service.get("kind") != (installed.get("service") or {}).get("kind"))
-        if restart:
+        if restart and running is not None:  # (restart implies a running agent)
             progress(f"restarting the agent on {profile.id}")
             transport.stop_agent()
             report.actions.append(f"stopped agent {running.get('version')} (pid {running.get('pid')})")
@@ -243,7 +243,7 @@ def _board_state(transport: SshTransport, python: str) -> dict:
 
 def _pip_install(transport: SshTransport, profile: Profile, options: InstallOptions,  # noqa: PLR0913
                  wheel: wheel_mod.AgentWheel, python: str, state: dict, stale_agent: bool,
-                 missing: list[str], report: InstallReport, progress: Progress) -> None:
+                 missing: Sequence[str], report: InstallReport, progress: Progress) -> None:
     home = transport.agent_home
     dist = posixpath.join(home, "dist")
     transport.exec(f"mkdir -p {shlex.quote(dist)}")

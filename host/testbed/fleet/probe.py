@@ -252,4 +252,4 @@ def _clock_skew(transport: SshTransport) -> tuple[float | None, float | None]:
         half = (t1 - t0) / 2
         if best is None or half < best[1]:
             best = (board - (t0 + half), half)
-    return best
+    return best if best is not None else (None, None)

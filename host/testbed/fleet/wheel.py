@@ -18,6 +18,7 @@ import importlib.metadata
 import os
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,14 +42,14 @@ class AgentWheel:
     def filename(self) -> str:
         return self.path.name
 
-    def requirements_for(self, runtimes: list[str]) -> list[str]:
+    def requirements_for(self, runtimes: Sequence[str]) -> list[str]:
         """The requirement strings the board needs for these runtimes (for ``pip download``)."""
         reqs = list(self.requires)
         for name in self.extras_for(runtimes):
             reqs += [r for r in self.extras[name] if not r.startswith(DIST + "[")]
         return reqs
 
-    def extras_for(self, runtimes: list[str]) -> list[str]:
+    def extras_for(self, runtimes: Sequence[str]) -> list[str]:
         return [r for r in runtimes if r in self.extras]
 
 
@@ -66,7 +67,7 @@ def project_requirements() -> tuple[list[str], dict[str, list[str]]]:
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         project = tomllib.loads(pyproject.read_text()).get("project", {})
         if project.get("name") == DIST:
             optional = project.get("optional-dependencies", {})

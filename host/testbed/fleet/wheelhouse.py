@@ -14,8 +14,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import TransportError
+
+if TYPE_CHECKING:
+    from ..transports.ssh import SshTransport
 
 # Run on the board with the venv's python: its interpreter, ABI and platform tags, most specific first.
 TAGS_SCRIPT = r"""
@@ -89,7 +93,7 @@ def download(wheelhouse: Path, requirements: list[str], board: BoardTags, device
             f"fill {wheelhouse} by hand (pip download --platform ... --only-binary=:all:) or install online")
 
 
-def push(transport, wheelhouse: Path, remote_dir: str, board: BoardTags) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def push(transport: SshTransport, wheelhouse: Path, remote_dir: str, board: BoardTags) -> tuple[int, int]:
     """SFTP the wheels the board accepts and lacks (by name and size): (files sent, bytes sent)."""
     code, out = transport.exec(f"mkdir -p {shlex.quote(remote_dir)}")
     if code != 0:

@@ -58,8 +58,8 @@ def quota_of(path: str) -> float | None:
     p = Path(path)
     try:
         if (p / "cpu.max").is_file():
-            quota, period = (p / "cpu.max").read_text().split()
-            return None if quota == "max" else int(quota) / int(period)
+            max_quota, period = (p / "cpu.max").read_text().split()
+            return None if max_quota == "max" else int(max_quota) / int(period)
         quota = int((p / "cpu.cfs_quota_us").read_text())
         return None if quota < 0 else quota / int((p / "cpu.cfs_period_us").read_text())
     except (OSError, ValueError):

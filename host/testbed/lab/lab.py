@@ -473,10 +473,10 @@ def status() -> list[dict]:
                 agent = None
         except (OSError, ValueError, KeyError):
             agent = None
+        pid = b.sshd_pid or b.vm_pid
         rows.append({
             "board": b.name, "netns": b.netns, "present": b.netns in present, "address": b.board_ip,
-            "sshd_pid": b.sshd_pid or b.vm_pid,
-            "sshd": bool((b.sshd_pid or b.vm_pid) and _alive(b.sshd_pid or b.vm_pid)),
+            "sshd_pid": pid, "sshd": bool(pid and _alive(pid)),
             "arch": "arm64 (emulated)" if b.emulated else platform.machine(), "vm_pid": b.vm_pid,
             "listening": _listening(b.board_ip), "agent": agent and agent.get("version"),
             "agent_pid": agent and agent.get("pid"),

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..errors import ConfigError, TestbedError
 from ..filelock import exclusive
 
-RANGE = ipaddress.ip_network("198.18.0.0/15")
+RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 LOCK_FILE = Path("/run/testbed-lab.lock")
 
 
@@ -80,14 +80,14 @@ def range_routes() -> list[str]:
 
 def used_subnets() -> set[ipaddress.IPv4Network]:
     """The /24s of the lab range that have a route or an address on this machine."""
-    used = set()
+    used: set[ipaddress.IPv4Network] = set()
     for line in range_routes():
         dest = line.split()[0] if not line.startswith("unreachable") else line.split()[1]
         net = ipaddress.ip_network(dest, strict=False)
         if net.prefixlen >= 24:
-            used.add(ipaddress.ip_network(f"{net.network_address}/24", strict=False))
+            used.add(ipaddress.IPv4Network(f"{net.network_address}/24", strict=False))
     for addr in _range_addresses():
-        used.add(ipaddress.ip_network(f"{ipaddress.ip_interface(addr).ip}/24", strict=False))
+        used.add(ipaddress.IPv4Network(f"{ipaddress.ip_interface(addr).ip}/24", strict=False))
     return used
 
 

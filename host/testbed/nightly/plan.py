@@ -10,13 +10,17 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from ..errors import ConfigError
 from ..profiles import Profile
+
+if TYPE_CHECKING:
+    from ..deploy import DeployOptions
 
 
 class _Strict(BaseModel):
@@ -95,7 +99,7 @@ class Plan(_Strict):
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()
 
 
-def _key_of(err: dict) -> str:
+def _key_of(err: ErrorDetails) -> str:
     return ".".join(str(p) for p in err["loc"]) or "(top level)"
 
 
@@ -135,9 +139,9 @@ def resolve_devices(plan: Plan) -> list[Profile]:
         chosen.setdefault(prof.id, prof)
     if plan.tags:
         matched = False
-        for _, prof in profiles.all_profiles():
-            if isinstance(prof, Profile) and set(prof.tags) & set(plan.tags):
-                chosen.setdefault(prof.id, prof)
+        for _, found in profiles.all_profiles():
+            if isinstance(found, Profile) and set(found.tags) & set(plan.tags):
+                chosen.setdefault(found.id, found)
                 matched = True
         if not matched and not plan.devices:
             raise ConfigError(f"plan '{plan.name}': no profile has any of the tags {', '.join(plan.tags)}")
@@ -175,7 +179,7 @@ def expand(plan: Plan, boards: list[Profile]) -> list[dict]:
     return cells
 
 
-def deploy_options(plan: Plan, threads: int | None, timeout_s: float | None):  # type: ignore[no-untyped-def]
+def deploy_options(plan: Plan, threads: int | None, timeout_s: float | None) -> DeployOptions:
     """DeployOptions for one cell. Plan measure settings that this testbed's deploy does not know are
     a ConfigError (never silently dropped)."""
     from ..deploy import DeployOptions

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -29,9 +30,9 @@ class SilentUI:
         pass
 
 
-def _safe(print_fn):  # type: ignore[no-untyped-def]
+def _safe(print_fn: Callable[..., object]) -> Callable[..., None]:
     """A worker still finishing after the command closed its output must not die of it."""
-    def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def call(*args: Any, **kwargs: Any) -> None:
         try:
             print_fn(*args, **kwargs)
         except (ValueError, OSError):  # I/O on a closed file

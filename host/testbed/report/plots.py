@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ CURRENT, BASELINE, FRONT = "#1f77b4", "#b0b0b0", "#d62728"
 _XML_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 
 
-def _mpl():  # type: ignore[no-untyped-def]
+def _mpl() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg", force=True)

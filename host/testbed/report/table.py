@@ -100,7 +100,8 @@ def render(rows: list[dict], title: str, console: Console) -> None:
 
 
 def _emulated_notes(rows: list[dict], console: Console) -> None:
-    how = sorted({(r.get("measurement") or {}).get("emulated") for r in rows} - {None})
+    emulated = {(r.get("measurement") or {}).get("emulated") for r in rows}
+    how = sorted(e for e in emulated if e is not None)
     if how:
         console.print(f"[yellow]EMULATED board[/] ({'; '.join(how)}): latency, memory and load times are "
                       "the emulator's, not a real board's; compare them only with each other.")

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import create_engine, func, select, update
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,9 @@ from ..errors import ConfigError
 from ..filelock import exclusive
 from ..paths import home
 from .schema import Deployment, PlanBoard, PlanCell, PlanRun, Result
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_LOCK_KEY = 0x7E57BED  # advisory lock id held while migrating
@@ -43,7 +46,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]
+def _alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -51,6 +54,11 @@ def _alembic_config(connection: Connection | None = None):  # type: ignore[no-un
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE/DELETE matched (``Session.execute`` is typed as returning a plain ``Result``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def head_revision() -> str:
@@ -251,8 +259,8 @@ class Store:
         if dead:
             free = free | PlanRun.owner.in_(dead)
         with Session(self.engine) as s:
-            n = s.execute(update(PlanRun).where(PlanRun.id == run_id, free)
-                          .values(owner=owner, heartbeat_at=_now())).rowcount
+            n = _rowcount(s.execute(update(PlanRun).where(PlanRun.id == run_id, free)
+                                    .values(owner=owner, heartbeat_at=_now())))
             s.commit()
             if n:
                 return None
@@ -270,8 +278,8 @@ class Store:
     def heartbeat_plan_run(self, run_id: str, owner: str) -> bool:
         """Refresh the owner's heartbeat; False when the run is no longer this owner's."""
         with Session(self.engine) as s:
-            n = s.execute(update(PlanRun).where(PlanRun.id == run_id, PlanRun.owner == owner)
-                          .values(heartbeat_at=_now())).rowcount
+            n = _rowcount(s.execute(update(PlanRun).where(PlanRun.id == run_id, PlanRun.owner == owner)
+                                    .values(heartbeat_at=_now())))
             s.commit()
         return bool(n)
 
@@ -330,8 +338,8 @@ class Store:
     def reset_unfinished(self, run_id: str) -> int:
         """Before a resume: every cell that is not done/failed goes back to pending; returns how many."""
         with Session(self.engine) as s:
-            n = s.execute(update(PlanCell).where(PlanCell.run_id == run_id, PlanCell.state.not_in(FINISHED))
-                          .values(state="pending", error=None)).rowcount
+            n = _rowcount(s.execute(update(PlanCell).where(PlanCell.run_id == run_id, PlanCell.state.not_in(FINISHED))
+                                    .values(state="pending", error=None)))
             s.execute(update(PlanRun).where(PlanRun.id == run_id)
                       .values(status="running", finished_at=None, error=None))
             s.commit()

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from pathlib import Path
+from typing import Any
 
 from ..android.board import AdbBoard
 from ..android.tools import TOOLS
 from ..errors import ConfigError, TransportError
+from ..profiles import Profile
 from .base import Transport
 from .registry import register
 
@@ -23,7 +25,7 @@ from .registry import register
 class AdbTransport(Transport):
     name = "adb"
 
-    def __init__(self, profile, device=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, profile: Profile, device: Any = None) -> None:
         super().__init__(profile)
         self._device = device  # tests pass a stand-in phone; normally found through the adb server
         self._board: AdbBoard | None = None
@@ -47,7 +49,7 @@ class AdbTransport(Transport):
         self._board = None
 
     @staticmethod
-    def _push_tool(device, local: Path, remote_dir: str, name: str) -> str:  # type: ignore[no-untyped-def]
+    def _push_tool(device: Any, local: Path, remote_dir: str, name: str) -> str:
         if not local.is_file():
             raise ConfigError(f"adb.tools.{name}: {local} does not exist (build it for the phone's ABI)")
         digest = hashlib.sha256(local.read_bytes()).hexdigest()[:16]
@@ -58,7 +60,8 @@ class AdbTransport(Transport):
         return remote
 
 
-def _connect(serial: str | None):  # type: ignore[no-untyped-def]
+def _connect(serial: str | None) -> Any:
+    """The adbutils ``AdbDevice`` (adbutils has no type information)."""
     try:
         from adbutils import adb
     except ImportError as exc:

@@ -6,10 +6,12 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from ..agent_client import AgentClient
 from ..profiles import Profile
+
+_T = TypeVar("_T", bound="Transport")
 
 
 class Transport(ABC):
@@ -36,7 +38,7 @@ class Transport(ABC):
     def close(self) -> None:
         """Release the connection (and stop what this transport started, where it owns it)."""
 
-    def __enter__(self) -> Transport:
+    def __enter__(self: _T) -> _T:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..agent_client import AgentClient
 from ..errors import AgentError
 from ..paths import home
+from ..profiles import Profile
 from .base import Transport
 from .registry import register
 
@@ -31,7 +32,7 @@ READY_PREFIX = "testbed-agent listening on "
 class LocalTransport(Transport):
     name = "local"
 
-    def __init__(self, profile, store: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, profile: Profile, store: Path | None = None) -> None:
         super().__init__(profile)
         self.store = store or home() / "local-agent" / "store"
         self._proc: subprocess.Popen[str] | None = None

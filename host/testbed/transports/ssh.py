@@ -25,6 +25,7 @@ import paramiko
 
 from ..agent_client import AgentClient
 from ..errors import AgentError, TransportError
+from ..profiles import Profile
 from .base import Transport
 from .registry import register
 from .ssh_connect import Target, connect
@@ -37,7 +38,7 @@ SFTP_TIMEOUT_S = 120.0  # one SFTP request (a write, a stat) answering slower th
 class SshTransport(Transport):
     name = "ssh"
 
-    def __init__(self, profile) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, profile: Profile) -> None:
         super().__init__(profile)
         self._ssh: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None

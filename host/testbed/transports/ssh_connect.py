@@ -145,7 +145,7 @@ def connect(settings: SshSettings, profile_id: str, retries: int = 3,
 def _connect_chain(settings: SshSettings, profile_id: str, target: Target) -> JumpSSHClient:
     jumps: list[paramiko.SSHClient] = []
     try:
-        sock = None
+        sock: paramiko.Channel | paramiko.ProxyCommand | None = None
         prev: Target | None = None
         for hop in target.jumps:
             client = _connect_once(settings, profile_id, hop, sock=sock, via=prev)
@@ -157,8 +157,8 @@ def _connect_chain(settings: SshSettings, profile_id: str, target: Target) -> Ju
             sock = paramiko.ProxyCommand(target.proxy_command)
         main = _connect_once(settings, profile_id, target, sock=sock, via=prev)
     except BaseException:
-        for client in reversed(jumps):
-            client.close()
+        for jump in reversed(jumps):
+            jump.close()
         raise
     main.jumps = jumps
     return main
@@ -181,7 +181,8 @@ def _channel_through(client: paramiko.SSHClient, hop: Target, nxt: Target, timeo
                          "(AllowTcpForwarding on the jump host?)") from exc
 
 
-def _connect_once(settings: SshSettings, profile_id: str, target: Target, sock=None,  # type: ignore[no-untyped-def]
+def _connect_once(settings: SshSettings, profile_id: str, target: Target,
+                  sock: paramiko.Channel | paramiko.ProxyCommand | None = None,
                   via: Target | None = None) -> JumpSSHClient:
     client = JumpSSHClient()
     if target.known_hosts.is_file():
@@ -197,7 +198,8 @@ def _connect_once(settings: SshSettings, profile_id: str, target: Target, sock=N
     try:
         client.connect(
             target.hostname, port=target.port, username=target.user,
-            key_filename=target.key_files or None, timeout=timeout,
+            # paramiko takes a list of key files (its docstring); types-paramiko says str only
+            key_filename=target.key_files or None, timeout=timeout,  # type: ignore[arg-type]
             banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
             allow_agent=True, look_for_keys=not target.key_files, sock=sock)
     except paramiko.BadHostKeyException as exc:
