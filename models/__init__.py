@@ -15,18 +15,35 @@ inside the functions that need them.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any
 
-from testbed.errors import ModelError
+from .errors import ModelError
 
-from .base import ZOO_ROOT, ZooModel, hash_sources
-from .layout import to_layout
-from .spec import SPEC_FILENAME, ModelSpec, load_spec
+if TYPE_CHECKING:  # pragma: no cover - typing only; at run time __getattr__ imports them on first use
+    from .base import ZOO_ROOT, ZooModel, hash_sources
+    from .layout import to_layout
+    from .spec import SPEC_FILENAME, ModelSpec, load_spec
 
-__all__ = ["ModelSpec", "ZooModel", "available", "hash_sources", "load", "load_spec", "to_layout"]
+__all__ = ["SPEC_FILENAME", "ZOO_ROOT", "ModelError", "ModelSpec", "ZooModel", "available", "hash_sources", "load",
+           "load_spec", "to_layout"]
+
+# Public names and the submodule defining each: importing the package (or testbed_zoo.errors, which
+# the host's errors build on) does not import numpy, pydantic or the model bases.
+_LAZY = {"ZOO_ROOT": "base", "ZooModel": "base", "hash_sources": "base", "to_layout": "layout",
+         "SPEC_FILENAME": "spec", "ModelSpec": "spec", "load_spec": "spec"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available() -> list[str]:
     """Ids of the models in the zoo (sub-folders holding a ``spec.yaml``), sorted."""
+    from .base import ZOO_ROOT
+    from .spec import SPEC_FILENAME
+
     return sorted(
         p.name for p in ZOO_ROOT.iterdir()
         if p.is_dir() and not p.name.startswith((".", "_")) and (p / SPEC_FILENAME).is_file()
@@ -36,6 +53,9 @@ def available() -> list[str]:
 def load(model_id: str) -> ZooModel:
     """Load one model: a zoo id (validated spec + the folder's ``Model`` class; lazy, cheap), or a
     user model file / factory (loaded and run once to inspect it; see :mod:`testbed_zoo.user`)."""
+    from .base import ZOO_ROOT, ZooModel
+    from .spec import SPEC_FILENAME, load_spec
+
     ids = available()
     if model_id not in ids:
         from .user import SUPPORTED, load_user, looks_like_user_model

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from testbed.errors import ModelError
-
 from .cache import read_json, read_npz, write_json, write_npz
+from .errors import ModelError
 from .layout import to_layout
 from .spec import SPEC_FILENAME, ModelSpec
 
@@ -169,8 +168,7 @@ class ZooModel:
         the source cannot be counted. Cached as JSON per source hash in ``cache_dir("stats")``.
         """
         if self._stats is None:
-            from testbed.paths import cache_dir
-
+            from .paths import cache_dir
             from .stats import STATS_VERSION
 
             path = cache_dir("stats") / f"{self.id}-{self.source_hash()[:32]}-v{STATS_VERSION}.json"
@@ -343,7 +341,7 @@ class TrainedModel(ZooModel):
 
     def weights_path(self) -> Path:
         """Where this source version's trained weights are cached."""
-        from testbed.paths import cache_dir
+        from .paths import cache_dir
 
         return cache_dir("weights") / f"{self.id}-{self.source_hash()}.npz"
 

@@ -1,4 +1,4 @@
-"""Files the zoo caches under ``testbed.paths.cache_dir`` (trained weights, model stats).
+"""Files the zoo caches under ``testbed_zoo.paths.cache_dir`` (trained weights, model stats).
 
 Writes are atomic (temp file + rename) so concurrent loaders never see half a file; an
 unreadable cached file reads as missing, so the caller recomputes it.

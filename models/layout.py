@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from testbed.errors import ModelError
+from .errors import ModelError
 
 LAYOUTS = ("NCHW", "NHWC")
 

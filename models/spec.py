@@ -1,7 +1,7 @@
 """The model card every zoo folder carries as ``spec.yaml``, validated by pydantic.
 
 A folder under ``models/`` is a zoo model exactly when it holds a ``spec.yaml``. A bad file
-(unreadable YAML, an unknown key, a wrong type) raises :class:`testbed.errors.ModelError` that
+(unreadable YAML, an unknown key, a wrong type) raises :class:`testbed_zoo.errors.ModelError` that
 names the file and the offending key, so the message alone says what to fix.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from testbed.errors import ModelError
+from .errors import ModelError
 
 SPEC_FILENAME = "spec.yaml"
 

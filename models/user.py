@@ -40,9 +40,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from testbed.errors import ModelError, first_line
-
 from .base import ZooModel, first_output
+from .errors import ModelError, first_line
 from .frameworks import import_keras
 from .layout import guess_layout, shape_to_nchw, to_layout
 from .spec import ModelSpec

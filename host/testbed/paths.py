@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+# Defined in the zoo (the leaf, which imports nothing of the host) and shared: one rule for $TESTBED_HOME.
+from testbed_zoo.paths import cache_dir, home
 
-def home() -> Path:
-    """Root of the host's state: caches, the default SQLite store, the local agent's store."""
-    path = Path(os.environ.get("TESTBED_HOME") or Path.home() / ".testbed").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def cache_dir(kind: str) -> Path:
-    """A cache folder under ``home()/cache/<kind>`` (weights, artifacts, inputs)."""
-    path = home() / "cache" / kind
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+__all__ = ["cache_dir", "home", "repo_root"]
 
 
 def repo_root() -> Path:
