@@ -1,4 +1,10 @@
-"""HTTP client for the device agent's API v1 (see docs/agent-api.md)."""
+"""HTTP client for the device agent's API v1 (see docs/agent-api.md).
+
+The boundary where ``requests`` and HTTP statuses become testbed errors, each saying whether a retry
+can help (see ``testbed.errors``): no answer or a 5xx is the board's fault (``AgentServerError``,
+retried); a 4xx is the request's (``AgentRequestError``: a failed cell with the agent's reason), except
+404/409 on a request that was right when sent: the board changed under it (``AgentStateError``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 
 import requests
 
-from .errors import AgentAuthError, AgentError, MeasurementError
+from .errors import AgentAuthError, AgentError, AgentRequestError, AgentServerError, AgentStateError, MeasurementError
 
 
 class AgentClient:
@@ -31,15 +37,17 @@ class AgentClient:
         try:
             resp = self._http.request(method, self.base_url + path, **kwargs)
         except requests.RequestException as exc:
-            raise AgentError(f"agent on {self.where} did not answer {method} {path}: "
-                             f"{type(exc).__name__}; check it runs (`testbed doctor`)") from exc
-        if resp.status_code == 401:
-            raise AgentAuthError(f"agent on {self.where} rejected the token (HTTP 401); the host must use "
-                                 "the token the agent was started with (its token file on the board)")
-        if resp.status_code not in ok:
-            raise AgentError(f"agent on {self.where}: {method} {path} -> HTTP {resp.status_code}: "
-                             f"{_error_text(resp)}")
-        return resp
+            raise AgentServerError(f"agent on {self.where} did not answer {method} {path}: "
+                                   f"{type(exc).__name__}; check it runs (`testbed doctor`)") from exc
+        if resp.status_code in ok:
+            return resp
+        try:
+            resp.raise_for_status()
+        except requests.HTTPError as exc:  # 4xx/5xx: mapped to the most specific class, the cause kept
+            raise status_error(resp.status_code, f"agent on {self.where}", f"{method} {path}",
+                               _error_text(resp)) from exc
+        raise AgentServerError(f"agent on {self.where}: {method} {path} -> unexpected HTTP {resp.status_code}",
+                               status=resp.status_code)
 
     def health(self) -> dict:
         return self._call("GET", "/v1/health").json()
@@ -92,6 +100,19 @@ class AgentClient:
                                        f"{timeout_s:.0f} s; the agent may be stuck (`testbed doctor`)")
             time.sleep(poll_s)
             poll_s = min(poll_s * 1.5, 1.0)
+
+
+def status_error(status: int, who: str, what: str, reason: str) -> AgentError:
+    """The error for an agent's HTTP error ``status`` (>= 400), by whose fault it is."""
+    if status == 401:
+        return AgentAuthError(f"{who} rejected the token (HTTP 401); the host must use the token the agent "
+                              "was started with (its token file on the board)", status=status)
+    message = f"{who}: {what} -> HTTP {status}: {reason}"
+    if status in (404, 409):
+        return AgentStateError(message, status=status)
+    if 400 <= status < 500:
+        return AgentRequestError(message, status=status)
+    return AgentServerError(message, status=status)
 
 
 def _error_text(resp: requests.Response) -> str:

@@ -1,10 +1,13 @@
 """One worker thread per board: health check, lease, then its cells one after another.
 
-Board faults (TransportError/AgentError: the board or its agent did not answer) are retried with
-exponential backoff on a fresh connection; a cell that still fails is marked ``error`` with the reason
-and the board ``lost``: its remaining cells are marked too, and ``--resume`` redoes all of them. A
-failed conversion or run is a finding: the cell is ``failed`` (finished) with the tool's reason.
-Every cell is committed with all its repeats in one transaction the moment it finishes.
+Board faults (the retryable errors of ``testbed.errors``: the board or its agent did not answer, or
+answered 5xx) are retried with exponential backoff on a fresh connection; a cell that still fails is
+marked ``error`` with the reason and the board ``lost``: its remaining cells are marked too, and
+``--resume`` redoes all of them. A failed conversion or run, or a request the agent refuses (HTTP 4xx,
+say a ``runtime_settings`` key it does not know), is a finding: the cell is ``failed`` (finished) with
+the reason, once, and the board goes on with its other cells. Wrong credentials (``PERMANENT``) are
+never retried: they stop the board. Every cell is committed with all its repeats in one transaction
+the moment it finishes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from .. import __version__
 from ..deploy import measure_artifact
-from ..errors import AgentAuthError, AgentError, AuthError, HostKeyError, TestbedError, TransportError, first_line
+from ..errors import PERMANENT, RETRYABLE, AgentServerError, TestbedError, TransportError, first_line
 from ..profiles import Profile
 from ..store import Store
 from ..transports import get as get_transport
@@ -25,9 +28,9 @@ from .lease import BoardBusy, BoardLease
 from .plan import Plan, deploy_options
 from .ui import RunUI
 
-#: Retried with backoff. Authentication and host-key problems are not transient: never retried.
-FAULTS = (TransportError, AgentError)
-PERMANENT = (AuthError, HostKeyError, AgentAuthError)
+#: Retried with backoff (the board's fault). PERMANENT (authentication, host key) are caught first: never
+#: retried. Any other TestbedError is the request's fault: a failed cell, or a bad board before it starts.
+FAULTS = RETRYABLE
 
 
 def connect_profile(profile: Profile) -> tuple[Any, Any]:
@@ -104,7 +107,7 @@ class BoardWorker(threading.Thread):
                 box["conn"] = (transport, client)
                 health = client.health()
                 if health.get("status") != "ok":
-                    raise AgentError(f"agent on {self.device} reports status {health.get('status')!r}")
+                    raise AgentServerError(f"agent on {self.device} reports status {health.get('status')!r}")
                 box["info"] = client.info()
             except BaseException as exc:  # handed to the waiting thread
                 box["error"] = exc
@@ -272,7 +275,7 @@ class BoardWorker(threading.Thread):
                               + f" run {r + 1}/{cell.repeats}")
                     record, samples, power = measure_artifact(
                         art, model, self.transport, self.client, self.info, self.profile, options,
-                        ctx.refs[cell.model], deployment_id, faults=FAULTS)
+                        ctx.refs[cell.model], deployment_id, faults=(*FAULTS, *PERMANENT))
                     results.append((record, samples, power))
                     if record["status"] != "ok":
                         break  # a failed run is a finding; repeating it measures nothing
@@ -289,7 +292,11 @@ class BoardWorker(threading.Thread):
             except (BoardBusy, *FAULTS) as exc:
                 last = exc
                 self._disconnect()
-        reason = f"{first_line(last) if last else 'interrupted'} (after {ex.retries + 1} attempts)"
+            except TestbedError as exc:  # not retryable, outside a run (a 4xx on the lease): the board stops
+                last = exc
+                break
+        tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
+        reason = f"{first_line(last) if last else 'interrupted'} ({tries})"
         ctx.store.mark_cells([cell.id], "error", reason)
         cell.state = "error"
         ctx.ui.cell(self.device, cell.key, "error", reason)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..agent_client import AgentClient
-from ..errors import AgentError
+from ..errors import AgentServerError
 from ..paths import home
 from ..profiles import Profile
 from .base import Transport
@@ -143,6 +143,6 @@ def wait_ready(proc: subprocess.Popen[str], timeout_s: float, log: Path) -> str:
     if not found:
         proc.kill()
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-        raise AgentError(f"local agent did not start within {timeout_s:.0f} s"
-                         + (f": {tail[0]}" if tail else "") + f" (log: {log})")
+        raise AgentServerError(f"local agent did not start within {timeout_s:.0f} s"
+                               + (f": {tail[0]}" if tail else "") + f" (log: {log})")
     return found[0]

@@ -24,7 +24,7 @@ from pathlib import Path
 import paramiko
 
 from ..agent_client import AgentClient
-from ..errors import AgentError, TransportError
+from ..errors import AgentServerError, TransportError
 from ..profiles import Profile
 from .base import Transport
 from .registry import register
@@ -176,8 +176,8 @@ class SshTransport(Transport):
             user = " --user" if service["kind"] == "systemd-user" else ""
             code, out = self.exec(f"systemctl{user} restart {shlex.quote(service['unit'])}")
             if code != 0:
-                raise AgentError(f"systemctl{user} restart {service['unit']} on {self.profile.id} failed: "
-                                 f"{out.strip()[-200:]}")
+                raise AgentServerError(f"systemctl{user} restart {service['unit']} on {self.profile.id} failed: "
+                                       f"{out.strip()[-200:]}")
         else:
             self.exec(f"cd {shlex.quote(home)} || exit 1; nohup {self.agent_command()} "
                       f">> agent.log 2>&1 < /dev/null &")
@@ -189,9 +189,9 @@ class SshTransport(Transport):
             time.sleep(0.3)
         _, log = self.exec(f"tail -n 3 {shlex.quote(posixpath.join(home, 'agent.log'))}")
         last = log.strip().splitlines()[-1] if log.strip() else "no log output"
-        raise AgentError(f"agent on {self.profile.id} did not start within {agent.start_timeout_s:.0f} s "
-                         f"(agent.start_timeout_s): {last} (is the agent installed for "
-                         f"{self.expand(agent.python)}? run `testbed agent install --device {self.profile.id}`)")
+        raise AgentServerError(f"agent on {self.profile.id} did not start within {agent.start_timeout_s:.0f} s "
+                               f"(agent.start_timeout_s): {last} (is the agent installed for "
+                               f"{self.expand(agent.python)}? run `testbed agent install --device {self.profile.id}`)")
 
     def stop_agent(self, timeout_s: float = 15.0) -> bool:
         """Stop the running agent (SIGTERM, then SIGKILL); True when one was running."""
@@ -220,7 +220,7 @@ class SshTransport(Transport):
             return self._client
         state = self.running_agent()
         if state is None:
-            raise AgentError(f"the agent is not running on {self.profile.id}")
+            raise AgentServerError(f"the agent is not running on {self.profile.id}")
         assert self.target is not None
         self._tunnel = Tunnel(self.ssh.get_transport(), int(state["port"]))  # type: ignore[arg-type]
         self._client = AgentClient(f"http://127.0.0.1:{self._tunnel.local_port}", self.ensure_token(),
@@ -234,10 +234,10 @@ class SshTransport(Transport):
             try:
                 self._client.health()
                 return
-            except AgentError as exc:
+            except AgentServerError as exc:  # a 4xx (a wrong token) does not go away by waiting
                 if time.monotonic() > deadline:
-                    raise AgentError(f"agent on {self.profile.id} did not answer /v1/health within "
-                                     f"{timeout_s:.0f} s (agent.start_timeout_s): {exc}") from exc
+                    raise AgentServerError(f"agent on {self.profile.id} did not answer /v1/health within "
+                                           f"{timeout_s:.0f} s (agent.start_timeout_s): {exc}") from exc
                 time.sleep(0.3)
 
     # -- helpers --------------------------------------------------------------------------------
