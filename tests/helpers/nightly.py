@@ -13,15 +13,19 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import yaml
 
 from helpers.cli import run
+
+T = TypeVar("T")
 
 FACTORY = '''import torch
 DEPTH = {depth}
@@ -80,7 +84,7 @@ class Lab:
         path.write_text(yaml.safe_dump(body))
         return path
 
-    def testbed(self, *args: str, timeout: float = 600):  # type: ignore[no-untyped-def]
+    def testbed(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return run(*args, timeout=timeout, env=self.env)
 
     def run_json(self, *args: str, timeout: float = 600) -> tuple[int, dict]:
@@ -129,7 +133,8 @@ def kill_group(proc: psutil.Process) -> None:
         pass
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.05):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, poll: float = 0.05) -> T:
+    """Poll ``predicate`` until it returns something truthy; return that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -1,8 +1,9 @@
-"""Fixtures and helpers for the device agent's tests: a real agent process and tiny models.
+"""Helpers for the device agent's tests: a real agent process and tiny models.
 
 The three models compute the same ``y = x @ W + b`` (one dense layer) so every runtime's output
-can be checked against numpy. Import the fixtures into a test module with
-``from agent_fixtures import *`` (tests/integration is on sys.path under pytest).
+can be checked against numpy. The fixtures built on these (``agent``, ``dense_weights``,
+``dense_inputs``, ``dense_model``) live in tests/integration/conftest.py, so test modules request
+them by name and import only helpers from here (tests/integration is on sys.path under pytest).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import requests
+
 from testbed.errors import AgentError
 from testbed.transports.local import wait_ready
 
@@ -109,34 +111,6 @@ def stop_agent(agent: Agent, timeout_s: float = 10) -> int:
     return agent.proc.returncode
 
 
-@pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    """An agent with the test-only debug fields enabled, shared by a test module."""
-    started = start_agent(tmp_path_factory.mktemp("agent") / "store",
-                          env={"TESTBED_AGENT_ALLOW_DEBUG": "1"}, args=["--run-timeout-s", "120"])
-    yield started
-    stop_agent(started)
-
-
-@pytest.fixture(scope="session")
-def dense_weights() -> tuple[np.ndarray, np.ndarray]:
-    """W [IN, OUT] and b [OUT] shared by the three models."""
-    rng = np.random.default_rng(7)
-    return (rng.standard_normal((IN_FEATURES, OUT_FEATURES)).astype(np.float32),
-            rng.standard_normal(OUT_FEATURES).astype(np.float32))
-
-
-@pytest.fixture(scope="session")
-def dense_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """(.npz bytes, timing [1, IN], eval [6, IN]) for the dense models."""
-    rng = np.random.default_rng(11)
-    timing = rng.standard_normal((1, IN_FEATURES)).astype(np.float32)
-    evals = rng.standard_normal((6, IN_FEATURES)).astype(np.float32)
-    path = tmp_path_factory.mktemp("inputs") / "inputs.npz"
-    np.savez(path, timing=timing, eval=evals)
-    return path.read_bytes(), timing, evals
-
-
 def build_onnx(w: np.ndarray, b: np.ndarray) -> bytes:
     """MatMul + Add built with onnx.helper."""
     onnx = pytest.importorskip("onnx")
@@ -182,19 +156,6 @@ def build_pte(w: np.ndarray, b: np.ndarray) -> bytes:
 
 
 BUILDERS = {"onnxruntime": build_onnx, "litert": build_tflite, "executorch": build_pte}
-_BUILT: dict[str, bytes] = {}
-
-
-@pytest.fixture(scope="session")
-def dense_model(dense_weights: tuple[np.ndarray, np.ndarray]) -> Any:
-    """``dense_model(runtime) -> bytes``: the dense layer as that runtime's artifact (built once)."""
-
-    def get(runtime: str) -> bytes:
-        if runtime not in _BUILT:
-            _BUILT[runtime] = BUILDERS[runtime](*dense_weights)
-        return _BUILT[runtime]
-
-    return get
 
 
 def decode_npy(b64: str) -> np.ndarray:

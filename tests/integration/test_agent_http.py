@@ -16,9 +16,7 @@ import numpy as np
 import psutil
 import pytest
 
-from agent_fixtures import (  # noqa: F401  (fixtures are used by name)
-    TOKEN, Agent, agent, decode_npy, dense_inputs, dense_model, dense_weights, start_agent,
-    stop_agent)
+from agent_fixtures import Agent, decode_npy, start_agent, stop_agent
 
 pytestmark = pytest.mark.integration
 UNAUTHORIZED = "missing or wrong agent token; pass the token the agent was started with"

@@ -16,8 +16,7 @@ import numpy as np
 import psutil
 import pytest
 
-from agent_fixtures import (  # noqa: F401  (fixtures are used by name)
-    IN_FEATURES, Agent, agent, decode_npy, dense_inputs, dense_model, dense_weights)
+from agent_fixtures import IN_FEATURES, Agent, decode_npy
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ migrations, concurrent opens, and the same plan run through `testbed run --db po
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa

@@ -12,7 +12,7 @@ from testbed_agent.validation import parse_run_request
 
 PROBES = {"onnxruntime": Probe(True, "1.0", None),
           "executorch": Probe(False, None, "torch is not installed")}
-A, I = "a" * 64, "b" * 64
+ART, INP = "a" * 64, "b" * 64  # the artifact and inputs sha256
 
 
 def parse(body: Any, allow_debug: bool = False) -> dict[str, Any]:
@@ -20,8 +20,8 @@ def parse(body: Any, allow_debug: bool = False) -> dict[str, Any]:
 
 
 def test_defaults() -> None:
-    assert parse({"artifact_sha256": A.upper(), "inputs_sha256": I, "runtime": "onnxruntime"}) == {
-        "artifact_sha256": A, "runtime": "onnxruntime", "inputs_sha256": I, "threads": None,
+    assert parse({"artifact_sha256": ART.upper(), "inputs_sha256": INP, "runtime": "onnxruntime"}) == {
+        "artifact_sha256": ART, "runtime": "onnxruntime", "inputs_sha256": INP, "threads": None,
         "warmup": 10, "iterations": 50, "timeout_s": 300.0, "return_outputs": True,
         "min_time_s": 0.0, "power": None, "warmup_min_s": 0.0, "max_time_s": None,
         "ci_target_pct": None, "runtime_settings": {"providers": ["CPUExecutionProvider"],
@@ -32,7 +32,7 @@ def test_defaults() -> None:
 
 
 def test_power_block_is_validated() -> None:
-    base = {"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime"}
+    base = {"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime"}
     req = parse({**base, "power": {"sensor": "estimate", "settings": {"idle_w": 1, "max_w": 2}}})
     assert req["power"]["sensor"] == "estimate" and req["power"]["settings"] == {"idle_w": 1, "max_w": 2}
     with pytest.raises(RequestError, match="unknown keys"):
@@ -40,7 +40,7 @@ def test_power_block_is_validated() -> None:
 
 
 def test_explicit_values() -> None:
-    req = parse({"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime", "threads": 4,
+    req = parse({"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime", "threads": 4,
                  "warmup": 0, "iterations": 3, "timeout_s": 2, "return_outputs": False})
     assert (req["threads"], req["warmup"], req["iterations"], req["timeout_s"], req["return_outputs"]) \
         == (4, 0, 3, 2.0, False)
@@ -77,7 +77,7 @@ def test_explicit_values() -> None:
     ({"thermal": {"cooldown_below_c": 500}}, "cooldown_below_c must be a temperature"),
 ])
 def test_errors(change: dict[str, Any], message: str) -> None:
-    body = {"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime", **change}
+    body = {"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime", **change}
     with pytest.raises(RequestError) as err:
         parse(body)
     assert message in str(err.value) and "\n" not in str(err.value)
@@ -85,19 +85,19 @@ def test_errors(change: dict[str, Any], message: str) -> None:
 
 def test_missing_field_and_not_an_object() -> None:
     with pytest.raises(RequestError, match="needs inputs_sha256"):
-        parse({"artifact_sha256": A, "runtime": "onnxruntime"})
+        parse({"artifact_sha256": ART, "runtime": "onnxruntime"})
     with pytest.raises(RequestError, match="JSON object"):
-        parse([A])
+        parse([ART])
 
 
 def test_debug_field_only_when_allowed() -> None:
-    req = parse({"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime",
+    req = parse({"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime",
                  "debug_sleep_s": 2}, allow_debug=True)
     assert req["debug_sleep_s"] == 2.0
 
 
 def test_measurement_and_isolation_fields() -> None:
-    req = parse({"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime",
+    req = parse({"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime",
                  "warmup_min_s": 0.5, "min_time_s": 1, "max_time_s": 20, "ci_target_pct": 1,
                  "runtime_settings": {"providers": ["CPUExecutionProvider"],
                                       "graph_optimization_level": "basic", "inter_op_threads": 2,
@@ -114,7 +114,7 @@ def test_measurement_and_isolation_fields() -> None:
 
 def test_runtime_settings_are_the_runtimes_own() -> None:
     probes = {"litert": Probe(True, "1", None), "executorch": Probe(True, "1", None)}
-    body = {"artifact_sha256": A, "inputs_sha256": I}
+    body = {"artifact_sha256": ART, "inputs_sha256": INP}
     litert = parse_run_request({**body, "runtime": "litert", "runtime_settings": {"xnnpack": False}},
                                default_timeout_s=300, allow_debug=False, probes=probes)
     assert litert["runtime_settings"] == {"xnnpack": False}
@@ -127,7 +127,7 @@ def test_runtime_settings_are_the_runtimes_own() -> None:
 
 
 def test_debug_noise_and_crash_only_when_allowed() -> None:
-    body = {"artifact_sha256": A, "inputs_sha256": I, "runtime": "onnxruntime"}
+    body = {"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime"}
     req = parse({**body, "debug_noise": {"fraction": 0.5, "max_sleep_s": 0.01},
                  "debug_crash": "abort"}, allow_debug=True)
     assert req["debug_noise"] == {"fraction": 0.5, "max_sleep_s": 0.01, "seed": 0}

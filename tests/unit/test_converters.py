@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import testbed_zoo
-from testbed.converters import Artifact, Converter, all_converters, build, build_all, cache_key, get, register, select
 from testbed.convert import converters_for
+from testbed.converters import Artifact, Converter, all_converters, build, build_all, cache_key, get, register, select
 from testbed.converters import base as converters_base
 from testbed.converters.base import QUANTIZATIONS, SOURCES
 from testbed.converters.onnx_quant import OrtStatic

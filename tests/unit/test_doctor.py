@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from testbed.fleet.doctor import evaluate, has_problems
 from testbed.fleet.probe import BoardFacts
 from testbed.profiles import Profile
 
-INFO = {
+INFO: dict[str, Any] = {
     "hostname": "pi4", "runtimes": {"litert": {"available": True, "version": "2.3.0", "reason": None},
                                     "onnxruntime": {"available": True, "version": "1.32.0", "reason": None}},
     "power": {"ina219": {"available": False, "reason": "no I2C bus 1"},
@@ -17,13 +19,13 @@ INFO = {
 }
 
 
-def profile(**kw) -> Profile:  # type: ignore[no-untyped-def]
+def profile(**kw: Any) -> Profile:
     data = {"id": "pi4", "transport": "ssh", "ssh": {"host": "pi4.local"}, "runtimes": ["litert", "onnxruntime"]}
     data.update(kw)
     return Profile.model_validate(data)
 
 
-def healthy(**kw) -> BoardFacts:  # type: ignore[no-untyped-def]
+def healthy(**kw: Any) -> BoardFacts:
     facts = BoardFacts(
         device="pi4", transport="ssh", where="pi@10.0.0.7:22", reachable=True, host_key_known=True,
         known_hosts="/home/me/.ssh/known_hosts", known_hosts_name="10.0.0.7", ssh_s=0.2,
@@ -133,7 +135,7 @@ def test_one_line_per_problem_with_its_fix() -> None:
     assert lines[0].startswith("FAIL agent") and lines[1].startswith("WARN governor")
 
 
-def local_facts(**kw) -> BoardFacts:  # type: ignore[no-untyped-def]
+def local_facts(**kw: Any) -> BoardFacts:
     facts = BoardFacts(device="local", transport="local", where="this machine", reachable=True,
                        host_key_known=True, python_exists=True, python="/venv/bin/python",
                        installed_version="0.1.0", host_version="0.1.0", info=INFO,

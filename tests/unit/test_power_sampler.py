@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from testbed_agent.power import (PowerConfig, PowerMeter, Reading, Sample, Sampler, Sensor, SensorError,
-                                  make, summarize)
+from testbed_agent.power import PowerConfig, PowerMeter, Reading, Sample, Sampler, Sensor, SensorError, make, summarize
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "power"
 MS = 1_000_000

@@ -14,7 +14,7 @@ def test_latency_summary_from_samples() -> None:
     assert s["n"] == 5 and s["min"] == 1.0 and s["max"] == 10.0
     assert s["p50"] == 3.0 and s["mean"] == 4.0
     assert s["p90"] is None and s["p99"] is None  # 5 samples: too few for a tail percentile
-    assert s["std"] == pytest.approx(np.sqrt(((9 + 4 + 1 + 0 + 36) / 4)))
+    assert s["std"] == pytest.approx(np.sqrt((9 + 4 + 1 + 0 + 36) / 4))
 
 
 def test_tail_percentiles_by_hand() -> None:

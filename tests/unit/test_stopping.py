@@ -6,13 +6,22 @@ The stopper is driven with a fake clock and synthetic samples: no timing of this
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from testbed_agent.stopping import (
-    STOP_CI, STOP_MAX_S, STOP_MAX_SAMPLES, STOP_MINIMUMS, RunControl, Stopper, median_ci,
-    median_ci_ranks, warm_up)
+    STOP_CI,
+    STOP_MAX_S,
+    STOP_MAX_SAMPLES,
+    STOP_MINIMUMS,
+    RunControl,
+    Stopper,
+    median_ci,
+    median_ci_ranks,
+    warm_up,
+)
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
@@ -76,7 +85,8 @@ class Clock:
         return self.ns
 
 
-def drive(control: RunControl, draw, step_ns: int = 1_000_000, limit: int = 10**6):  # type: ignore[no-untyped-def]
+def drive(control: RunControl, draw: Callable[[], float], step_ns: int = 1_000_000,
+          limit: int = 10**6) -> tuple[Stopper, list[int]]:
     """Feed the stopper one sample per simulated inference of ``step_ns``."""
     clock = Clock()
     stopper = Stopper(control, clock=clock)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from testbed_agent.thermal import (
-    ThermalReader, ThermalWatch, cooldown, decode_throttled, parse_throttled, summarize)
+from testbed_agent.thermal import ThermalReader, ThermalWatch, cooldown, decode_throttled, parse_throttled, summarize
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "thermal"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -79,8 +81,8 @@ def test_size_memory_energy_accuracy() -> None:
     assert v.accuracy_verdict(0.97, 0.965, 1.0)["verdict"] == v.UNCHANGED
 
 
-def cell(medians: list[float], seed: int, **kw) -> v.CellData:  # type: ignore[no-untyped-def]
-    base = dict(samples_ns=runs(medians, seed=seed), size_bytes=40000, peak_rss_mb=[60.0] * len(medians),
+def cell(medians: list[float], seed: int, **kw: Any) -> v.CellData:
+    base: dict[str, Any] = dict(samples_ns=runs(medians, seed=seed), size_bytes=40000, peak_rss_mb=[60.0] * len(medians),
                 energy_mj=[0.5] * len(medians), accuracy=0.97)
     return v.CellData(**(base | kw))
 

@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 
 import testbed_zoo
-from helpers.zoo import PARITY_ATOL, isolated_home  # noqa: F401  (the autouse fixture testbed_home)
+from helpers.zoo import PARITY_ATOL
 from testbed.errors import ModelError
 from testbed_zoo import ZooModel, hash_sources, load_spec, to_layout
 from testbed_zoo.base import SHARED_SOURCES
+
+# each zoo module gets its own empty TESTBED_HOME: its weight and stats caches start empty
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +153,13 @@ def test_digits_accuracy(digits: ZooModel) -> None:
 
 
 @pytest.mark.framework
-def test_digits_second_load_does_not_retrain(digits: ZooModel, testbed_home: Path) -> None:
+def test_digits_second_load_does_not_retrain(digits: ZooModel, isolated_home: Path) -> None:
     from testbed_zoo.digits_cnn import torch_model
 
     digits.torch_module()  # trained (or read) by now
     path = digits.weights_path()  # type: ignore[attr-defined]
     assert path.is_file() and digits.source_hash() in path.name
-    assert path.is_relative_to(testbed_home)
+    assert path.is_relative_to(isolated_home)
     runs, mtime = torch_model.TRAINING_RUNS, path.stat().st_mtime_ns
     again = testbed_zoo.load("digits_cnn")
     module = again.torch_module()

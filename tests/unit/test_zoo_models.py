@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 import testbed_zoo
-from helpers.zoo import PARITY_ATOL, isolated_home  # noqa: F401  (the autouse fixture testbed_home)
+from helpers.zoo import PARITY_ATOL
 from testbed.errors import ModelError
-from testbed_zoo import ZooModel, load_spec
+from testbed_zoo import ModelSpec, ZooModel, load_spec
+
+# each zoo module gets its own empty TESTBED_HOME: its weight and stats caches start empty
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +65,12 @@ def test_cnn_parity_and_stats(model_id: str, params: int, macs_range: tuple[floa
 
 
 @pytest.mark.framework
-def test_mobilenet_v2_stats_and_cache(testbed_home: Path) -> None:
+def test_mobilenet_v2_stats_and_cache(isolated_home: Path) -> None:
     model = testbed_zoo.load("mobilenet_v2")
     stats = model.stats()
     assert stats["params"] == 3_504_872
     assert 295e6 <= stats["macs"] <= 305e6  # ~300M MACs at 224x224
-    files = list((testbed_home / "cache" / "stats").glob("mobilenet_v2-*.json"))
+    files = list((isolated_home / "cache" / "stats").glob("mobilenet_v2-*.json"))
     assert len(files) == 1 and model.source_hash()[:32] in files[0].name
     mtime = files[0].stat().st_mtime_ns
     again = testbed_zoo.load("mobilenet_v2")
@@ -161,7 +164,7 @@ def test_token_spec_rules(tmp_path: Path, old: str, new: str, key: str) -> None:
     assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
 
 
-def load_spec_text(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+def load_spec_text(tmp_path: Path, text: str) -> ModelSpec:
     path = tmp_path / "spec.yaml"
     path.write_text(text)
     return load_spec(path)
