@@ -1,9 +1,10 @@
 # Two commands do all set-up on a fresh machine (see README):
 #   make demo   - create .venv, install testbed, deploy digits_cnn to this machine (--device local)
-#   make test   - the same install plus system test deps (openssh-server), then the test suite
+#   make test   - the same install plus system test deps (openssh-server), then `make lint`, then the test suite
 # Both are fast when everything is already installed (a stamp file tracks pyproject.toml).
 #   make test-fast - the edit-test loop: unit tests that need no torch or TensorFlow, in their own light
 #                    venv (.venv-fast: `pip install -e '.[test-fast]'`), in well under a minute
+#   make lint      - ruff and mypy (configured in pyproject.toml); `make test` runs it before pytest
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,13 +16,18 @@ PYTEST_ARGS ?=
 FAST_VENV ?= .venv-fast
 FAST_STAMP := $(FAST_VENV)/.testbed-installed
 
-.PHONY: demo test test-fast test-arm64 bench install system-deps clean
+.PHONY: demo test test-fast test-arm64 lint bench install system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/testbed deploy --device $(DEVICE) --model $(MODEL)
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff: the code and (a looser profile) the tests; mypy: the files and settings in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check host device_agent models bench tests
+	$(BIN)/mypy
 
 # No torch, no TensorFlow, no system packages: a framework import fails the test (tests/conftest.py).
 test-fast: $(FAST_STAMP)
