@@ -17,50 +17,30 @@ Statistics are the host's job: the result carries the raw samples and raw memory
 from __future__ import annotations
 
 import array
-import base64
-import contextlib
 import functools
 import gc
-import io
 import os
 import random
 import re
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import psutil
 
-from .errors import first_line
-from .limits import apply_cpu_affinity, apply_memory_limit, memory_limit_error, out_of_memory
+from . import stages
+from .arrays import load_inputs, npy_b64
+from .limits import apply_cpu_affinity, apply_memory_limit
 from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
+from .stages import StageError, stage
 from .stopping import RunControl, Stopper, warm_up
 
-#: The memory limit of this worker (one measurement per process), for the errors of ``stage``.
-_memory_limit_mb: int | None = None
-
-
-class StageError(Exception):
-    """A measurement step failed; ``str()`` names the step and the runtime's own message."""
-
-
-@contextlib.contextmanager
-def stage(what: str) -> Iterator[None]:
-    """Turn any exception raised inside into a one-line StageError naming ``what``."""
-    try:
-        yield
-    except StageError:
-        raise
-    except Exception as exc:  # the runtimes raise anything: RuntimeError, ValueError, ...
-        line = first_line(exc)
-        if _memory_limit_mb is not None and (isinstance(exc, MemoryError) or out_of_memory(line)):
-            raise StageError(memory_limit_error(_memory_limit_mb, f"{what} failed: {line}")) from exc
-        raise StageError(f"{what} failed: {line}") from exc
+__all__ = ["StageError", "load_inputs", "measure", "npy_b64", "stage"]  # the helpers' old home keeps them
 
 
 def rss_bytes() -> int:
@@ -116,25 +96,6 @@ class PhasePeaks:
         return peak
 
 
-def npy_b64(array: np.ndarray) -> str:
-    """base64 of ``np.save`` bytes, the form arrays travel in inside JSON."""
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def load_inputs(path: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """The ``timing`` array and the optional ``eval`` array of an inputs .npz."""
-    with np.load(path, allow_pickle=False) as npz:
-        if "timing" not in npz.files:
-            raise ValueError(f"the inputs .npz has no 'timing' array (keys: {npz.files})")
-        timing = np.ascontiguousarray(npz["timing"])
-        evals = np.ascontiguousarray(npz["eval"]) if "eval" in npz.files else None
-    if evals is not None and evals.ndim < 1:
-        raise ValueError("the inputs .npz 'eval' array must be [N, ...] samples")
-    return timing, evals
-
-
 def _timed(session: Session, x: np.ndarray) -> tuple[int, list[np.ndarray]]:
     """One inference: (nanoseconds, outputs)."""
     start = time.perf_counter_ns()
@@ -150,12 +111,11 @@ def _first_output(outputs: list[np.ndarray]) -> np.ndarray:
 
 def _isolate(request: dict[str, Any]) -> dict[str, Any]:
     """Apply CPU affinity and the memory limit (before any runtime import); their settings."""
-    global _memory_limit_mb
     with stage("applying cpu_affinity"):
         applied = apply_cpu_affinity(request.get("cpu_affinity"))
     with stage("applying memory_limit_mb"):
         applied.update(apply_memory_limit(request.get("memory_limit_mb")))
-    _memory_limit_mb = request.get("memory_limit_mb")
+    stages.memory_limit_mb = request.get("memory_limit_mb")
     return applied
 
 

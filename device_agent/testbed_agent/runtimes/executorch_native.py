@@ -89,9 +89,10 @@ class ExecuTorchNative(Runtime):
 
     def measure(self, request: dict[str, Any]) -> dict[str, Any]:
         """The whole measurement, timed inside the runner; the result has the worker's fields."""
-        from ..measure import load_inputs, npy_b64, stage
+        from ..arrays import load_inputs, npy_b64
         from ..native import runner
         from ..power import PowerMeter
+        from ..stages import stage
 
         path = request["artifact_path"]
         threads: int | None = request.get("threads")
