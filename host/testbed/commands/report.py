@@ -38,12 +38,12 @@ def report(run_id: str | None, html_path: str | None, junit_path: str | None, cs
            db: str | None, as_json: bool) -> None:
     """Reports on stored runs: a plan run RUN (`testbed run`) with --html/--junit/--csv/--parquet (none:
     its verdict table), or --ops RUN_ID (per-op profiles of a deploy)."""
-    if run_id is not None:  # plan-run reports: testbed.report.export.plan_report
-        from ..report.export import plan_report
+    if run_id is not None:  # plan-run reports: testbed.report.plan_report
+        from ..report.plan_report import plan_report
 
         try:
             plan_report(run_id, db, html=html_path, junit=junit_path, csv=csv_path, parquet=parquet_path,
-                        as_json=as_json)
+                        as_json=as_json, out=out_console())
         except TestbedError as exc:
             fail(exc)
         if ops_run is None:
