@@ -4,7 +4,8 @@
 # Both are fast when everything is already installed (a stamp file tracks pyproject.toml).
 #   make test-fast - the edit-test loop: unit tests that need no torch or TensorFlow, in their own light
 #                    venv (.venv-fast: `pip install -e '.[test-fast]'`), in well under a minute
-#   make lint      - ruff and mypy (configured in pyproject.toml); `make test` runs it before pytest
+#   make lint      - ruff, mypy and lint-imports (import contracts; all configured in pyproject.toml);
+#                    `make test` runs it before pytest
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,10 +25,12 @@ demo: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# ruff: the code and (a looser profile) the tests; mypy: the files and settings in pyproject.toml.
+# ruff: the code and (a looser profile) the tests; mypy: the files and settings in pyproject.toml;
+# lint-imports: the direction of imports (agent and zoo apart from the host, host layers, no cycles).
 lint: $(STAMP)
 	$(BIN)/ruff check host device_agent models bench tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # No torch, no TensorFlow, no system packages: a framework import fails the test (tests/conftest.py).
 test-fast: $(FAST_STAMP)
