@@ -15,7 +15,7 @@ from rich.console import Console
 
 from testbed import profiles
 from testbed.errors import ConfigError
-from testbed.lab import arm64_image, lab, vm
+from testbed.lab import arm64_image, client_files, lab, vm
 from testbed.report import table
 
 
@@ -38,7 +38,7 @@ def test_the_emulated_boards_profile_loads_and_says_it_is_emulated(tmp_path: Pat
     b = board(tmp_path)
     state = lab.LabState(lab_id="abcd", subnet="198.18.7.0/24", created=0.0, arch="arm64", boards=[b])
     path = Path(b.profile)
-    path.write_text(lab._emulated_profile(state, b, tmp_path, ["netns tb-abcd-b1", b.board_ip]))
+    path.write_text(client_files.emulated_profile(state, b, tmp_path, ["netns tb-abcd-b1", b.board_ip]))
     prof = profiles.load(str(path))
     assert prof.arch == "aarch64" and prof.ssh.user == "root" and prof.ssh.host == "198.18.7.2"
     assert prof.emulated and "qemu-system-aarch64" in prof.emulated and "TCG" in prof.emulated
