@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import TOKEN_ENV, AgentConfig, allow_debug_from_env
+from .config import TOKEN_ENV, WORKER_START_ENV, AgentConfig, allow_debug_from_env
 from .errors import ConfigError
 
 
@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--state-file", type=Path, help="write pid/port/version/store JSON here")
     serve.add_argument("--run-timeout-s", type=float, default=300.0,
                        help="default timeout of one run, in seconds (default 300)")
+    serve.add_argument("--worker-start", choices=("forkserver", "exec"),
+                       default=os.environ.get(WORKER_START_ENV) or "forkserver",
+                       help="how each run's fresh worker process starts: forked from a per-runtime "
+                            "fork server with the runtime imported (default), or a new interpreter "
+                            f"(default from ${WORKER_START_ENV})")
     return parser
 
 
@@ -64,7 +69,7 @@ def make_config(args: argparse.Namespace) -> AgentConfig:
         raise ConfigError(f"cannot create --store {args.store}: {exc.strerror}") from exc
     return AgentConfig(store=args.store, token=token, host=args.host, port=args.port,
                        run_timeout_s=args.run_timeout_s, state_file=args.state_file,
-                       allow_debug=allow_debug_from_env())
+                       allow_debug=allow_debug_from_env(), worker_start=args.worker_start)
 
 
 def main(argv: list[str] | None = None) -> int:

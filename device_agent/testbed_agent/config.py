@@ -9,6 +9,8 @@ from pathlib import Path
 TOKEN_ENV = "TESTBED_AGENT_TOKEN"
 #: Test-only switch: when "1", run requests may carry ``debug_sleep_s`` (makes a worker hang).
 ALLOW_DEBUG_ENV = "TESTBED_AGENT_ALLOW_DEBUG"
+#: The default of ``serve --worker-start`` (forkserver or exec).
+WORKER_START_ENV = "TESTBED_AGENT_WORKER_START"
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class AgentConfig:
     run_timeout_s: float = 300.0
     state_file: Path | None = None
     allow_debug: bool = False
+    worker_start: str = "forkserver"  # forkserver (a fork per run) or exec (an interpreter per run)
 
     def __post_init__(self) -> None:
         if not self.token:

@@ -19,6 +19,11 @@ from . import __version__
 from .runtimes import all_runtimes
 from .runtimes.base import Probe
 
+#: What this agent understands beyond the first API version, for hosts that talk to older agents:
+#: ``power.idle_valid_s`` (cached idle baselines), ``phases_s`` (time per phase in results),
+#: ``forkserver`` (workers forked from per-runtime fork servers, ``--worker-start``).
+FEATURES = ("power.idle_valid_s", "phases_s", "forkserver")
+
 
 @functools.cache
 def runtime_probes() -> dict[str, Probe]:
@@ -67,6 +72,7 @@ def agent_info() -> dict[str, Any]:
         "python_executable": sys.executable,
         "runtimes": {name: probe.to_json() for name, probe in runtime_probes().items()},
         "power": power_probes(),
+        "features": list(FEATURES),
     }
 
 

@@ -8,17 +8,31 @@ Around each worker the executor thread (not the worker) handles the board's temp
 optional cooldown before the run (``thermal.cooldown_below_c``), then the thermal watch (see
 ``thermal``), whose record becomes the result's ``thermal``. A run that fails under a
 ``memory_limit_mb`` with an allocation failure in its error or stderr says it exceeded the limit.
+
+Idle power baselines: a run with a power sensor and an idle window measures the board idle
+before its timed runs. The manager keeps the last measured baseline per sensor configuration
+(sensor, settings, rate, window) and passes it to the next runs while it is younger than the
+request's ``power.idle_valid_s``: those runs take no idle window, and their power record says
+``idle_source: "cached"`` with the run that measured it and its age.
+
+Every result gets ``phases_s``: where the run's time went, the worker's own phases (``measure``)
+between the agent's (``cooldown``, ``thermal_watch``, ``server_start`` - a fork server started
+for this run -, ``worker_start`` - from asking for the process to the worker's first line -,
+``worker_exit`` - from the worker's last line to its end seen -, and ``agent``, the rest), and
+``wall_s``, their sum: the run's time on the agent from its start to its result.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 from .errors import AgentError
 from .limits import memory_limit_error, out_of_memory
+from .power import PowerConfig
 from .runs import Run, RunFiles, new_run_id, utc_now
 from .store import ArtifactStore
 from .supervisor import WorkerOutcome, WorkerRunner
@@ -31,6 +45,8 @@ WORKER_FIELDS = ("runtime", "threads", "warmup", "warmup_min_s", "iterations", "
                  "profile_ops")
 
 SUMMARY_CACHE = 500
+#: The executor thread looks for idle fork servers to close this often when no run comes.
+IDLE_CHECK_S = 30.0
 
 
 class RunManager:
@@ -46,6 +62,7 @@ class RunManager:
         self._runs: dict[str, Run] = {}  # queued and running
         self._summaries: OrderedDict[str, dict[str, Any]] = OrderedDict()  # finished, no outputs
         self._lock = threading.Lock()
+        self._idle: dict[str, dict[str, Any]] = {}  # power config key -> measured idle baseline
         self._queue: queue.Queue[Run | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="run-executor", daemon=True)
 
@@ -98,6 +115,7 @@ class RunManager:
         """Kill the running worker, fail the queued runs, and wait for the executor to save them."""
         self._stopping.set()  # ends a cooldown wait
         self.runner.kill()
+        close = getattr(self.runner, "close", None)
         while True:
             try:
                 run = self._queue.get_nowait()
@@ -108,9 +126,20 @@ class RunManager:
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        if close is not None:  # the fork servers, once no worker can start any more
+            close()
 
     def _loop(self) -> None:
-        while (run := self._queue.get()) is not None:
+        while True:
+            try:
+                run = self._queue.get(timeout=IDLE_CHECK_S)
+            except queue.Empty:
+                close_idle = getattr(self.runner, "close_idle", None)
+                if close_idle is not None:
+                    close_idle()
+                continue
+            if run is None:
+                break
             try:
                 self._execute(run)
             except Exception as exc:  # never let the executor thread die
@@ -121,6 +150,7 @@ class RunManager:
                         run.state, run.error = "failed", f"agent error: {type(exc).__name__}: {exc}"
 
     def _execute(self, run: Run) -> None:
+        started = time.monotonic_ns()
         req = run.request
         with self._lock:
             run.state, run.started_at = "running", utc_now()
@@ -134,7 +164,11 @@ class RunManager:
             return
         worker_request = {"artifact_path": str(artifact), "inputs_path": str(inputs),
                           **{k: req[k] for k in WORKER_FIELDS if k in req}}
-        outcome, thermal = self._run_watched(worker_request, req)
+        baseline = self._idle_baseline(req.get("power"))
+        if baseline is not None:
+            worker_request["idle_baseline"] = baseline
+        timings: dict[str, float] = {}
+        outcome, thermal = self._run_watched(worker_request, req, timings)
         result = outcome.result
         error = outcome.error
         if result is not None and "error" in result:
@@ -145,7 +179,38 @@ class RunManager:
             error = memory_limit_error(limit, error)
         if result is not None:
             result["thermal"] = thermal
+            self._remember_idle(run.id, req.get("power"), result.get("power"))
+            result["worker"] = {**outcome.worker, **(result.get("worker") or {})}
+            result["phases_s"] = run_phases(started, time.monotonic_ns(), timings, outcome.worker,
+                                            result)
+            result["wall_s"] = sum(result["phases_s"].values())
         self._finish(run, result, error, outcome.stderr_tail if error else None)
+
+    def _idle_baseline(self, power: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The cached idle baseline for this power block, while it holds; else None."""
+        if not power or not power.get("idle_window_s") or not power.get("idle_valid_s"):
+            return None
+        cached = self._idle.get(PowerConfig.from_dict(power).baseline_key())
+        if cached is None:
+            return None
+        age_s = (time.monotonic_ns() - cached["measured_monotonic_ns"]) / 1e9
+        if age_s > float(power["idle_valid_s"]):
+            return None
+        return {"idle_w": cached["idle_w"], "idle_window_ns": cached["idle_window_ns"],
+                "run_id": cached["run_id"], "age_s": round(age_s, 3)}
+
+    def _remember_idle(self, run_id: str, power: dict[str, Any] | None,
+                       record: dict[str, Any] | None) -> None:
+        """Keep an idle baseline this run measured (not one it reused) for the next runs."""
+        if not power or not record or record.get("idle_source") != "measured":
+            return
+        if record.get("idle_w") is None or not record.get("idle_window_ns"):
+            return
+        now = time.monotonic_ns()
+        end = int(record["idle_window_ns"][1])  # perf_counter_ns: the monotonic clock on Linux
+        self._idle[PowerConfig.from_dict(power).baseline_key()] = {
+            "idle_w": record["idle_w"], "idle_window_ns": list(record["idle_window_ns"]),
+            "run_id": run_id, "measured_monotonic_ns": end if 0 < end <= now else now}
 
     def reader(self) -> ThermalReader:
         """The board's thermal sources, found on first use."""
@@ -153,31 +218,42 @@ class RunManager:
             self._thermal = ThermalReader()
         return self._thermal
 
-    def _run_watched(self, worker_request: dict[str, Any], req: dict[str, Any]
-                     ) -> tuple[WorkerOutcome, dict[str, Any]]:
-        """Cooldown (when asked), then the worker under the thermal watch; never fails on thermal."""
+    def _run_watched(self, worker_request: dict[str, Any], req: dict[str, Any],
+                     timings: dict[str, float]) -> tuple[WorkerOutcome, dict[str, Any]]:
+        """Cooldown (when asked), then the worker under the thermal watch; never fails on thermal.
+        ``timings`` gets the seconds of ``cooldown`` and ``thermal_watch`` (its start and stop)."""
         cooling = None
         watch = None
+        mark = time.monotonic()
+        timings["cooldown"] = 0.0
         try:
             reader = self.reader()
             below = (req.get("thermal") or {}).get("cooldown_below_c")
             if below is not None:
                 cooling = cooldown(reader, below, req["thermal"]["cooldown_timeout_s"],
                                    sleep=self._stopping.wait)
+            timings["cooldown"] = time.monotonic() - mark
+            mark = time.monotonic()
             watch = ThermalWatch(reader)
             watch.start()
         except Exception as exc:  # a thermal source misbehaving must not cost the run
             watch = None
             failure = f"thermal watch failed: {type(exc).__name__}: {exc}"
+        timings["thermal_watch"] = time.monotonic() - mark
         outcome = self.runner.run(worker_request, req["timeout_s"])
-        if watch is None:
-            return outcome, not_available([failure], cooling)
-        window = ((outcome.result or {}).get("measurement") or {}).get("timed_window_monotonic_ns")
+        mark = time.monotonic()
         try:
-            return outcome, watch.stop(window, cooling)
-        except Exception as exc:
-            return outcome, not_available([f"thermal watch failed: {type(exc).__name__}: {exc}"],
-                                          cooling)
+            if watch is None:
+                return outcome, not_available([failure], cooling)
+            window = ((outcome.result or {}).get("measurement") or {}).get(
+                "timed_window_monotonic_ns")
+            try:
+                return outcome, watch.stop(window, cooling)
+            except Exception as exc:
+                return outcome, not_available(
+                    [f"thermal watch failed: {type(exc).__name__}: {exc}"], cooling)
+        finally:
+            timings["thermal_watch"] += time.monotonic() - mark
 
     def _finish(self, run: Run, result: dict[str, Any] | None, error: str | None,
                 stderr_tail: str | None = None) -> None:
@@ -189,3 +265,24 @@ class RunManager:
         self._remember(run)
         with self._lock:
             self._runs.pop(run.id, None)
+
+
+def run_phases(started_ns: int, ended_ns: int, timings: dict[str, float], worker: dict[str, Any],
+               result: dict[str, Any]) -> dict[str, float]:
+    """Seconds per phase of one run, in order; they sum to the run's time on the agent (the
+    unaccounted rest is ``agent``: artifact checks, bookkeeping)."""
+    phases: dict[str, float] = {"cooldown": timings.get("cooldown", 0.0),
+                                "thermal_watch": timings.get("thermal_watch", 0.0),
+                                "server_start": float(worker.get("server_start_s") or 0.0)}
+    inner = result.get("worker") or {}
+    spawn, exited = worker.get("spawn_monotonic_ns"), worker.get("exit_monotonic_ns")
+    entered, finished = inner.get("entered_monotonic_ns"), inner.get("finished_monotonic_ns")
+    if spawn and entered:
+        phases["worker_start"] = max(0.0, (int(entered) - int(spawn)) / 1e9)
+    for name, seconds in (result.get("phases_s") or {}).items():
+        phases[name] = phases.get(name, 0.0) + float(seconds)
+    if finished and exited:
+        phases["worker_exit"] = max(0.0, (int(exited) - int(finished)) / 1e9)
+    total = (ended_ns - started_ns) / 1e9
+    phases["agent"] = max(0.0, total - sum(phases.values()))
+    return {k: round(v, 6) for k, v in phases.items()}

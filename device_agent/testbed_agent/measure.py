@@ -12,6 +12,19 @@ Steps, each timed with ``time.perf_counter_ns``:
    inference phase covers 3's first inference, 4 and 5).
 
 Statistics are the host's job: the result carries the raw samples and raw memory figures.
+
+Memory figures are this process's own: the high-water mark of its address space (``VmHWM``),
+never ``ru_maxrss``, which Linux carries over from the process that spawned the worker (exec
+folds the parent's peak into it: an agent that grew run after run made every worker's "peak"
+grow with it). In a worker forked by a fork server the baseline is taken in the worker, after
+the fork and a reset of the high-water mark, before anything is loaded.
+
+``phases_s`` says where the worker's time went (monotonic clock): ``worker_imports`` (the
+worker's own imports before measuring: ~0 when forked), ``setup`` (run control, isolation,
+inputs), ``runtime_import``, ``load``, ``first_inference``, ``power_idle`` (the idle window; 0
+when none was taken or a cached baseline was used), ``warmup``, ``measure`` (the timed runs),
+``power_summary``, ``eval`` (the evaluation inferences), ``profile_ops``, ``result`` (building
+the result).
 """
 
 from __future__ import annotations
@@ -42,7 +55,6 @@ from .stopping import RunControl, Stopper, warm_up
 
 __all__ = ["StageError", "load_inputs", "measure", "npy_b64", "stage"]  # the helpers' old home keeps them
 
-
 def rss_bytes() -> int:
     """Current resident set size of this process."""
     return int(psutil.Process().memory_info().rss)
@@ -55,17 +67,25 @@ def peak_rss_bytes() -> int:
 
 
 class PhasePeaks:
-    """Peak RSS per phase. On Linux the high-water mark (``VmHWM``) is reset at the start of each
-    phase by writing ``5`` to ``/proc/self/clear_refs``; elsewhere (or where that is refused) each
-    phase reports the process's peak so far (``ru_maxrss``), which ``method`` says."""
+    """Peak RSS per phase, from this process's own high-water mark (``VmHWM`` in
+    /proc/self/status), reset at the start of each phase by writing ``5`` to
+    /proc/self/clear_refs (also at the start, so nothing before the measurement counts). Where the
+    reset is refused each phase reports the process's own peak so far; where there is no VmHWM
+    (not Linux), ``ru_maxrss`` - which ``method`` says, with its caveat."""
 
     STATUS, CLEAR = "/proc/self/status", "/proc/self/clear_refs"
 
     def __init__(self) -> None:
-        self.lifetime = peak_rss_bytes()
         self.per_phase = self._reset()
-        self.method = ("VmHWM, reset per phase via /proc/self/clear_refs" if self.per_phase
-                       else "ru_maxrss (peak of the process so far, not per phase)")
+        self.own_hwm = self._hwm() is not None
+        self.lifetime = self._peak()
+        if self.per_phase:
+            self.method = "VmHWM, reset per phase via /proc/self/clear_refs"
+        elif self.own_hwm:
+            self.method = "VmHWM (this process's peak so far, not per phase)"
+        else:
+            self.method = ("ru_maxrss (peak of the process so far, not per phase; may include the "
+                           "spawning process's peak)")
 
     def _reset(self) -> bool:
         try:
@@ -83,6 +103,9 @@ class PhasePeaks:
             return None
         return int(found.group(1)) * 1024 if found else None
 
+    def _peak(self) -> int:
+        return (self._hwm() if self.own_hwm else None) or peak_rss_bytes()
+
     def start(self) -> None:
         """Start a phase: record the peak so far, reset the high-water mark."""
         self.end()
@@ -91,9 +114,22 @@ class PhasePeaks:
 
     def end(self) -> int:
         """The peak RSS of the phase that is ending (also folded into ``lifetime``)."""
-        peak = (self._hwm() if self.per_phase else None) or peak_rss_bytes()
+        peak = self._peak()
         self.lifetime = max(self.lifetime, peak, rss_bytes())
         return peak
+
+
+class PhaseClock:
+    """Seconds per phase: ``lap(name)`` charges the time since the previous lap to ``name``."""
+
+    def __init__(self, start_ns: int | None = None) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = start_ns if start_ns is not None else time.monotonic_ns()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic_ns()
+        self.phases[name] = self.phases.get(name, 0.0) + (now - self._last) / 1e9
+        self._last = now
 
 
 def _timed(session: Session, x: np.ndarray) -> tuple[int, list[np.ndarray]]:
@@ -119,8 +155,14 @@ def _isolate(request: dict[str, Any]) -> dict[str, Any]:
     return applied
 
 
-def measure(request: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement described by the worker request; return the result JSON."""
+def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one measurement described by the worker request; return the result JSON. ``worker``:
+    how this worker started (``worker.main``); a forked one has the runtime imported already."""
+    worker = worker or {}
+    clock = PhaseClock()
+    if worker.get("entered_monotonic_ns"):
+        clock.phases["worker_imports"] = max(
+            0.0, (clock._last - int(worker["entered_monotonic_ns"])) / 1e9)
     runtime = get_runtime(request["runtime"])
     threads: int | None = request.get("threads")
     with stage("reading the run control"):
@@ -129,38 +171,51 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     if hasattr(runtime, "measure"):  # times itself in native code (executorch-native)
         result: dict[str, Any] = runtime.measure(request)
         result["settings"].update(isolation)
+        clock.lap("native_runner")
+        result["phases_s"] = clock.phases
         return result
     with stage("reading the inputs .npz"):
         timing, evals = load_inputs(request["inputs_path"])
-    peaks = PhasePeaks()
+    peaks = PhasePeaks()  # resets the high-water mark: nothing before this point counts
     empty = rss_bytes()
+    clock.lap("setup")
     with stage(f"importing {runtime.name}"):
         runtime.prepare()
     with stage(f"applying the {runtime.name} runtime_settings"):
         runtime.configure(request.get("runtime_settings"))
-    baseline = rss_bytes()
+    baseline = rss_bytes()  # in this process, after the fork when forked, before any model
+    if worker.get("server_empty_rss_bytes"):  # forked with the runtime imported: the server's figure
+        empty = int(worker["server_empty_rss_bytes"])
     if request.get("debug_sleep_s"):  # test-only: the agent forwards it only with ALLOW_DEBUG
         time.sleep(float(request["debug_sleep_s"]))
+    clock.lap("runtime_import")
     peaks.start()
     with stage(f"loading the {runtime.name} model"):
         start = time.perf_counter_ns()
         session = runtime.load(request["artifact_path"], threads)
         load_ns = time.perf_counter_ns() - start
     load_peak = peaks.end()
+    clock.lap("load")
     _debug_crash(request.get("debug_crash"))  # test-only, like debug_sleep_s
     peaks.start()
     with stage("the first inference"):
         first_ns, first_outputs = _timed(session, timing)
         timing_output = _first_output(first_outputs)
-    meter = PowerMeter(request.get("power") or {"sensor": "none"})
+    clock.lap("first_inference")
+    meter = PowerMeter(request.get("power") or {"sensor": "none"},
+                       idle_baseline=request.get("idle_baseline"))
     try:
-        meter.start()  # idle baseline before any inference of the timed phase
+        meter.start()  # idle baseline (unless a cached one holds) before the timed phase
+        clock.lap("power_idle")
         with stage("the timed inferences"):
             timed = _timed_loop(_runner(session, timing, request.get("debug_noise")), control, meter)
+        clock.lap("timed_loop")
         samples = timed.pop("samples")  # array('q'): 8 bytes a sample, a list only at the end
         power = meter.finish(inferences=len(samples))
     finally:
         meter.close()
+    _split_loop(clock, timed)
+    clock.lap("power_summary")
     result = {
         "runtime": runtime.name,
         "runtime_version": runtime.version(),
@@ -187,14 +242,24 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     result["inference_peak_rss_bytes"] = peaks.end()
     result["peak_rss_bytes"] = peaks.lifetime
     result["memory_method"] = peaks.method
+    clock.lap("eval")
     # The inference peak includes the sample buffer; the host takes it out of the model's memory.
     result["samples_buffer_bytes"] = samples.buffer_info()[1] * samples.itemsize
     result["samples_ns"] = samples.tolist()
     if request.get("profile_ops"):  # a separate pass, after the timed runs and memory figures
-        from .opprofile import collect
-
-        result["ops"] = collect(runtime.name, request["artifact_path"], timing, threads, session)
+        result["ops"] = runtime.profile_ops(request["artifact_path"], timing, threads, session)
+        clock.lap("profile_ops")
+    clock.lap("result")
+    result["phases_s"] = clock.phases
     return result
+
+
+def _split_loop(clock: PhaseClock, timed: dict[str, Any]) -> None:
+    """Split the timed loop's lap into ``warmup`` and ``measure`` (the rest: ``measure`` too)."""
+    loop = clock.phases.pop("timed_loop", 0.0)
+    warmup = min(float(timed.get("warmup_s") or 0.0), loop)
+    clock.phases["warmup"] = warmup
+    clock.phases["measure"] = loop - warmup
 
 
 def _runner(session: Session, timing: np.ndarray, noise: dict[str, Any] | None

@@ -68,7 +68,8 @@ def serve(config: AgentConfig) -> int:
     Raises ConfigError when the address cannot be bound.
     """
     store = ArtifactStore(config.store)
-    manager = RunManager(store, RunFiles(config.store), WorkerRunner(cwd=_work_dir(config.store)))
+    runner = WorkerRunner(cwd=_work_dir(config.store), fork=config.worker_start == "forkserver")
+    manager = RunManager(store, RunFiles(config.store), runner)
     app = create_app(token=config.token, store=store, manager=manager,
                      default_timeout_s=config.run_timeout_s, allow_debug=config.allow_debug)
     try:

@@ -1,7 +1,17 @@
 """Runs one worker subprocess per measurement and turns every way it can end into an outcome.
 
-The worker is ``sys.executable -m testbed_agent.worker`` in its own session (process group), so
-a timeout or a shutdown kills it together with anything it started. The outcomes:
+Each worker is a fresh process in its own session (process group), so a timeout or a shutdown
+kills it together with anything it started. It is started one of two ways:
+
+* ``forkserver`` (the default): forked by the runtime's fork server (``forkserver``), a process
+  that imported the runtime once; starting a worker costs a fork instead of an interpreter start
+  and the runtime's import (seconds; ExecuTorch's torch import is 15 s on a loaded 2-core
+  machine). A server is started on a runtime's first run and closed after ``idle_close_s``
+  without runs. Where a server cannot be started or dies, the run falls back to ``exec`` and
+  its ``worker`` record says why.
+* ``exec``: ``sys.executable -m testbed_agent.worker``, a new interpreter per run.
+
+The outcomes:
 
 * the worker printed a result JSON          -> result (it may be ``{"error": ...}``)
 * it ran past ``timeout_s``                 -> "inference timed out after X s (worker killed)..."
@@ -13,16 +23,23 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .forkserver import ForkServer, ForkServerError
+
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 STDERR_TAIL_CHARS = 4000
+#: A fork server without runs for this long is closed (its runtime's memory given back).
+IDLE_CLOSE_S = 600.0
 
 
 @dataclass
@@ -32,6 +49,10 @@ class WorkerOutcome:
     result: dict[str, Any] | None
     error: str | None
     stderr_tail: str
+    #: How the worker was started and when (monotonic ns): ``start`` (forkserver / exec),
+    #: ``spawn_monotonic_ns`` (just before asking for the process), ``exit_monotonic_ns`` (its end
+    #: seen), ``server_start_s`` (a fork server started for this run), ``fallback`` (why exec).
+    worker: dict[str, Any] = field(default_factory=dict)
 
 
 def last_line(text: str) -> str:
@@ -66,17 +87,91 @@ def worker_env() -> dict[str, str]:
 
 
 class WorkerRunner:
-    """Starts workers one at a time; ``kill()`` stops the current one (agent shutdown)."""
+    """Starts workers one at a time; ``kill()`` stops the current one (agent shutdown), ``close()``
+    the fork servers. ``fork=False``: every worker exec'd (and ``python`` may be any program
+    speaking the worker protocol, as the tests' fake workers do)."""
 
-    def __init__(self, python: str = sys.executable, cwd: Path | None = None) -> None:
+    def __init__(self, python: str = sys.executable, cwd: Path | None = None, fork: bool = True,
+                 idle_close_s: float = IDLE_CLOSE_S) -> None:
         self.python = python
         self.cwd = cwd
+        self.fork = fork and hasattr(socket, "send_fds")
+        self.idle_close_s = idle_close_s
         self._proc: subprocess.Popen[bytes] | None = None
+        self._server: ForkServer | None = None  # the one running a worker now
+        self._servers: dict[str, ForkServer] = {}
+        self._broken: dict[str, str] = {}  # runtime -> why its fork server is not used
         self._lock = threading.Lock()
         self._stopping = False
 
     def run(self, request: dict[str, Any], timeout_s: float) -> WorkerOutcome:
         """Run one worker with ``request`` on stdin; wait at most ``timeout_s`` seconds."""
+        runtime = str(request.get("runtime", ""))
+        server_start_s = None
+        fallback = None
+        if self.fork:
+            if runtime not in self._servers and runtime not in self._broken:
+                try:
+                    started = ForkServer(runtime, self.python, self.cwd, worker_env())
+                    server_start_s = started.start_s
+                    with self._lock:
+                        self._servers[runtime] = started
+                except ForkServerError as exc:
+                    self._broken[runtime] = f"fork server for {runtime} unavailable: {exc}"
+            fallback = self._broken.get(runtime)
+            server = self._servers.get(runtime)
+            if server is not None:
+                outcome = self._run_forked(server, request, timeout_s)
+                if outcome is not None:
+                    outcome.worker["server_start_s"] = server_start_s
+                    return outcome
+                fallback = f"fork server for {runtime} stopped answering; restarted on the next run"
+        outcome = self._run_exec(request, timeout_s)
+        outcome.worker.update(server_start_s=server_start_s, fallback=fallback)
+        return outcome
+
+    def _run_forked(self, server: ForkServer, request: dict[str, Any], timeout_s: float
+                    ) -> WorkerOutcome | None:
+        """One worker forked by ``server``; None when the server failed before the worker ran."""
+        spawned = time.monotonic_ns()
+        with self._lock:
+            if self._stopping:
+                return WorkerOutcome(None, "the agent is shutting down; the run was not started", "")
+            try:
+                pid, stdin, stdout, stderr = server.spawn()
+            except ForkServerError:
+                self._drop(server)
+                return None
+            self._server = server
+        deadline = time.monotonic() + timeout_s
+        try:
+            out, err, timed_out = communicate(stdin, stdout, stderr, json.dumps(request).encode(),
+                                              deadline)
+            if timed_out:
+                server.kill_worker()
+            try:
+                returncode = server.wait_exit(time.monotonic() + (10 if timed_out else
+                                                                  max(10.0, deadline - time.monotonic())))
+            except ForkServerError as exc:
+                server.kill_worker()
+                self._drop(server)
+                return WorkerOutcome(None, f"worker lost: its fork server failed ({exc})",
+                                     err.decode(errors="replace")[-STDERR_TAIL_CHARS:],
+                                     {"start": "forkserver", "pid": pid})
+        finally:
+            with self._lock:
+                self._server = None
+        worker = {"start": "forkserver", "pid": pid, "spawn_monotonic_ns": spawned,
+                  "exit_monotonic_ns": time.monotonic_ns()}
+        if timed_out:
+            return WorkerOutcome(None, timeout_error(timeout_s),
+                                 err.decode(errors="replace")[-STDERR_TAIL_CHARS:], worker)
+        outcome = self._outcome(returncode, out, err.decode(errors="replace"))
+        outcome.worker = worker
+        return outcome
+
+    def _run_exec(self, request: dict[str, Any], timeout_s: float) -> WorkerOutcome:
+        spawned = time.monotonic_ns()
         with self._lock:
             if self._stopping:
                 return WorkerOutcome(None, "the agent is shutting down; the run was not started", "")
@@ -92,12 +187,32 @@ class WorkerRunner:
                 self._kill_group(proc)
                 out, err = proc.communicate()
                 tail = err.decode(errors="replace")[-STDERR_TAIL_CHARS:]
-                return WorkerOutcome(None, f"inference timed out after {timeout_s:g} s (worker "
-                                     "killed); raise timeout_s or check the model", tail)
+                return WorkerOutcome(None, timeout_error(timeout_s), tail, {"start": "exec"})
         finally:
             with self._lock:
                 self._proc = None
-        return self._outcome(proc.returncode, out, err.decode(errors="replace"))
+        outcome = self._outcome(proc.returncode, out, err.decode(errors="replace"))
+        outcome.worker = {"start": "exec", "spawn_monotonic_ns": spawned,
+                          "exit_monotonic_ns": time.monotonic_ns()}
+        return outcome
+
+    def _drop(self, server: ForkServer) -> None:
+        with self._lock:
+            if self._servers.get(server.runtime) is server:
+                del self._servers[server.runtime]
+        server.close()
+
+    def close_idle(self) -> None:
+        """Close the fork servers that had no run for ``idle_close_s`` (or have died)."""
+        now = time.monotonic()
+        for server in list(self._servers.values()):
+            if not server.alive() or now - server.last_used > self.idle_close_s:
+                self._drop(server)
+
+    def close(self) -> None:
+        """Close every fork server (after ``kill()``, at agent shutdown)."""
+        for server in list(self._servers.values()):
+            self._drop(server)
 
     def _outcome(self, returncode: int, out: bytes, err: str) -> WorkerOutcome:
         tail = err[-STDERR_TAIL_CHARS:]
@@ -128,6 +243,56 @@ class WorkerRunner:
         """Refuse new workers and kill the running one, if any."""
         with self._lock:
             self._stopping = True
-            proc = self._proc
+            proc, server = self._proc, self._server
         if proc is not None and proc.poll() is None:
             self._kill_group(proc)
+        if server is not None:
+            server.kill_worker()
+
+
+def timeout_error(timeout_s: float) -> str:
+    return (f"inference timed out after {timeout_s:g} s (worker killed); raise timeout_s or check "
+            "the model")
+
+
+def communicate(stdin: int, stdout: int, stderr: int, data: bytes, deadline: float
+                ) -> tuple[bytes, bytes, bool]:
+    """Write ``data`` to ``stdin`` (then close it) and read ``stdout`` and ``stderr`` to their end
+    or until ``deadline`` (monotonic); ``(out, err, timed_out)``. Closes the three fds."""
+    chunks: dict[int, list[bytes]] = {stdout: [], stderr: []}
+    pending = memoryview(data)
+    sel = selectors.DefaultSelector()
+    open_fds = {stdin, stdout, stderr}
+    try:
+        os.set_blocking(stdin, False)
+        sel.register(stdin, selectors.EVENT_WRITE)
+        sel.register(stdout, selectors.EVENT_READ)
+        sel.register(stderr, selectors.EVENT_READ)
+        while open_fds - {stdin} or (stdin in open_fds and pending):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return b"".join(chunks[stdout]), b"".join(chunks[stderr]), True
+            for key, _ in sel.select(remaining):
+                fd = int(key.fd)
+                if fd == stdin:
+                    try:
+                        pending = pending[os.write(stdin, pending[:65536]):]
+                    except BrokenPipeError:
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(stdin)
+                        os.close(stdin)
+                        open_fds.discard(stdin)
+                    continue
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    chunks[fd].append(chunk)
+                else:
+                    sel.unregister(fd)
+                    os.close(fd)
+                    open_fds.discard(fd)
+        return b"".join(chunks[stdout]), b"".join(chunks[stderr]), False
+    finally:
+        sel.close()
+        for fd in open_fds:  # only ours: a closed number may belong to another thread by now
+            os.close(fd)

@@ -125,7 +125,8 @@ def _debug_noise(raw: Any) -> dict[str, Any]:
 
 
 def _power(raw: Any) -> dict[str, Any] | None:
-    """The ``power`` block (sensor, rate_hz, idle_window_s, settings), validated; None = no power."""
+    """The ``power`` block (sensor, rate_hz, idle_window_s, idle_valid_s, settings), validated;
+    None = no power."""
     if raw is None:
         return None
     try:
@@ -133,7 +134,8 @@ def _power(raw: Any) -> dict[str, Any] | None:
     except ValueError as exc:
         raise RequestError(str(exc)) from exc
     return {"sensor": config.sensor, "rate_hz": config.rate_hz,
-            "idle_window_s": config.idle_window_s, "settings": config.settings}
+            "idle_window_s": config.idle_window_s, "idle_valid_s": config.idle_valid_s,
+            "settings": config.settings}
 
 
 def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,

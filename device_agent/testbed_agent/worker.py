@@ -4,6 +4,10 @@ Protocol: the request JSON on stdin; the result JSON (or ``{"error": "..."}``) a
 thing on stdout; everything else (runtime logs, warnings, tracebacks) goes to stderr. To keep
 stdout clean even from native code, file descriptor 1 is pointed at stderr before any runtime
 is imported and the result is written to a saved duplicate of the original stdout.
+
+The same ``main`` runs in a worker forked by a fork server (``forkserver``), with ``origin``
+saying so; the result's ``worker`` record says how the worker started and when (monotonic
+clock, comparable with the agent's) it entered ``main`` and finished measuring.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -31,15 +36,19 @@ def write_result(fd: int, result: dict[str, Any]) -> None:
         out.flush()
 
 
-def main() -> int:
-    """Read the request, measure, write the result. Exit status 0 unless the process dies."""
+def main(origin: dict[str, Any] | None = None) -> int:
+    """Read the request, measure, write the result. Exit status 0 unless the process dies.
+    ``origin``: set by a fork server (the worker was forked, not exec'd)."""
+    worker = dict(origin or {"start": "exec", "entered_monotonic_ns": time.monotonic_ns()})
     out_fd = isolate_stdout()
     try:
         request = json.loads(sys.stdin.read())
         from .measure import StageError, measure
 
         try:
-            result = measure(request)
+            result = measure(request, worker)
+            worker["finished_monotonic_ns"] = time.monotonic_ns()
+            result["worker"] = worker
         except StageError as exc:
             traceback.print_exc()
             result = {"error": str(exc)}

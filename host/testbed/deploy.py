@@ -7,6 +7,7 @@ is lost.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ class DeployOptions:
     max_s: float | None = None
     ci_target_pct: float | None = None  # 0 = no adaptive stop
     profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
+    power_windows: bool = False  # sample power even when the board's only source is an estimate
 
 
 @dataclass
@@ -103,13 +105,19 @@ def measure_artifact(art: Artifact, model: ZooModel, transport: Transport, clien
     if art.status != "ok":
         return record, [], []
     progress(f"measuring {art.converter} on {profile.id}")
+    started = time.monotonic()
+    phases: dict[str, float] = {}
+    agent_phases: dict[str, float] = {}
     try:
-        samples, power_samples = _measure(art, model, transport, client, info, profile, options, refs, record)
+        samples, power_samples = _measure(art, model, transport, client, info, profile, options, refs, record,
+                                          phases, agent_phases)
     except faults:
         raise
     except TestbedError as exc:
         record.update(status="failed", error=str(exc))
         return record, [], []
+    finally:
+        records.add_phases(record, phases, time.monotonic() - started, agent_phases)
     return record, samples, power_samples
 
 
@@ -123,7 +131,12 @@ def reference_inputs(model: ZooModel, art: Artifact, refs: dict) -> tuple[inputs
 
 
 def _measure(art: Artifact, model: ZooModel, transport: Transport, client: AgentClient, info: dict, profile: Profile,
-             options: DeployOptions, refs: dict, record: dict) -> tuple[list[int], list]:
+             options: DeployOptions, refs: dict, record: dict, phases: dict[str, float],
+             agent_phases: dict[str, float]) -> tuple[list[int], list]:
+    """Measure; ``phases`` gets the host's seconds: ``host_inputs`` (inputs and the source
+    framework's reference outputs, once per source and layout), ``transfer``, ``agent_run`` (from
+    the run request to its result), ``host_record``; ``agent_phases`` the agent's ``phases_s``."""
+    lap = _Laps(phases)
     agent_runtime = board_runtime(art.runtime, info)
     runtime = (info.get("runtimes") or {}).get(agent_runtime, {})
     if not runtime.get("available"):
@@ -131,9 +144,14 @@ def _measure(art: Artifact, model: ZooModel, transport: Transport, client: Agent
                          f"{runtime.get('reason') or 'not installed'}")
     assert art.path is not None and art.sha256 is not None  # only ok artifacts get here (measure_artifact)
     inset, reference = reference_inputs(model, art, refs)
+    lap("host_inputs")
     sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
+    lap("transfer")
     measure = effective_measure(profile, options)
     power = choose_power(profile, info)
+    not_sampled = None
+    if power is not None and not power_windows_wanted(profile, options, info, power["sensor"]):
+        not_sampled, power = records.power_not_sampled(profile, power["sensor"]), None
     run_id = client.start_run({
         "artifact_sha256": art.sha256, "runtime": agent_runtime, "inputs_sha256": inset.sha256,
         **run_settings(profile, agent_runtime, options, measure, power),
@@ -141,10 +159,12 @@ def _measure(art: Artifact, model: ZooModel, transport: Transport, client: Agent
     })
     cooldown_s = profile.thermal.cooldown_timeout_s if profile.thermal.cooldown_below_c else 0.0
     run = client.wait_run(run_id, timeout_s=measure.timeout_s + cooldown_s + 60)
+    lap("agent_run")
+    agent_phases.update((run.get("result") or {}).get("phases_s") or {})
     record["bytes_sent"] = sent
     record["cached"] = bool(art.cached and sent == 0)
     if power is None:
-        record["power"] = records.no_power(profile, info)
+        record["power"] = not_sampled or records.no_power(profile, info)
     if run["state"] != "done":
         record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
         return [], []
@@ -153,7 +173,30 @@ def _measure(art: Artifact, model: ZooModel, transport: Transport, client: Agent
         record["measurement"]["emulated"] = profile.emulated
     if options.profile_ops:
         add_ops(record, run["result"])
+    lap("host_record")
     return samples
+
+
+class _Laps:
+    """``lap(name)``: the seconds since the previous lap go to ``phases[name]``."""
+
+    def __init__(self, phases: dict[str, float]) -> None:
+        self.phases, self.last = phases, time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self.last
+        self.last = now
+
+
+def power_windows_wanted(profile: Profile, options: DeployOptions, info: dict, sensor: str) -> bool:
+    """Whether to take power windows (the idle baseline and a timed phase of ``min_active_s``)
+    with ``sensor``: always for a sensor that measures; for an estimate (a model of CPU
+    utilisation: seconds of sampling that measure nothing) only when asked - ``--power-windows``
+    or ``power.windows: always``."""
+    probe = (info.get("power") or {}).get(sensor) or {}
+    estimated = bool(probe.get("estimated", sensor == "estimate"))
+    return not estimated or options.power_windows or profile.power.windows == "always"
 
 
 def effective_measure(profile: Profile, options: DeployOptions) -> EffectiveMeasure:
@@ -193,12 +236,16 @@ def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure
 
 
 def board_runtime(runtime: str, info: dict) -> str:
-    """The agent runtime that runs ``runtime``'s artifacts: ExecuTorch's Python runtime where the
-    board has it, else the native runner (``executorch-native``, no torch) where that is available."""
+    """The agent runtime that runs ``runtime``'s artifacts: ``runtime`` itself where the board has
+    it, else its plug-in's first available fallback (ExecuTorch's Python runtime falls back to the
+    native runner, ``executorch-native``, no torch); else ``runtime`` (its own reason is reported)."""
+    from testbed_agent.runtimes import RUNTIMES
+
     probes = info.get("runtimes") or {}
-    if (runtime == "executorch" and not (probes.get("executorch") or {}).get("available")
-            and (probes.get("executorch-native") or {}).get("available")):
-        return "executorch-native"
+    fallbacks = RUNTIMES.get(runtime).fallbacks if runtime in RUNTIMES else ()
+    for candidate in (runtime, *fallbacks):
+        if (probes.get(candidate) or {}).get("available"):
+            return candidate
     return runtime
 
 
@@ -222,5 +269,7 @@ def choose_power(profile: Profile, info: dict) -> dict | None:
         if name != "none" and (probes.get(name) or {}).get("available"):
             return {"sensor": name, "rate_hz": profile.power.rate_hz,
                     "idle_window_s": profile.power.idle_window_s,
+                    **({"idle_valid_s": profile.power.idle_valid_s}
+                       if "power.idle_valid_s" in (info.get("features") or []) else {}),
                     "settings": profile.power.settings.get(name, {})}
     return None

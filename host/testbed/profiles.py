@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+
+from testbed_agent.runtimes import registry as agent_runtimes
 
 from .errors import ConfigError
 from .paths import repo_root
@@ -142,45 +144,43 @@ class MeasureSettings(_Strict):
                                 timeout_auto=needed > self.timeout_s, **values)
 
 
-class LiteRTSettings(_Strict):
-    """``runtime_settings.litert``."""
+class _RuntimeSettingsBase(_Strict):
+    """Per-runtime settings, one section per registered runtime that has any (the section is the
+    runtime plug-in's ``Settings`` dataclass, validated here strictly); every one applied is stored
+    in the result's ``settings``."""
 
-    threads: int | None = Field(default=None, ge=1)  # overrides the profile's threads for LiteRT
-    xnnpack: bool | None = None  # false: OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES; null/true: AUTO
-
-
-class OnnxRuntimeSettings(_Strict):
-    """``runtime_settings.onnxruntime``."""
-
-    intra_op_threads: int | None = Field(default=None, ge=1)  # overrides the profile's threads for ORT
-    inter_op_threads: int | None = Field(default=None, ge=1)  # between nodes (execution_mode: parallel)
-    providers: list[str] | None = None  # execution providers in order; null = [CPUExecutionProvider]
-    graph_optimization_level: Literal["disable", "basic", "extended", "all"] | None = None  # null = ORT's (all)
-    execution_mode: Literal["sequential", "parallel"] | None = None  # null = ORT's (sequential)
-
-
-class ExecuTorchSettings(_Strict):
-    """``runtime_settings.executorch``."""
-
-    threads: int | None = Field(default=None, ge=1)  # overrides the profile's threads for ExecuTorch
-
-
-class RuntimeSettings(_Strict):
-    """Per-runtime settings; every one applied is stored in the result's ``settings``."""
-
-    litert: LiteRTSettings = LiteRTSettings()
-    onnxruntime: OnnxRuntimeSettings = OnnxRuntimeSettings()
-    executorch: ExecuTorchSettings = ExecuTorchSettings()
+    def section(self, runtime: str) -> dict[str, Any]:
+        """``runtime``'s section as set in the profile (None values left out)."""
+        value = getattr(self, _field(runtime), None)
+        return {} if value is None else {k: v for k, v in asdict(value).items() if v is not None}
 
     def for_runtime(self, runtime: str) -> tuple[int | None, dict[str, Any]]:
-        """(thread count override or None, the agent's ``runtime_settings`` for ``runtime``)."""
-        base = runtime.split("-")[0]  # executorch-native takes executorch's
-        section = getattr(self, base, None)
-        if section is None:
-            return None, {}
-        values = section.model_dump(exclude_none=True)
-        threads = values.pop("threads", None) or values.pop("intra_op_threads", None)
-        return threads, values if base == runtime else {}
+        """(thread count override or None, the agent's ``runtime_settings`` for ``runtime``): a
+        runtime that stands in for another (``settings_from``) takes that one's thread count only."""
+        plugin = agent_runtimes.get(runtime)
+        owner = agent_runtimes.get(plugin.settings_from) if plugin.settings_from else plugin
+        values = self.section(owner.name)
+        threads = values.pop(owner.threads_setting, None)
+        return threads, values if owner is plugin else {}
+
+
+def _field(runtime: str) -> str:
+    """The Python attribute of ``runtime``'s section (the YAML key is the runtime name itself)."""
+    return runtime.replace("-", "_")
+
+
+def _runtime_settings_model() -> type[_RuntimeSettingsBase]:
+    """The ``runtime_settings`` schema: a section per registered runtime with ``Settings``."""
+    fields: dict[str, Any] = {
+        _field(name): (plugin.Settings, Field(default_factory=plugin.Settings, alias=name))
+        for name, plugin in agent_runtimes.RUNTIMES.items() if plugin.Settings is not None}
+    return create_model("RuntimeSettings", __base__=_RuntimeSettingsBase, **fields)
+
+
+if TYPE_CHECKING:
+    RuntimeSettings = _RuntimeSettingsBase
+else:
+    RuntimeSettings = _runtime_settings_model()
 
 
 class ThermalSettings(_Strict):
@@ -196,7 +196,12 @@ class PowerSettings(_Strict):
     sensors: list[str] = ["none"]  # in order of preference; the first one the board has is used
     rate_hz: float = Field(default=20.0, gt=0, le=1000)  # sampling rate during idle and timed windows
     idle_window_s: float = Field(default=2.0, ge=0, le=600)  # idle baseline before the timed runs
+    # the agent reuses a measured idle baseline this long (same sensor settings); 0 = an idle window every run
+    idle_valid_s: float = Field(default=300.0, ge=0, le=86400)
     min_active_s: float = Field(default=2.0, ge=0)  # time inferences at least this long for a usable window
+    # auto: the idle window and min_active_s only with a sensor that measures (an estimate is then
+    # reported as not sampled, with the reason); always: sample an estimate too (--power-windows)
+    windows: Literal["auto", "always"] = "auto"
     settings: dict[str, dict] = {}  # per-sensor settings, e.g. {estimate: {idle_w: 3.0, max_w: 7.0}}
 
 
@@ -211,7 +216,7 @@ class Profile(_Strict):
     ssh: SshSettings | None = None  # required when transport is ssh
     adb: AdbSettings | None = None  # required when transport is adb
     agent: AgentSettings = AgentSettings()
-    runtimes: list[Literal["litert", "onnxruntime", "executorch"]] = ["litert", "onnxruntime", "executorch"]
+    runtimes: list[str] = ["litert", "onnxruntime", "executorch"]  # registry names of the runtimes to measure with
     threads: int | None = Field(default=None, ge=1)  # inference threads; null = runtime default
     runtime_settings: RuntimeSettings = RuntimeSettings()  # per-runtime settings (threads, XNNPACK, ORT...)
     cpu_affinity: list[int] | None = None  # pin the measuring worker to these CPUs, e.g. [2, 3] (big cores)
@@ -220,6 +225,14 @@ class Profile(_Strict):
     power: PowerSettings = PowerSettings()
     thermal: ThermalSettings = ThermalSettings()
     tags: list[str] = []  # free labels for plans (e.g. arm64, lab-a)
+
+    @field_validator("runtimes")
+    @classmethod
+    def _known_runtimes(cls, runtimes: list[str]) -> list[str]:
+        for name in runtimes:
+            if name not in agent_runtimes.RUNTIMES:
+                raise ValueError(agent_runtimes.RUNTIMES.unknown_message(name))
+        return runtimes
 
     @model_validator(mode="after")
     def _affinity_is_cpus(self) -> Profile:
@@ -275,7 +288,7 @@ def load(device: str) -> Profile:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown key" if err["type"] in ("extra_forbidden", "unexpected_keyword_argument") else err["msg"]
         raise ConfigError(f"{path}: key '{key}': {msg}") from exc
     if path.stem != profile.id:
         raise ConfigError(f"{path}: key 'id': '{profile.id}' does not match the file name '{path.stem}'")

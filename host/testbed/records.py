@@ -32,6 +32,20 @@ Schema history:
             {"p90": 36, "p99": 368} at 95 %: fewer samples than the percentile's distribution-free
             confidence interval needs, see ``stats.percentile_min_n``); v3 records carry them from
             any n (a p99 of 20 samples is their maximum).
+  5 (0.1.0) time per phase: ``wall_s`` (the variant's time on the host, from its measurement
+            request to its record) and ``phases_s``, which sums to it: the host's ``host_inputs``,
+            ``transfer``, ``host_record``, ``host_other`` and ``queue_and_poll`` (the run's time
+            the agent did not account for: HTTP polling, saving the run), and the agent's (``cooldown``,
+            ``thermal_watch``, ``server_start``, ``worker_start``, ``worker_imports``, ``setup``,
+            ``runtime_import``, ``load``, ``first_inference``, ``power_idle``, ``warmup``,
+            ``measure``, ``power_summary``, ``eval``, ``profile_ops``, ``result``,
+            ``worker_exit``, ``agent``; see the agent's ``manager`` and ``measure``); with an
+            older agent its share stays one ``agent_run`` phase. ``worker``: how the
+            measuring process started (``start``: forkserver / exec, ``fallback``).
+            ``power`` gains ``idle_source`` (measured / cached / None) and ``idle_baseline`` (the
+            run that measured a reused baseline, its age); an estimate that was not sampled has
+            ``not_sampled: true`` and the reason in ``missing_reason``. ``memory.peak_rss_mb`` is
+            the worker's own peak (VmHWM), no longer ``ru_maxrss``, which carried the agent's peak.
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -47,7 +61,7 @@ import numpy as np
 
 from .stats import accuracy, latency_summary, mlperf_singlestream, parity, target_met
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MB = 1024 * 1024
 
 
@@ -65,6 +79,7 @@ def base_record(artifact: Any, device: str, run_id: str) -> dict:
         "accuracy": None, "parity": None, "cached": False, "bytes_sent": 0,
         "runtime_version": None, "threads": None, "settings": {}, "warmup": None, "iterations": None,
         "power": None, "measurement": None, "model_memory_mb": None, "memory": None, "thermal": None,
+        "wall_s": None, "phases_s": None, "worker": None,
     }
 
 
@@ -76,6 +91,30 @@ def no_power(profile: Any, info: dict) -> dict:
     return {"sensor": None, "estimated": False, "idle_w": None, "active_w": None,
             "energy_mj_per_inference": None, "energy_mj_per_inference_gross": None,
             "missing_reason": "; ".join(reasons) or "no power sensor in the profile (power.sensors)"}
+
+
+def power_not_sampled(profile: Any, sensor: str) -> dict:
+    """The power record of a board whose only power source is an estimate, without power windows:
+    missing, with the reason, labelled as an estimate."""
+    return {"sensor": sensor, "estimated": True, "not_sampled": True, "idle_w": None,
+            "active_w": None, "energy_mj_per_inference": None, "energy_mj_per_inference_gross": None,
+            "missing_reason": (f"not sampled: the only power source on {profile.id} is '{sensor}', a model "
+                               "of CPU utilisation, not a sensor; its windows (idle "
+                               f"{profile.power.idle_window_s:g} s, timed >= {profile.power.min_active_s:g} s "
+                               "per variant) are taken only with --power-windows or power.windows: always")}
+
+
+def add_phases(record: dict, host: dict[str, float], wall_s: float, agent: dict | None = None) -> None:
+    """``wall_s`` and ``phases_s`` (see schema 5): the host's phases, the agent's ``phases_s``
+    in place of ``agent_run`` (its time the agent did not account for as ``queue_and_poll``)."""
+    phases = dict(host)
+    if agent and "agent_run" in phases:
+        run_s = phases.pop("agent_run")
+        phases.update(agent)
+        phases["queue_and_poll"] = max(0.0, run_s - sum(agent.values()))
+    phases["host_other"] = max(0.0, wall_s - sum(phases.values()))
+    record["wall_s"] = round(wall_s, 6)
+    record["phases_s"] = {k: round(v, 6) for k, v in phases.items()}
 
 
 def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
@@ -110,6 +149,8 @@ def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
     record["memory"] = memory(result)
     record["model_memory_mb"] = record["memory"]["model_memory_mb"]
     record["thermal"] = result.get("thermal")
+    record["worker"] = {k: v for k, v in (result.get("worker") or {}).items()
+                        if not k.endswith("_monotonic_ns")} or None
     if result.get("outputs_npy_b64") and reference is not None:
         outputs = decode_npy(result["outputs_npy_b64"])
         record["parity"] = parity(outputs, reference)

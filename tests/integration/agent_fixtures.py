@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 import requests
 
@@ -96,6 +97,18 @@ def launch_agent(cmd: list[str], store: Path, *, env: dict[str, str], stderr_pat
     except AgentError:  # wait_ready killed it
         raise AssertionError(f"{what} did not start: {stderr_path.read_text(errors='replace')[-2000:]}") from None
     return Agent(proc=proc, url=url, store=store, stderr_path=stderr_path)
+
+
+def leftover_workers(agent: Agent) -> list[psutil.Process]:
+    """The agent's descendants other than its idle fork servers: a finished or killed worker
+    leaves none, and an idle fork server has no children. (A forked worker shows the server's
+    command line too, so a server is told apart as a direct child of the agent.)"""
+    children = psutil.Process(agent.proc.pid).children(recursive=False)
+    servers = [p for p in children if "testbed_agent.forkserver" in " ".join(p.cmdline())]
+    rest = [p for p in children if p not in servers]
+    for server in servers:
+        rest += server.children(recursive=True)
+    return rest
 
 
 def stop_agent(agent: Agent, timeout_s: float = 10) -> int:

@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
-from agent_fixtures import IN_FEATURES, Agent, decode_npy
+from agent_fixtures import IN_FEATURES, Agent, decode_npy, leftover_workers
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +64,9 @@ def test_crashing_worker_then_the_next_run_succeeds(agent: Agent, dense_model, d
                                    f"{signal_name})")
     assert "\n" not in run["error"]
     assert agent.call("GET", "/v1/health").json()["status"] == "ok"
-    assert psutil.Process(agent.proc.pid).children(recursive=True) == []
+    assert leftover_workers(agent) == []
     assert agent.run(**request)["state"] == "done"
+
 
 
 def _big_allocation_onnx(megabytes: int) -> bytes:

@@ -1,6 +1,7 @@
 """How a worker's end becomes an outcome: result, timeout, crash, garbage, shutdown.
 
-The worker is replaced by small shell scripts (``WorkerRunner(python=script)``).
+The worker is replaced by small shell scripts (``WorkerRunner(python=script, fork=False)``: exec'd
+workers; the fork server path runs real workers in test_agent_forkserver.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def fake_worker(tmp_path: Path, body: str) -> WorkerRunner:
     script = tmp_path / "fake-python"
     script.write_text("#!/bin/sh\n" + body + "\n")
     script.chmod(0o755)
-    return WorkerRunner(python=str(script), cwd=tmp_path)
+    return WorkerRunner(python=str(script), cwd=tmp_path, fork=False)
 
 
 def test_result(tmp_path: Path) -> None:

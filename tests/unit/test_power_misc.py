@@ -111,7 +111,9 @@ def test_external_meter_hook(tmp_path: Path) -> None:
 
 
 def test_none_reports_no_power() -> None:
-    assert probe_all()["none"] == {"available": False, "reason": "no sensor configured"}
+    assert probe_all()["none"] == {"available": False, "reason": "no sensor configured",
+                                   "estimated": False}
+    assert probe_all()["estimate"]["estimated"] is True
     record = PowerMeter({"sensor": "none"}).finish(inferences=100)
     assert record["missing_reason"] == "none: no sensor configured"
     assert record["energy_mj_per_inference"] is None and record["samples"] == []

@@ -1,43 +1,24 @@
-"""Registry of power sensors by name; each sensor module registers its class with ``@register``.
+"""Registry of power sensors by name (``testbed_agent.registry.Registry``); each sensor module
+registers its class with ``@register``, plug-in distributions through the
+``testbed.power_sensors`` entry-point group (docs/plugins.md).
 
-The name in a profile (``power: {sensor: ina219}``) is the registry name.
+The name in a profile (``power: {sensors: [ina219]}``) is the registry name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
+from ..registry import Registry
 from .base import Sensor, SensorError
 
-_SENSORS: dict[str, type[Sensor]] = {}
+SENSORS: Registry[type[Sensor]] = Registry("power sensor", "testbed.power_sensors")
+_SENSORS = SENSORS  # read by name below, as a mapping
 
-S = TypeVar("S", bound=type[Sensor])
-
-
-def register(cls: S) -> S:
-    """Class decorator: register ``cls`` under ``cls.name``; ValueError when the name is taken."""
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"sensor class {cls.__qualname__} has no name")
-    if name in _SENSORS:
-        other = _SENSORS[name].__qualname__
-        raise ValueError(f"sensor name {name!r} is already registered by {other}")
-    _SENSORS[name] = cls
-    return cls
-
-
-def get(name: str) -> type[Sensor]:
-    """The sensor class registered as ``name``; KeyError naming the known sensors when none."""
-    try:
-        return _SENSORS[name]
-    except KeyError:
-        raise KeyError(f"unknown power sensor {name!r} (known: {', '.join(names())})") from None
-
-
-def names() -> list[str]:
-    """Registered sensor names, sorted."""
-    return sorted(_SENSORS)
+register = SENSORS.register
+get = SENSORS.get
+names = SENSORS.names
 
 
 def make(name: str, settings: Mapping[str, Any] | None = None, root: str = "/") -> Sensor:
@@ -54,7 +35,8 @@ def make(name: str, settings: Mapping[str, Any] | None = None, root: str = "/") 
 
 
 def probe_all(root: str = "/") -> dict[str, dict[str, Any]]:
-    """``{name: {"available": bool, "reason": str | None}}`` for every sensor (for /v1/info).
+    """``{name: {"available": bool, "reason": str | None, "estimated": bool}}`` for every sensor
+    (for /v1/info); ``estimated``: the sensor is a model (``estimate``), not a measurement.
 
     Each sensor is probed with its default settings; a probe that raises counts as unavailable.
     """
@@ -64,5 +46,6 @@ def probe_all(root: str = "/") -> dict[str, dict[str, Any]]:
             ok, reason = _SENSORS[name].available(root, None)
         except Exception as exc:  # a probe must never take /v1/info down
             ok, reason = False, f"probe failed: {type(exc).__name__}: {exc}"
-        out[name] = {"available": bool(ok), "reason": None if ok else reason}
+        out[name] = {"available": bool(ok), "reason": None if ok else reason,
+                     "estimated": bool(getattr(_SENSORS[name], "estimated", False))}
     return out

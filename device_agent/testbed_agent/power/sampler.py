@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .base import Sensor
@@ -106,11 +106,13 @@ class Sampler:
         with self.window("idle"):
             time.sleep(window_s)
 
-    def summarize(self, inferences: int) -> dict[str, Any]:
-        """The power record for ``inferences`` inferences in the active window (see ``summary``)."""
+    def summarize(self, inferences: int,
+                  idle_baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The power record for ``inferences`` inferences in the active window (see ``summary``);
+        ``idle_baseline``: a cached idle baseline used instead of an idle window."""
         with self._lock:
             samples = list(self.samples)
         return summarize(samples, sensor=self.sensor.name, what=self.sensor.describe(),
                          windows=self.windows, inferences=inferences, rate_hz_requested=self.rate_hz,
                          cumulative=self.sensor.cumulative, estimated=self.sensor.estimated,
-                         missing_reason=self.error)
+                         missing_reason=self.error, idle_baseline=idle_baseline)

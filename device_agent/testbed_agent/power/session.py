@@ -4,10 +4,12 @@
       sensor: ina219          # a registry name (see probe_all); "none" = no power
       rate_hz: 20             # sampling rate, (0, 1000]
       idle_window_s: 2        # idle baseline before the run; 0 = none (then no net figure)
+      idle_valid_s: 300       # the agent reuses a measured idle baseline for this long; 0 = never
       settings: {...}         # passed to the sensor
 
-    meter = PowerMeter(request.get("power"))
-    meter.start()              # starts sampling; blocks idle_window_s for the baseline
+    meter = PowerMeter(request.get("power"), idle_baseline=request.get("idle_baseline"))
+    meter.start()              # starts sampling; blocks idle_window_s for the baseline, unless
+                               # the agent passed a cached baseline that still holds
     ...warm-up...
     with meter.active():       # the timed loop only
         ...
@@ -20,6 +22,7 @@ record's ``missing_reason``.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +40,7 @@ class PowerConfig:
     rate_hz: float = 20.0
     idle_window_s: float = 2.0
     settings: dict[str, Any] = field(default_factory=dict)
+    idle_valid_s: float = 300.0
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> PowerConfig:
@@ -44,8 +48,9 @@ class PowerConfig:
         if raw is None:
             return cls()
         if not isinstance(raw, Mapping):
-            raise ValueError("power must be a mapping {sensor, rate_hz, idle_window_s, settings}")
-        unknown = set(raw) - {"sensor", "rate_hz", "idle_window_s", "settings"}
+            raise ValueError("power must be a mapping {sensor, rate_hz, idle_window_s, idle_valid_s, "
+                             "settings}")
+        unknown = set(raw) - {"sensor", "rate_hz", "idle_window_s", "idle_valid_s", "settings"}
         if unknown:
             raise ValueError(f"power: unknown keys {sorted(unknown)}")
         sensor = raw.get("sensor", "none")
@@ -53,23 +58,38 @@ class PowerConfig:
             raise ValueError("power.sensor must be a sensor name")
         try:
             rate_hz, idle_s = float(raw.get("rate_hz", 20.0)), float(raw.get("idle_window_s", 2.0))
+            valid_s = float(raw.get("idle_valid_s", 300.0))
         except (TypeError, ValueError):
-            raise ValueError("power.rate_hz and power.idle_window_s must be numbers") from None
+            raise ValueError("power.rate_hz, power.idle_window_s and power.idle_valid_s must be "
+                             "numbers") from None
         if not 0 < rate_hz <= 1000:
             raise ValueError("power.rate_hz must be in (0, 1000]")
         if not 0 <= idle_s <= 600:
             raise ValueError("power.idle_window_s must be in [0, 600]")
+        if not 0 <= valid_s <= 86400:
+            raise ValueError("power.idle_valid_s must be in [0, 86400]")
         settings = raw.get("settings") or {}
         if not isinstance(settings, Mapping):
             raise ValueError("power.settings must be a mapping")
-        return cls(sensor, rate_hz, idle_s, dict(settings))
+        return cls(sensor, rate_hz, idle_s, dict(settings), valid_s)
+
+    def baseline_key(self) -> str:
+        """What an idle baseline is valid for: the same sensor, settings, rate and window."""
+        return json.dumps([self.sensor, self.rate_hz, self.idle_window_s, self.settings],
+                          sort_keys=True, default=str)
 
 
 class PowerMeter:
-    """Open the sensor, sample it around a run, produce the record. Never raises."""
+    """Open the sensor, sample it around a run, produce the record. Never raises.
+
+    ``idle_baseline``: an idle baseline the agent measured in an earlier run with the same
+    sensor settings and still holds (``{"idle_w", "idle_window_ns", "run_id", "age_s"}``): no
+    idle window is taken, the record uses that baseline and says so (``idle_source``)."""
 
     def __init__(self, config: PowerConfig | Mapping[str, Any] | None, root: str = "/",
-                 sensor: Sensor | None = None) -> None:
+                 sensor: Sensor | None = None,
+                 idle_baseline: Mapping[str, Any] | None = None) -> None:
+        self.idle_baseline = dict(idle_baseline) if idle_baseline else None
         self.sensor: Sensor | None = sensor
         self.sampler: Sampler | None = None
         self.reason: str | None = None
@@ -91,7 +111,7 @@ class PowerMeter:
         """Start sampling and take the idle baseline (blocks ``idle_window_s``)."""
         if self.sampler is not None:
             self.sampler.start()
-            if self.config.idle_window_s > 0:
+            if self.config.idle_window_s > 0 and self.idle_baseline is None:
                 self.sampler.idle(self.config.idle_window_s)
 
     @contextlib.contextmanager
@@ -109,7 +129,7 @@ class PowerMeter:
             return missing_record(self.config, self.reason or "power was not measured")
         self.sampler.stop()
         try:
-            return self.sampler.summarize(inferences)
+            return self.sampler.summarize(inferences, idle_baseline=self.idle_baseline)
         finally:
             self.close()
 
@@ -129,4 +149,4 @@ def missing_record(config: PowerConfig, reason: str) -> dict[str, Any]:
             "idle_window_ns": None, "active_window_ns": None, "active_duration_s": None,
             "inferences": None, "idle_w": None, "active_w": None, "energy_mj_per_inference": None,
             "energy_mj_per_inference_gross": None, "samples": [], "missing_reason": reason,
-            "idle_missing_reason": None}
+            "idle_missing_reason": None, "idle_source": None}

@@ -18,6 +18,11 @@ Then, with ``active_duration_s = (b - a) / 1e9`` of the active window:
 
 ``idle_w`` is the mean power over the idle window, by the same method. Missing is missing: any
 sensor failure sets ``missing_reason`` and every figure to None.
+
+``idle_source`` says where ``idle_w`` comes from: ``"measured"`` (this run's idle window),
+``"cached"`` (a baseline the agent measured in an earlier run with the same sensor settings and
+reuses while it holds - ``idle_baseline`` then names that run, the window, and its age in
+seconds at the start of this run), or None (no idle figure).
 """
 
 from __future__ import annotations
@@ -78,9 +83,12 @@ def achieved_hz(samples: Sequence[Sample]) -> float | None:
 def summarize(samples: Sequence[Sample], *, sensor: str, windows: Mapping[str, Sequence[int]],
               inferences: int, rate_hz_requested: float, cumulative: bool = False,
               estimated: bool = False, missing_reason: str | None = None,
-              what: str | None = None) -> dict[str, Any]:
+              what: str | None = None,
+              idle_baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The power record (see the module docstring for every formula)."""
     idle_win, active_win = windows.get("idle"), windows.get("active")
+    if idle_baseline is not None:
+        idle_win = idle_baseline.get("idle_window_ns")
     idle_w = active_w = None
     idle_reason: str | None = None
     if missing_reason is None:
@@ -91,7 +99,10 @@ def summarize(samples: Sequence[Sample], *, sensor: str, windows: Mapping[str, S
         else:
             active_w, missing_reason = window_watts(samples, active_win, cumulative)
     if missing_reason is None:
-        if idle_win is None or len(idle_win) != 2:
+        if idle_baseline is not None:
+            idle_w = idle_baseline.get("idle_w")
+            idle_reason = None if idle_w is not None else "the cached idle baseline has no figure"
+        elif idle_win is None or len(idle_win) != 2:
             idle_reason = "no idle window (idle_window_s = 0)"
         else:
             idle_w, idle_reason = window_watts(samples, idle_win, cumulative)
@@ -119,7 +130,12 @@ def summarize(samples: Sequence[Sample], *, sensor: str, windows: Mapping[str, S
         "samples": [[s.t_ns, s.watts] for s in samples],
         "missing_reason": missing_reason,
         "idle_missing_reason": idle_reason,
+        "idle_source": None if idle_w is None else ("cached" if idle_baseline is not None
+                                                    else "measured"),
     }
+    if idle_baseline is not None:
+        record["idle_baseline"] = {k: idle_baseline.get(k) for k in ("run_id", "age_s",
+                                                                     "idle_window_ns", "idle_w")}
     if cumulative:
         record["counter_samples"] = [[s.t_ns, s.energy_uj, s.counter_t_ns] for s in samples]
     return record

@@ -28,12 +28,15 @@ from ._common import err_console, fail, out_console, split
 @click.option("--timeout", "timeout_s", type=float, help="Seconds before a run is killed.")
 @click.option("--profile-ops", is_flag=True,
               help="Also take a per-op profile (a separate pass after the timed runs); see `testbed report --ops`.")
+@click.option("--power-windows", is_flag=True,
+              help="Take power windows (an idle baseline, a timed phase of power.min_active_s) even when the "
+                   "board's only power source is an estimate; without it an estimate is reported as not sampled.")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
 def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None,
            preset: str | None, iterations: int | None, warmup: int | None, threads: int | None,
            timeout_s: float | None, db: str | None,
-           as_json: bool, profile_ops: bool = False) -> None:
+           as_json: bool, profile_ops: bool = False, power_windows: bool = False) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
     from .. import profiles
     from ..deploy import DeployOptions
@@ -49,7 +52,7 @@ def deploy(device: str, model_id: str, formats: str | None, sources: str | None,
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
                              iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
-                             profile_ops=profile_ops)
+                             profile_ops=profile_ops, power_windows=power_windows)
         with tool_output_to(log) as ui:
             ui_console = Console(file=ui, highlight=False)
             with ui_console.status("starting") as status:
