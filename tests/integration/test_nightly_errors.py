@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from helpers.nightly import Lab, make_lab
-from testbed.nightly import plan as P
+from testbed.engine import plan as P
+from testbed.engine.board import connect_profile
 from testbed.nightly import runner
-from testbed.nightly.board import connect_profile
 from testbed.store import Store
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from agent_fixtures import TOKEN, Agent, start_agent, stop_agent
 from helpers.nightly import Lab, make_lab
 from testbed.agent_client import AgentClient
-from testbed.nightly import plan as P
+from testbed.engine import plan as P
 from testbed.nightly import runner
 from testbed.store import Store
 from testbed.transports.base import Transport
@@ -94,8 +93,11 @@ def _plan(lab: Lab, name: str, **keys: Any) -> P.Plan:
 
 def _warm_cache(plan: P.Plan, monkeypatch: pytest.MonkeyPatch, lab: Lab) -> None:
     """Convert once up front, so the two 'hosts' below only read the artifact cache."""
-    cells = P.expand(plan, P.resolve_devices(plan))
-    runner._prepare([SimpleNamespace(**c) for c in cells], lambda msg: None)
+    import testbed_zoo
+    from testbed.converters import build
+
+    for cell in P.expand(plan, P.resolve_devices(plan)):
+        build(cell["converter"], testbed_zoo.load(cell["model"]))
 
 
 def test_two_plans_at_once_on_one_board_never_overlap(shared_agent: Agent, lab: Lab,

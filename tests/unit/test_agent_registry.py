@@ -7,15 +7,21 @@ import sys
 
 import pytest
 
-from testbed_agent.runtimes import Probe, Runtime, Session, get, names, register
+from testbed_agent.runtimes import Probe, Runtime, Session, all_runtimes, get, names, register
 from testbed_agent.runtimes.base import probe_package
 
 
-def test_four_runtimes_registered() -> None:
-    assert names() == ["executorch", "executorch-native", "litert", "onnxruntime"]
+def test_runtimes_registered() -> None:
+    """The edge runtimes and the two framework baselines, each a plug-in with its facts."""
+    assert names() == ["executorch", "executorch-native", "litert", "onnxruntime", "pytorch", "tensorflow"]
     assert get("litert").name == "litert"
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="unknown runtime 'tvm'; known: executorch, executorch-native, litert"):
         get("tvm")
+    assert get("executorch").fallbacks == ("executorch-native",)
+    assert get("executorch-native").settings_from == "executorch"
+    assert {name: rt.formats for name, rt in all_runtimes().items()} == {
+        "executorch": ("executorch",), "executorch-native": ("executorch",), "litert": ("tflite",),
+        "onnxruntime": ("onnx",), "pytorch": ("pytorch",), "tensorflow": ("tensorflow",)}
 
 
 def test_duplicate_name_is_refused() -> None:
@@ -49,4 +55,5 @@ def test_probes_import_no_runtime() -> None:
             "print(sorted(k for k, v in p.items() if v.available), heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # executorch-native is available here: g++ and the executorch wheel's headers and libs exist
-    assert out.stdout.strip() == "['executorch', 'executorch-native', 'litert', 'onnxruntime'] []"
+    assert out.stdout.strip() == ("['executorch', 'executorch-native', 'litert', 'onnxruntime', 'pytorch', "
+                                  "'tensorflow'] []")

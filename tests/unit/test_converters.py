@@ -32,6 +32,7 @@ from testbed.converters.onnx_quant import OrtStatic
 from testbed.converters.onnx_torch import OnnxTorchFp32
 from testbed.converters.post_quant import PostQuantized
 from testbed.errors import ConfigError, ConversionError, first_line
+from testbed_agent import runtimes
 
 pytestmark = pytest.mark.framework  # every test here converts with torch or TensorFlow
 
@@ -49,6 +50,8 @@ EXPECTED = {
     "onnx-torch-fp32",
     "onnx-torch-int8-dynamic",
     "onnx-torch-int8-static",
+    "pytorch-export-fp32",
+    "tensorflow-savedmodel-fp32",
     "tflite-keras-fp16",
     "tflite-keras-fp32",
     "tflite-keras-int8-dynamic",
@@ -140,6 +143,23 @@ def run_artifact(art: Artifact, x: np.ndarray) -> np.ndarray:
         method = Runtime.get().load_program(str(art.path)).load_method("forward")
         assert method is not None
         outs = [method.execute([torch.from_numpy(x[i : i + 1])])[0].numpy() for i in range(len(x))]
+    elif art.runtime == "pytorch":
+        import torch
+
+        module = torch.export.load(str(art.path)).module()
+        with torch.no_grad():
+            outs = [module(torch.from_numpy(x[i : i + 1])).numpy() for i in range(len(x))]
+    elif art.runtime == "tensorflow":
+        import tarfile
+        import tempfile
+
+        import tensorflow as tf
+
+        with tempfile.TemporaryDirectory() as folder:
+            with tarfile.open(art.path) as tar:
+                tar.extractall(folder, filter="data")
+            loaded = tf.saved_model.load(folder)
+            outs = [loaded.serve(tf.constant(x[i : i + 1])).numpy() for i in range(len(x))]
     else:  # pragma: no cover - a new runtime needs a branch here
         raise AssertionError(f"no test runner for runtime {art.runtime}")
     return np.concatenate(outs, axis=0)
@@ -185,7 +205,9 @@ def test_registry_holds_the_conversion_matrix() -> None:
         assert conv.source in SOURCES
         # the class default; a *-file-* converter's artifact takes the user's file's own (layout_for)
         assert conv.layout == {"pytorch": "NCHW", "keras": "NHWC", "onnx": "NCHW", "tflite": "NHWC"}[conv.source]
-        assert conv.extension == {"executorch": ".pte", "onnx": ".onnx", "tflite": ".tflite"}[conv.format]
+        assert conv.extension == {"executorch": ".pte", "onnx": ".onnx", "tflite": ".tflite", "pytorch": ".pt2",
+                                  "tensorflow": ".tar"}[conv.format]
+        assert conv.format in runtimes.get(conv.runtime).formats  # the runtime plug-in runs what it makes
         assert conv.available() == (True, None)
         assert conv.tool_versions() and "missing" not in conv.tool_versions().values()
         json.dumps(conv.options())
@@ -193,7 +215,7 @@ def test_registry_holds_the_conversion_matrix() -> None:
 
 def test_registry_refuses_duplicate_name() -> None:
     before = [c.name for c in all_converters()]
-    with pytest.raises(ValueError, match="duplicate converter name 'onnx-torch-fp32'"):
+    with pytest.raises(ValueError, match="converter name 'onnx-torch-fp32' is already registered by"):
 
         @register
         class Again(OnnxTorchFp32):  # noqa: F811 - same name on purpose
@@ -208,7 +230,10 @@ def test_get_and_select() -> None:
         get("nope")
     assert {c.name for c in select(["onnx"], None, ["fp32"])} == {"onnx-torch-fp32", "onnx-keras-fp32", "onnx-file-fp32"}
     assert {c.name for c in select(None, ["onnx", "tflite"], None)} == set(FILE_NAMES)
-    assert {c.name for c in select(None, ["keras"], ["fp32"])} == {"onnx-keras-fp32", "tflite-keras-fp32"}
+    assert {c.name for c in select(None, ["keras"], ["fp32"])} == {"onnx-keras-fp32", "tflite-keras-fp32",
+                                                                 "tensorflow-savedmodel-fp32"}
+    assert {c.name for c in select(["pytorch", "tensorflow"], None, None)} == {"pytorch-export-fp32",
+                                                                             "tensorflow-savedmodel-fp32"}
     assert {c.name for c in select(["tflite"], ["pytorch"], None)} == {
         "tflite-torch-fp32",
         "tflite-torch-int8-dynamic",
@@ -243,6 +268,7 @@ def test_choose_refuses_an_empty_selection_with_what_there_is(digits: Any) -> No
     assert text.startswith("nothing matches formats executorch x sources keras x quant any for digits_cnn; ")
     assert text.endswith("digits_cnn has (format/source: quant) executorch/pytorch: fp32, int8-static; "
                          "onnx/keras: fp32, int8-dynamic, int8-static; onnx/pytorch: fp32, int8-dynamic, int8-static; "
+                         "pytorch/pytorch: fp32; tensorflow/keras: fp32; "
                          "tflite/keras: fp32, fp16, int8-dynamic, int8-static; tflite/pytorch: fp32, int8-dynamic, int8-static")
     with pytest.raises(ConfigError, match=r"quant any for digits_cnn \(the board runs only litert, onnxruntime\); "
                                           r"digits_cnn has \(format/source: quant\) onnx/keras"):
@@ -383,9 +409,9 @@ def test_fp32_artifacts_match_on_eval_set(
 def test_matrix_has_ten_ok_variants_across_formats_and_frameworks(artifacts: dict[str, Artifact]) -> None:
     ok = [art for art in artifacts.values() if art.ok]
     assert len(ok) >= 10
-    assert {art.format for art in ok} == {"executorch", "onnx", "tflite"}
+    assert {art.format for art in ok} == {"executorch", "onnx", "tflite", "pytorch", "tensorflow"}
     assert {art.source for art in ok} == {"pytorch", "keras"}
-    assert {art.quantization for art in ok} == set(QUANTIZATIONS)
+    assert {art.quantization for art in ok} == set(QUANTIZATIONS) - {"int8"}  # int8: a user's file as is
 
 
 def test_quantized_artifacts_keep_float_io_and_are_smaller(artifacts: dict[str, Artifact]) -> None:

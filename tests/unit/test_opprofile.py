@@ -8,7 +8,9 @@ import base64
 import pytest
 
 from testbed import opsreport
-from testbed_agent.opprofile import LITERT_REASON, collect, ort, unavailable
+from testbed_agent.opprofile import ort, unavailable
+from testbed_agent.runtimes import get as get_runtime
+from testbed_agent.runtimes.litert import OPS_REASON as LITERT_REASON
 
 
 def _node(name: str, op: str, ts: int, dur: int) -> dict:
@@ -73,10 +75,12 @@ def test_profiler_overhead_can_make_unaccounted_negative_and_it_is_shown() -> No
 
 
 def test_unavailable_profiles_carry_their_reason() -> None:
-    assert collect("litert", "/nonexistent.tflite", None, None)["reason"] == LITERT_REASON  # type: ignore[arg-type]
+    """Each runtime plug-in brings its profiler (``Runtime.profile_ops``), which never raises."""
+    assert get_runtime("litert").profile_ops("/nonexistent.tflite", None, None)["reason"] == LITERT_REASON  # type: ignore[arg-type]
     assert "LiteRT Python API" in LITERT_REASON
-    failed = collect("onnxruntime", "/nonexistent.onnx", None, None)  # type: ignore[arg-type]
+    failed = get_runtime("onnxruntime").profile_ops("/nonexistent.onnx", None, None)  # type: ignore[arg-type]
     assert failed["available"] is False and failed["reason"].startswith("profiling failed:")
+    assert failed["source"] == "onnxruntime-profiler"
     table = opsreport.normalize(unavailable("none", "because"))
     assert table == {"source": "none", "available": False, "reason": "because", "ops": []}
     assert opsreport.reconcile(table)["available"] is False  # type: ignore[arg-type]

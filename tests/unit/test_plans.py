@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed.engine import plan as P
 from testbed.errors import ConfigError
-from testbed.nightly import plan as P
 
 REPO = Path(__file__).resolve().parents[2]
 

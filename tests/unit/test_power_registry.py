@@ -20,8 +20,8 @@ def test_every_sensor_is_registered() -> None:
     assert set(names()) == ALL
 
 
-def test_register_refuses_duplicate_and_nameless(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_SENSORS", dict(registry._SENSORS))
+def test_register_refuses_duplicate_and_nameless(request: pytest.FixtureRequest) -> None:
+    request.addfinalizer(lambda: registry.SENSORS.unregister("broken_probe"))
 
     class Dup(Sensor):
         name = "ina219"

@@ -1,5 +1,5 @@
 """One controller executes a plan run at a time: the store's claim / heartbeat / release, and
-`nightly.runner.claim` refusing a run another live controller holds (SQLite here; the same SQL runs
+`engine.run.claim` refusing a run another live controller holds (SQLite here; the same SQL runs
 on PostgreSQL in tests/integration/test_store_pg.py's store)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed.engine import run as runner
 from testbed.errors import ConfigError
-from testbed.nightly import runner
 from testbed.store import Store
 from testbed.store.db import _now
 

@@ -8,6 +8,18 @@ Runtime settings (the profile's ``runtime_settings.<runtime>``, minus the thread
 travels as ``threads``): ``check_settings()`` validates them without importing anything (the
 server answers a bad one with HTTP 400); the worker calls ``configure()`` once before ``load()``.
 A runtime that takes no settings refuses any (the default here).
+
+A runtime is a plug-in: one module that registers its class (``@register``) and brings every fact
+about it, so adding a runtime touches nothing else (docs/plugins.md):
+
+* ``formats``: the artifact formats it runs (the converters' ``format``: ``tflite``, ``onnx``...);
+* ``Settings``: its ``runtime_settings.<name>`` profile section, a dataclass the host validates
+  strictly (pydantic, unknown keys refused) without the agent needing pydantic; ``threads_setting``
+  names its key that overrides the profile's thread count; ``settings_from`` a runtime whose
+  section this one reads when it stands in for it (executorch-native reads executorch's threads);
+* ``probe()``: availability on this machine, with the reason when not;
+* ``profile_ops()``: its per-op profiler (``opprofile``), or a profile saying why there is none;
+* ``fallbacks``: runtimes that run its artifacts on a board where it is unavailable, in order.
 """
 
 from __future__ import annotations
@@ -18,6 +30,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import first_line
+from ..opprofile import PROFILE_RUNS, PROFILE_WARMUP, unavailable
+
+__all__ = ["Probe", "Runtime", "Session", "check_keys", "dist_version", "module_present", "positive",
+           "probe_package", "single_input_error", "unavailable"]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,6 +77,18 @@ class Runtime(ABC):
     """One inference runtime (LiteRT, ONNX Runtime, ExecuTorch...)."""
 
     name: ClassVar[str]
+    #: The artifact formats this runtime runs (a converter's ``format``).
+    formats: ClassVar[tuple[str, ...]] = ()
+    #: The profile's ``runtime_settings.<name>`` section: a dataclass (None: no section).
+    Settings: ClassVar[type | None] = None
+    #: The key of ``Settings`` that overrides the profile's thread count (travels as ``threads``).
+    threads_setting: ClassVar[str] = "threads"
+    #: The runtime whose profile section this one reads when it runs that one's artifacts.
+    settings_from: ClassVar[str | None] = None
+    #: Runtimes that run this one's artifacts where it is unavailable, in order of preference.
+    fallbacks: ClassVar[tuple[str, ...]] = ()
+    #: ``source`` of the per-op profiles ``collect_ops`` returns (``none``: no profiler).
+    ops_source: ClassVar[str] = "none"
     #: The checked settings ``configure()`` stored for the next ``load()`` (one run per worker).
     options: dict[str, Any] = {}
 
@@ -88,6 +118,21 @@ class Runtime(ABC):
     @abstractmethod
     def load(self, path: str, threads: int | None) -> Session:
         """Load the artifact at ``path`` with ``threads`` (None = runtime default)."""
+
+    def profile_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any = None,
+                    runs: int = PROFILE_RUNS, warmup: int = PROFILE_WARMUP) -> dict[str, Any]:
+        """The per-op profile of ``artifact_path`` (a separate pass after the timed runs; see
+        ``opprofile``); ``session`` is the timed one, whose options a profiling session may copy.
+        Never raises: a profile is extra, it must not fail the measured run."""
+        try:
+            return self.collect_ops(artifact_path, x, threads, session, runs, warmup)
+        except Exception as exc:
+            return unavailable(self.ops_source, f"profiling failed: {first_line(exc)}")
+
+    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+                    runs: int, warmup: int) -> dict[str, Any]:
+        """The runtime's own profiler (override); the default says there is none."""
+        return unavailable("none", f"no per-op profiler for runtime {self.name}")
 
 
 def module_present(module: str) -> bool:
@@ -121,6 +166,14 @@ def check_keys(runtime: str, settings: Mapping[str, Any], allowed: tuple[str, ..
     if unknown:
         raise ValueError(f"unknown runtime_settings for {runtime}: {', '.join(unknown)}; "
                          f"allowed: {', '.join(allowed)}")
+
+
+def positive(runtime: str, **values: int | None) -> None:
+    """ValueError unless every given value is None or an integer >= 1 (a settings dataclass's
+    ``__post_init__``: the host's pydantic validation reports it against the key)."""
+    for key, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"runtime_settings {runtime}.{key} must be an integer >= 1, got {value!r:.40}")
 
 
 def single_input_error(runtime: str, count: int) -> ValueError:

@@ -6,14 +6,26 @@ count is given it is applied with ``portable_lib._unsafe_reset_threadpool`` befo
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, dist_version, module_present, single_input_error
+from .base import Probe, Runtime, Session, dist_version, module_present, positive, single_input_error
 from .registry import register
 
 METHOD = "forward"
+
+
+@dataclass
+class ExecuTorchSettings:
+    """``runtime_settings.executorch`` (the native runner reads it too)."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    threads: int | None = None  # overrides the profile's threads for ExecuTorch
+
+    def __post_init__(self) -> None:
+        positive("executorch", threads=self.threads)
 
 
 class ExecuTorchSession(Session):
@@ -49,6 +61,10 @@ class ExecuTorch(Runtime):
     """ExecuTorch's pybind runtime."""
 
     name = "executorch"
+    formats = ("executorch",)
+    Settings = ExecuTorchSettings
+    fallbacks = ("executorch-native",)  # a board without torch runs .pte through the C++ runner
+    ops_source = "etdump"
 
     def __init__(self) -> None:
         self._torch: Any = None
@@ -98,3 +114,9 @@ class ExecuTorch(Runtime):
             "backends": list(self._runtime.backend_registry.registered_backend_names),
         }
         return ExecuTorchSession(method, self._torch, threads, settings)
+
+    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+                    runs: int, warmup: int) -> dict[str, Any]:
+        from ..opprofile.etdump import profile_python
+
+        return profile_python(artifact_path, x, runs, warmup)

@@ -8,15 +8,42 @@ delegate LiteRT applies by default); ``true`` or absent keeps ``OpResolverType.A
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, check_keys, dist_version, module_present, single_input_error
+from .base import (
+    Probe,
+    Runtime,
+    Session,
+    check_keys,
+    dist_version,
+    module_present,
+    positive,
+    single_input_error,
+    unavailable,
+)
 from .registry import register
 
 # (python module, distribution) in order of preference.
 _PACKAGES = (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"))
+OPS_REASON = ("per-op profiling is not exposed by the LiteRT Python API (the Interpreter has no "
+              "profiler hook: only experimental_force_delegate_node_profiling, with no way to "
+              "attach a profiler or read its data); use LiteRT's benchmark_model "
+              "--enable_op_profiling on the board")
+
+
+@dataclass
+class LiteRTSettings:
+    """``runtime_settings.litert``."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    threads: int | None = None  # overrides the profile's threads for LiteRT
+    xnnpack: bool | None = None  # false: OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES; null/true: AUTO
+
+    def __post_init__(self) -> None:
+        positive("litert", threads=self.threads)
 
 
 class LiteRTSession(Session):
@@ -56,6 +83,8 @@ class LiteRT(Runtime):
     """LiteRT's Python Interpreter."""
 
     name = "litert"
+    formats = ("tflite",)
+    Settings = LiteRTSettings
 
     def __init__(self) -> None:
         self._interpreter_cls: Any = None
@@ -97,3 +126,7 @@ class LiteRT(Runtime):
                                             experimental_op_resolver_type=resolver)
         interpreter.allocate_tensors()
         return LiteRTSession(interpreter, threads, self._module or "", xnnpack)
+
+    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+                    runs: int, warmup: int) -> dict[str, Any]:
+        return unavailable("none", OPS_REASON)

@@ -13,11 +13,12 @@ Settings (``runtime_settings.onnxruntime``; the intra-op thread count travels as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, check_keys, probe_package, single_input_error
+from .base import Probe, Runtime, Session, check_keys, positive, probe_package, single_input_error
 from .registry import register
 
 PROVIDERS = ["CPUExecutionProvider"]
@@ -25,6 +26,21 @@ OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
               "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 EXECUTION_MODES = {"sequential": "ORT_SEQUENTIAL", "parallel": "ORT_PARALLEL"}
 SETTINGS = ("providers", "graph_optimization_level", "inter_op_threads", "execution_mode")
+
+
+@dataclass
+class OnnxRuntimeSettings:
+    """``runtime_settings.onnxruntime``."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+    intra_op_threads: int | None = None  # overrides the profile's threads for ORT
+    inter_op_threads: int | None = None  # between nodes (execution_mode: parallel)
+    providers: list[str] | None = None  # execution providers in order; null = [CPUExecutionProvider]
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] | None = None  # null = ORT's (all)
+    execution_mode: Literal["sequential", "parallel"] | None = None  # null = ORT's (sequential)
+
+    def __post_init__(self) -> None:
+        positive("onnxruntime", intra_op_threads=self.intra_op_threads, inter_op_threads=self.inter_op_threads)
 
 
 class OrtSession(Session):
@@ -69,6 +85,10 @@ class OnnxRuntime(Runtime):
     """ONNX Runtime's Python API."""
 
     name = "onnxruntime"
+    formats = ("onnx",)
+    Settings = OnnxRuntimeSettings
+    threads_setting = "intra_op_threads"
+    ops_source = "onnxruntime-profiler"
 
     def __init__(self) -> None:
         self._ort: Any = None
@@ -127,3 +147,9 @@ class OnnxRuntime(Runtime):
                                              EXECUTION_MODES[opts["execution_mode"]])
         session = ort.InferenceSession(path, sess_options=options, providers=opts["providers"])
         return OrtSession(session, options, threads, opts)
+
+    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+                    runs: int, warmup: int) -> dict[str, Any]:
+        from ..opprofile.ort import profile
+
+        return profile(artifact_path, x, threads, runs, warmup, getattr(session, "_session", None))

@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-COMMANDS = ["deploy", "convert", "devices", "models", "report", "run", "compare", "agent", "doctor", "lab"]
+COMMANDS = ["deploy", "convert", "devices", "models", "report", "run", "runs", "compare", "agent", "doctor", "lab"]
 
 
 def register_all(group: click.Group) -> None:

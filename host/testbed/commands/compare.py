@@ -20,7 +20,7 @@ from ._common import fail, out_console
 def compare(run_a: str, run_b: str, db: str | None, as_json: bool, all_cells: bool) -> None:
     """Judge plan run RUN_B against RUN_A (the baseline): latency, size, memory, accuracy, energy.
     Exit status 1 when a cell regressed (or broke). Nothing is stored."""
-    from ..nightly.plan import from_dict
+    from ..engine.plan import from_dict
     from ..nightly.runner import compare_cells
     from ..report.verdict_table import render
     from ..store import Store

@@ -27,8 +27,8 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
         as_json: bool, all_cells: bool) -> None:
     """Run a PLAN on its boards (or --resume RUN). Exit status: 0 clean, 1 regressions, 3 incomplete
     (a board bad/busy/lost, cells skipped or in error, or interrupted), 2 usage/config error."""
+    from ..engine.ui import LineUI, RichUI
     from ..nightly import load_plan, resume, start
-    from ..nightly.ui import LineUI, RichUI
     from ..paths import home
     from ..quiet import tool_output_to
     from ..report.export import load_run
@@ -100,7 +100,11 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
 
 def _list(store: Store) -> None:
     console = out_console()
-    for r in store.plan_runs(limit=30):
+    found = store.plan_runs(limit=30)
+    if not found:
+        console.print(f"no runs in {store.url} yet (`testbed runs` lists deploys and plan runs together)",
+                      highlight=False, soft_wrap=True)
+    for r in found:
         console.print(f"{r.id}  {r.plan_name:<16} {r.status:<12} baseline {r.baseline_id or '–':<20} "
                       f"regressions {r.regressions if r.regressions is not None else '–'}  host {r.host}",
                       highlight=False)

@@ -5,6 +5,9 @@ Each variant (format × source × quantization) is its own registered converter,
 ``<format>-<source or delegate>-<quantization>``, e.g. ``onnx-keras-int8-static``,
 ``executorch-xnnpack-fp32``. Quantization steps that work on a finished fp32 file (ORT on ONNX,
 ai-edge-quantizer on TFLite) are :class:`post_quant.PostQuantized` converters over their base.
+The framework baselines ``pytorch-export-fp32`` (a ``torch.export`` .pt2) and
+``tensorflow-savedmodel-fp32`` (a SavedModel packed as a tar) are run by torch and TensorFlow
+themselves on the board: what each edge path gains over the framework.
 Every artifact takes the model's own input dtype (``spec.input_dtype``: int32 token ids too).
 The cache key covers the converter's code (its modules and the shared ones), not only options().
 
@@ -24,6 +27,8 @@ from . import (  # noqa: F401  (register)
     onnx_keras,
     onnx_quant,
     onnx_torch,
+    pytorch_export,
+    tensorflow_savedmodel,
     tflite_keras,
     tflite_quant,
     tflite_torch,

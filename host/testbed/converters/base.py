@@ -41,7 +41,6 @@ FORMATS = ("executorch", "onnx", "tflite")
 # Every artifact takes the model's own input dtype (``spec.input_dtype``): float32 images, int32
 # token ids (integer inputs are never quantized: calibration feeds the real ids).
 QUANTIZATIONS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int8")
-RUNTIMES = ("executorch", "onnxruntime", "litert")
 # Modules of this package that every converter's artifact depends on besides its own class's
 # module(s): part of each converter's implementation hash (hence of the cache key).
 SHARED_MODULES = ("base.py", "_support.py", "post_quant.py")
@@ -96,7 +95,7 @@ class Converter(ABC):
     source: ClassVar[str]
     format: ClassVar[str]
     quantization: ClassVar[str] = "fp32"
-    runtime: ClassVar[str]
+    runtime: ClassVar[str]  # the agent runtime (registry name, testbed_agent.runtimes) that runs the artifact
     layout: ClassVar[str]
     extension: ClassVar[str]
     modules: ClassVar[tuple[str, ...]] = ()

@@ -138,6 +138,18 @@ def build(converter: Converter | str, model: ZooModelLike) -> Artifact:
     return _convert_into(conv, model, artifact, root, entry, key)
 
 
+def lookup(converter: Converter | str, model: ZooModelLike) -> Artifact | None:
+    """The cached artifact of ``model`` by ``converter`` (intact, sha256 verified), or None: converts
+    nothing, so a caller can keep cache hits out of its conversion workers."""
+    conv = get(converter) if isinstance(converter, str) else converter
+    try:
+        if not conv.available()[0]:
+            return None
+        return _load_entry(cache_dir("artifacts") / cache_key(conv, model))
+    except Exception:  # noqa: BLE001 - a key that cannot be computed: build() reports why
+        return None
+
+
 def build_all(model: ZooModelLike, converters: Sequence[Converter | str] | None = None) -> list[Artifact]:
     """``build`` ``model`` with each converter (default: every registered one), in order."""
     chosen = all_converters() if converters is None else list(converters)

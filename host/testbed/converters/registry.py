@@ -1,49 +1,25 @@
-"""The converter registry: one instance per converter name, filled by ``@register``."""
+"""The converter registry (``testbed_agent.registry.Registry``): one instance per converter
+name, filled by ``@register``; plug-in distributions add theirs through the
+``testbed.converters`` entry-point group (docs/plugins.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
 
 from testbed.errors import ConfigError
+from testbed_agent.registry import Registry, instance
 
 from .base import FORMATS, QUANTIZATIONS, SOURCES, Converter
 
-C = TypeVar("C", bound=type[Converter])
+CONVERTERS: Registry[Converter] = Registry("converter", "testbed.converters", make=instance, unknown=ConfigError)
 
-_REGISTRY: dict[str, Converter] = {}
-
-
-def register(cls: C) -> C:
-    """Class decorator: instantiate ``cls`` and register it under ``cls.name``.
-
-    Raises:
-        ValueError: another converter already uses that name.
-    """
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{cls.__name__} has no converter name")
-    if name in _REGISTRY:
-        raise ValueError(f"duplicate converter name {name!r}: {type(_REGISTRY[name]).__name__} already registered")
-    _REGISTRY[name] = cls()
-    return cls
+register = CONVERTERS.register
+get = CONVERTERS.get
 
 
 def all_converters() -> list[Converter]:
     """Every registered converter, sorted by name."""
-    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
-
-
-def get(name: str) -> Converter:
-    """The converter called ``name``.
-
-    Raises:
-        ConfigError: no converter has that name (the message lists the known ones).
-    """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown converter {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return CONVERTERS.values()
 
 
 def select(

@@ -1,70 +1,25 @@
-"""`testbed run`: start a plan run (or resume one), convert, measure on every board in parallel, judge.
+"""`testbed run`: a plan's cells on every board, through the engine (``testbed.engine``), then judged.
 
     start(plan, store)        a new run: every cell pending, committed before anything is measured
     resume(run_id, store)     the unfinished cells of an earlier run (done and failed cells are kept)
     judge(run_id, store)      verdicts of every cell against the baseline run
-
-A crash or Ctrl-C leaves the cells that finished committed; the one in flight is redone by a resume.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, profiles
 from .. import verdicts as V
-from ..errors import ConfigError
+from ..engine import run as engine
+from ..engine.board import Connector, connect_profile
+from ..engine.plan import Plan, expand, from_dict, resolve_devices
+from ..engine.ui import RunUI, SilentUI
 from ..store import FINISHED, Store
-from .board import BoardWorker, Connector, RunContext, connect_profile
-from .plan import Plan, deploy_options, expand, from_dict, resolve_devices
-from .ui import RunUI, SilentUI
 
 Progress = Callable[[str], None]
-HEARTBEAT_S = 10.0  # the executing controller refreshes plan_runs.heartbeat_at this often...
-STALE_S = 60.0  # ...and a run whose heartbeat is older than this may be taken over by a --resume
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _dead_owners(owner: str | None) -> list[str]:
-    """The run's owner when it is a process of this host that no longer exists (killed, crashed)."""
-    if not owner or ":" not in owner:
-        return []
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return []
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return [owner]
-    except PermissionError:
-        return []
-    return []
-
-
-def claim(store: Store, run_id: str) -> str:
-    """Become the run's only executor, or ConfigError naming the controller that runs it now."""
-    me = owner_id()
-    holder = store.claim_plan_run(run_id, me, STALE_S, dead=_dead_owners(store.plan_run_owner(run_id)))
-    if holder is not None:
-        raise ConfigError(f"run {run_id} is being executed by {holder}: a second controller would measure "
-                          f"the same cells twice; wait for it to finish (or stop it), or retry when its "
-                          f"heartbeat is over {STALE_S:.0f} s old")
-    return me
-
-
-def new_run_id() -> str:
-    """Sortable and readable: ``20250131-020000-1a2b``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
 @dataclass
@@ -91,115 +46,30 @@ class RunOutcome:
 def start(plan: Plan, store: Store, *, baseline: str | None = None, ui: RunUI | None = None,
           connect: Connector = connect_profile, stop: threading.Event | None = None,
           progress: Progress = lambda msg: None) -> RunOutcome:
+    """A new run of the plan on its boards (the engine), judged against its baseline."""
     boards = resolve_devices(plan)
     cells = expand(plan, boards)
-    for threads in plan.threads:  # a measure option this deploy lacks fails now, not at the first cell
-        deploy_options(plan, threads, plan.execution.cell_timeout_s)
     if baseline is not None:
         baseline = store.find_plan_run(baseline).id
-    run_id = new_run_id()
-    store.create_plan_run(run_id, plan.name or "plan", plan.to_json(), plan.sha256(), socket.gethostname(),
-                          __version__, cells, [b.id for b in boards], baseline_id=baseline)
-    claim(store, run_id)
-    return execute(run_id, store, plan, boards, ui=ui, connect=connect, stop=stop, progress=progress)
+    result = engine.start(plan, boards, cells, store, kind="plan", baseline=baseline,
+                          options=_options(ui, connect, stop, progress))
+    return _judged(result, store)
 
 
 def resume(run_id: str, store: Store, *, ui: RunUI | None = None, connect: Connector = connect_profile,
            stop: threading.Event | None = None, progress: Progress = lambda msg: None) -> RunOutcome:
-    run = store.find_plan_run(run_id)
-    plan = from_dict(run.plan, where=f"plan stored with run {run.id}")
-    claim(store, run.id)  # before anything is reset: a run still executing elsewhere is left alone
-    redo = store.reset_unfinished(run.id)
-    progress(f"resuming {run.id}: {redo} unfinished cell(s)")
-    devices = sorted({c.device for c in store.plan_cells(run.id) if c.state not in FINISHED})
-    boards = []
-    for device in devices:
-        try:
-            boards.append(profiles.load(device))
-        except ConfigError as exc:
-            store.set_board(run.id, device, "bad", f"profile: {exc}")
-            store.mark_cells([c.id for c in store.plan_cells(run.id) if c.device == device], "skipped",
-                             f"board bad: profile: {exc}")
-    return execute(run.id, store, plan, boards, ui=ui, connect=connect, stop=stop, progress=progress)
+    """Finish a stored run (a plan run or a deploy): only its unfinished cells; then judge it."""
+    return _judged(engine.resume(run_id, store, _options(ui, connect, stop, progress)), store)
 
 
-def _prepare(cells: list[Any], progress: Progress) -> tuple[dict, dict, dict]:
-    """Convert what the unfinished cells need (content-cached), and compute every reference output in
-    this thread before the board threads start (framework code is not shared across threads)."""
-    import testbed_zoo
-
-    from ..converters import registry
-    from ..converters.cache import build
-    from ..deploy import reference_inputs
-
-    models: dict[str, Any] = {}
-    artifacts: dict[tuple[str, str], Any] = {}
-    refs: dict[str, dict] = {}
-    for cell in cells:
-        if cell.model not in models:
-            models[cell.model] = testbed_zoo.load(cell.model)
-            refs[cell.model] = {}
-        pair = (cell.model, cell.converter)
-        if pair not in artifacts:
-            progress(f"converting {cell.model} with {cell.converter}")
-            artifacts[pair] = art = build(registry.get(cell.converter), models[cell.model])
-            if art.status == "ok":
-                reference_inputs(models[cell.model], art, refs[cell.model])
-    return models, artifacts, refs
+def _options(ui: RunUI | None, connect: Connector, stop: threading.Event | None, progress: Progress) -> engine.Options:
+    return engine.Options(ui=ui or SilentUI(), connect=connect, stop=stop or threading.Event(), progress=progress)
 
 
-def execute(run_id: str, store: Store, plan: Plan, boards: list, *, ui: RunUI | None = None,
-            connect: Connector = connect_profile, stop: threading.Event | None = None,
-            progress: Progress = lambda msg: None) -> RunOutcome:
-    ui = ui or SilentUI()
-    stop = stop or threading.Event()
-    pending = [c for c in store.plan_cells(run_id) if c.state not in FINISHED]
-    workers: list[BoardWorker] = []
-    interrupted = False
-    me = owner_id()
-    beating = threading.Event()
-    heart = threading.Thread(target=_heartbeat, args=(store, run_id, me, beating), name="run-heartbeat", daemon=True)
-    heart.start()
-    try:
-        models, artifacts, refs = _prepare(pending, progress)
-        ctx = RunContext(store=store, run_id=run_id, plan=plan,
-                         holder=f"{me}:{run_id}", models=models,
-                         artifacts=artifacts, refs=refs, ui=ui, connect=connect, stop=stop)
-        workers = [BoardWorker(ctx, b, [c for c in pending if c.device == b.id]) for b in boards]
-        workers = [w for w in workers if w.cells]
-        for w in workers:
-            w.start()
-        for w in workers:
-            while not w.finished.wait(0.2):
-                pass
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-        ui.message("interrupted: the cells that finished are stored; "
-                   f"`testbed run --resume {run_id}` does the rest")
-        for w in workers:
-            if w.ident is not None and not w.finished.wait(3.0):
-                w.abort()  # still waiting on a board run: drop its lease and connection (a local agent is
-                w.finished.wait(10.0)  # stopped) so nothing is left running; it exits on its next call
-    finally:
-        beating.set()
-        heart.join(timeout=5)
-    if stop.is_set():
-        interrupted = True
-    status = "interrupted" if interrupted else "done"
-    store.finish_plan_run(run_id, status)
-    store.release_plan_run(run_id, me)
-    outcome = judge(run_id, store)
-    outcome.status = status
+def _judged(result: engine.RunResult, store: Store) -> RunOutcome:
+    outcome = judge(result.run_id, store)
+    outcome.status = result.status
     return outcome
-
-
-def _heartbeat(store: Store, run_id: str, owner: str, done: threading.Event) -> None:
-    while not done.wait(HEARTBEAT_S):
-        try:
-            store.heartbeat_plan_run(run_id, owner)
-        except Exception:  # noqa: BLE001 - a store hiccup must not kill the run; the next beat retries
-            pass
 
 
 def baseline_for(store: Store, run: Any) -> Any | None:

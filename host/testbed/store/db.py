@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from .migrate import current_revision, default_url, head_revision, migrate, open_engine
 from .plan_runs import PlanRunStore
 from .rows import FINISHED, OPS_TABLE_KEY, _now, result_row
-from .schema import Deployment, Result
+from .schema import Deployment, PlanCell, Result
 
 __all__ = ["FINISHED", "OPS_TABLE_KEY", "Store", "current_revision", "default_url", "head_revision", "migrate"]
 
@@ -61,6 +61,14 @@ class Store(PlanRunStore):
     def deployments(self, limit: int = 20) -> list[Deployment]:
         with Session(self.engine) as s:
             q = select(Deployment).order_by(Deployment.created_at.desc()).limit(limit)
+            return list(s.scalars(q))
+
+    def standalone_deployments(self, limit: int = 30) -> list[Deployment]:
+        """Deployments that are no cell's (a `testbed deploy` from before deploys were runs), newest first."""
+        in_cells = select(PlanCell.deployment_id).where(PlanCell.deployment_id.is_not(None))
+        with Session(self.engine) as s:
+            q = (select(Deployment).where(Deployment.id.not_in(in_cells))
+                 .order_by(Deployment.created_at.desc()).limit(limit))
             return list(s.scalars(q))
 
     def deployment(self, dep_id: str) -> Deployment | None:

@@ -24,10 +24,10 @@ class PlanRunStore:
 
     def create_plan_run(self, run_id: str, plan_name: str, plan: dict, plan_sha256: str, host: str,
                         host_version: str, cells: Iterable[dict], devices: Iterable[str],
-                        baseline_id: str | None = None) -> None:
-        """The run, its boards and all its cells (pending), in one transaction."""
+                        baseline_id: str | None = None, kind: str = "plan") -> None:
+        """The run (``kind``: plan, or deploy), its boards and all its cells (pending), in one transaction."""
         with Session(self.engine) as s:
-            s.add(PlanRun(id=run_id, plan_name=plan_name, plan=plan, plan_sha256=plan_sha256,
+            s.add(PlanRun(id=run_id, kind=kind, plan_name=plan_name, plan=plan, plan_sha256=plan_sha256,
                           created_at=_now(), status="running", host=host, host_version=host_version,
                           baseline_id=baseline_id))
             s.flush()
@@ -52,7 +52,7 @@ class PlanRunStore:
         if len(found) == 1:
             return found[0]
         if not found:
-            raise ConfigError(f"no plan run '{prefix}' in {self.url}; `testbed run --list` shows the runs")
+            raise ConfigError(f"no run '{prefix}' in {self.url}; `testbed runs` lists them")
         raise ConfigError(f"'{prefix}' matches several runs ({', '.join(r.id for r in found)}...); give more of the id")
 
     def plan_runs(self, plan_name: str | None = None, limit: int = 20,
@@ -65,6 +65,24 @@ class PlanRunStore:
             if before is not None:
                 q = q.where(PlanRun.created_at < before)
             return list(s.scalars(q.order_by(PlanRun.created_at.desc(), PlanRun.id.desc()).limit(limit)))
+
+    def run_summaries(self, limit: int = 30) -> list[dict[str, Any]]:
+        """The newest runs of the engine (plans and deploys), newest first: id, kind, devices, models,
+        status, created_at, cells done (done or failed) and in total."""
+        with Session(self.engine) as s:
+            runs = list(s.scalars(select(PlanRun).order_by(PlanRun.created_at.desc(), PlanRun.id.desc())
+                                  .limit(limit)))
+            ids = [r.id for r in runs]
+            cells = s.execute(select(PlanCell.run_id, PlanCell.device, PlanCell.model, PlanCell.state)
+                              .where(PlanCell.run_id.in_(ids))).all()
+        out = []
+        for run in runs:
+            mine = [c for c in cells if c.run_id == run.id]
+            out.append({"id": run.id, "kind": run.kind, "status": run.status, "created_at": run.created_at,
+                        "devices": sorted({c.device for c in mine}),
+                        "models": list(dict.fromkeys(c.model for c in mine)),
+                        "done": sum(c.state in FINISHED for c in mine), "total": len(mine)})
+        return out
 
     def last_good_run(self, plan_name: str, before: datetime) -> PlanRun | None:
         """The newest earlier run of the plan that finished (status done) with no regressions."""

@@ -62,11 +62,13 @@ class Result(Base):
 
 
 class PlanRun(Base):
-    """One `testbed run --plan`: the plan as it was, and how the run went."""
+    """One run of the engine: a `testbed run --plan`, or a `testbed deploy` (a plan of one board and one
+    model, ``kind`` deploy); the plan as it was, and how the run went."""
 
     __tablename__ = "plan_runs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # sortable: 20250131-020000-1a2b
+    kind: Mapped[str] = mapped_column(String(16), default="plan", server_default="plan")  # plan | deploy
     plan_name: Mapped[str] = mapped_column(String(128), index=True)
     plan: Mapped[dict] = mapped_column(JSON)  # the validated plan (a resume needs no file)
     plan_sha256: Mapped[str] = mapped_column(String(64))

@@ -1,4 +1,5 @@
-"""One worker thread per board: health check, lease, then its cells one after another.
+"""One worker thread per board: health check, lease, then its cells one after another, in the order
+the engine submits them (each as soon as its artifact is ready; ``executor.ThreadExecutor``).
 
 Board faults (the retryable errors of ``testbed.errors``: the board or its agent did not answer, or
 answered 5xx) are retried with exponential backoff on a fresh connection; a cell that still fails is
@@ -12,9 +13,12 @@ the moment it finishes.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +59,8 @@ class RunContext:
     plan: Plan
     holder: str  # who holds the leases: host:pid:run
     models: dict[str, Any]  # model id -> zoo model
-    artifacts: dict[tuple[str, str], Any]  # (model, converter) -> converted Artifact
-    refs: dict[str, dict]  # model id -> deploy.reference_inputs cache (filled before the workers start)
+    artifacts: dict[tuple[str, str], Any]  # (model, converter) -> Artifact, filled as conversions finish
+    refs: dict[str, dict]  # model id -> reference_inputs cache (filled before a cell is submitted)
     ui: RunUI
     connect: Connector = connect_profile
     stop: threading.Event = field(default_factory=threading.Event)
@@ -78,10 +82,47 @@ class BoardWorker(threading.Thread):
         self.lease: BoardLease | None = None
         self.done = 0
         self.outcome = "pending"  # ok | bad | busy | lost | interrupted
+        self.reason: str | None = None  # why the board is bad / busy / lost (the whole error message)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # submitted cells; None: no more
+        self._futures: dict[int, Future[str]] = {}  # cell id -> its final state, once stored
         self._machine: Any = None  # this machine's measurement lock (local boards)
         # Set when run() has returned. Wait on this, not on join()/is_alive(): a join interrupted by
         # Ctrl-C can leave the Thread object claiming it stopped while it still runs (CPython < 3.12).
         self.finished = threading.Event()
+
+    # -- the executor's side ----------------------------------------------------------------------
+
+    def submit(self, cell: Any) -> Future[str]:
+        """Queue one of this board's cells; the future ends with its state once it is stored."""
+        fut: Future[str] = Future()
+        self._futures[cell.id] = fut
+        if self.finished.is_set():  # the board gave up (bad, busy, lost) or was stopped
+            self._settle(cell)
+        else:
+            self._queue.put(cell)
+        return fut
+
+    def no_more(self) -> None:
+        """Every cell has been submitted: finish the queue, then stop."""
+        self._queue.put(None)
+
+    def _next(self) -> Any | None:
+        """The next submitted cell, waiting for one; None when there are no more or the run stops."""
+        while not self.ctx.stop.is_set():
+            try:
+                cell = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if cell is None or cell.state not in ("done", "failed", "skipped", "error"):
+                return cell
+            self._settle(cell)  # already finished or marked (a runtime the board lacks)
+        return None
+
+    def _settle(self, cell: Any) -> None:
+        fut = self._futures.get(cell.id)
+        if fut is not None and not fut.done():
+            with contextlib.suppress(InvalidStateError):  # settled by the other thread meanwhile
+                fut.set_result(cell.state)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -171,6 +212,8 @@ class BoardWorker(threading.Thread):
                 self._say(self.outcome)
             finally:
                 self.finished.set()
+                for cell in self.cells:
+                    self._settle(cell)
 
     def abort(self) -> None:
         """From the main thread after Ctrl-C: give the lease back and close the connection now."""
@@ -183,7 +226,7 @@ class BoardWorker(threading.Thread):
 
     def _give_up(self, status: str, reason: str) -> None:
         """Mark the board and every unfinished cell of it (resumable), with the reason."""
-        self.outcome = status
+        self.outcome, self.reason = status, reason
         self.ctx.store.set_board(self.ctx.run_id, self.device, status, reason, self.info or None)
         cell_state = "skipped" if status in ("bad", "busy") else "error"
         pending = self._pending()
@@ -200,8 +243,8 @@ class BoardWorker(threading.Thread):
             self._machine = machine_lock(notify=self._say)
         try:
             self._connect("health check")
-        except TestbedError as exc:
-            self._give_up("bad", f"failed its health check: {first_line(exc)}")
+        except TestbedError as exc:  # the whole message: a deploy shows it as its error
+            self._give_up("bad", f"failed its health check: {exc}")
             return
         self.lease = BoardLease(self.client, self.device, ctx.holder, ex.lease_ttl_s, ex.on_busy,
                                 ex.lease_wait_s, ctx.stop, status=self._say)
@@ -216,10 +259,7 @@ class BoardWorker(threading.Thread):
         ctx.store.set_board(ctx.run_id, self.device, "ok", None, self.info)
         self._skip_unavailable_runtimes()
         deployments: dict[str, str] = {}
-        for cell in self._pending():
-            if ctx.stop.is_set():
-                self.outcome = "interrupted"
-                return
+        while (cell := self._next()) is not None:
             if cell.model not in deployments:
                 deployments[cell.model] = ctx.store.start_deployment(self.device, cell.model, __version__)
                 ctx.store.update_deployment(deployments[cell.model], agent_info=self.info)
@@ -228,9 +268,14 @@ class BoardWorker(threading.Thread):
             except BoardLost as exc:
                 self._give_up("lost", str(exc))
                 break
+            finally:
+                self._settle(cell)
             self.done += 1
+        if ctx.stop.is_set() and self.outcome == "pending":
+            self.outcome = "interrupted"
+        status = {"lost": "failed", "interrupted": "interrupted"}.get(self.outcome, "done")
         for dep in deployments.values():
-            ctx.store.update_deployment(dep, status="done" if self.outcome != "lost" else "failed")
+            ctx.store.update_deployment(dep, status=status)
         if self.outcome == "pending":
             self.outcome = "ok"
 

@@ -102,3 +102,20 @@ class RichUI:
 
     def message(self, text: str) -> None:
         self._print(escape(text), highlight=False, soft_wrap=True)
+
+
+class StatusUI:
+    """One status line (a deploy's spinner): ``update(text)`` shows what happens now; messages
+    (Ctrl-C, ...) are printed with ``say``."""
+
+    def __init__(self, update: Callable[[str], object], say: Callable[[str], object]) -> None:
+        self._update, self._say = _safe(update), _safe(say)
+
+    def board(self, device: str, status: str, done: int, total: int) -> None:
+        self._update(f"{device} ({done}/{total} measured): {status}")
+
+    def cell(self, device: str, key: str, state: str, detail: str) -> None:
+        self._update(f"{key}: {state}" + (f" ({detail})" if detail else ""))
+
+    def message(self, text: str) -> None:
+        self._say(text)
