@@ -61,6 +61,8 @@ class ExecuTorchNative(Runtime):
     """ExecuTorch's C++ runtime from the wheel, driven by et_runner."""
 
     name = "executorch-native"
+    formats = ("executorch",)
+    settings_from = "executorch"  # stands in for executorch: reads its threads
 
     def __init__(self) -> None:
         self._binary: Path | None = None
