@@ -44,7 +44,7 @@ def test_register_refuses_duplicate_and_nameless(request: pytest.FixtureRequest)
             raise RuntimeError("boom")
 
     register(Broken)
-    assert probe_all()["broken_probe"] == {"available": False,
+    assert probe_all()["broken_probe"] == {"available": False, "estimated": False,
                                            "reason": "probe failed: RuntimeError: boom"}
 
     class Nameless(Dup):
@@ -65,11 +65,12 @@ def test_probe_all_on_this_machine() -> None:
     info = probe_all()
     assert set(info) == ALL
     for name, entry in info.items():
-        assert set(entry) == {"available", "reason"}
+        assert set(entry) == {"available", "reason", "estimated"}
+        assert entry["estimated"] == (name == "estimate")
         assert entry["available"] or entry["reason"], name  # unavailable always says why
     assert info["none"]["reason"] == "no sensor configured"
     if not Path("/sys/class/powercap/intel-rapl:0").exists():  # this CI machine: no RAPL
-        assert info["rapl"] == {"available": False, "reason": info["rapl"]["reason"]}
+        assert info["rapl"] == {"available": False, "reason": info["rapl"]["reason"], "estimated": False}
         assert "no RAPL zones" in info["rapl"]["reason"]
 
 
@@ -79,7 +80,7 @@ def test_probe_all_on_this_machine() -> None:
                                           ("android_pixel_uA_negative", "android_battery")])
 def test_probe_all_on_fixture_trees(tree: str, sensor: str) -> None:
     info = probe_all(str(FIXTURES / tree))
-    assert info[sensor] == {"available": True, "reason": None}
+    assert info[sensor] == {"available": True, "reason": None, "estimated": False}
     others = {n for n, e in info.items() if e["available"]} - {sensor, "estimate"}
     assert not others
 
