@@ -1,6 +1,11 @@
 """Device profiles: ``profiles/<id>.yaml``, validated strictly (a typo is an error naming file and key).
 
 Every key is documented in ``profiles/README.md`` with an example.
+
+The schema is a union discriminated on ``transport``: one ``Profile`` subclass per registered
+transport, each with the common keys and that transport's own section (``ssh:``, ``adb:``), whose
+model the transport plug-in brings (``Transport.Settings``; ``local`` takes none). A section of
+another transport is an unknown key; a missing one is an error naming it.
 """
 
 from __future__ import annotations
@@ -8,54 +13,34 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
 
 from testbed_agent.runtimes import registry as agent_runtimes
 
 from .errors import ConfigError
 from .paths import repo_root
+from .transports import TRANSPORTS, AgentSettings, TransportSettings
+from .transports.adb import AdbSettings
+from .transports.ssh_connect import SshSettings
+
+__all__ = ["AdbSettings", "AgentSettings", "Profile", "SshSettings", "all_profiles", "find", "load"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class AdbSettings(_Strict):
-    """An Android phone over adb, measured with the native benchmark tools you built for its ABI."""
-
-    serial: str | None = None  # `adb devices` serial; default: the only device attached
-    remote_dir: str = "/data/local/tmp/testbed"  # working folder on the phone (artifacts, tools)
-    # host paths of the tools: benchmark_model (LiteRT), executor_runner (ExecuTorch),
-    # onnxruntime_perf_test (ONNX Runtime); a runtime without its tool is reported unavailable
-    tools: dict[Literal["benchmark_model", "executor_runner", "onnxruntime_perf_test"], str] = {}
-
-
-class SshSettings(_Strict):
-    """How to reach the board. Anything left out comes from ``~/.ssh/config`` for ``host``."""
-
-    host: str  # hostname, IP address or a Host alias from ~/.ssh/config
-    user: str | None = None  # login user; default from ~/.ssh/config, else the local user
-    port: int | None = Field(default=None, ge=1, le=65535)  # default from ~/.ssh/config, else 22
-    key_file: str | None = None  # private key; default from ~/.ssh/config IdentityFile, else ssh-agent/default keys
-    known_hosts: str = "~/.ssh/known_hosts"  # host keys checked against this file
-    trust_on_first_use: bool = False  # accept and save an unknown host key (explicit opt-in)
-    connect_timeout_s: float = Field(default=10.0, gt=0)  # TCP + SSH handshake timeout
-    keepalive_s: int = Field(default=15, ge=0)  # SSH keepalive interval; 0 = off
-
-
-class AgentSettings(_Strict):
-    """Where and how the device agent runs on the board."""
-
-    python: str = "python3"  # interpreter with testbed (agent) installed, e.g. ~/testbed-agent/venv/bin/python
-    port: int = Field(default=8765, ge=0, le=65535)  # agent port on the board's 127.0.0.1 (0 = any free port)
-    home: str = "~/.testbed-agent"  # agent state on the board: store/, token, agent.json, agent.log
-    start_timeout_s: float = Field(default=60.0, gt=0)  # how long to wait for a started agent to answer
-    # Offline board (no route to PyPI): a folder on *this host* that `testbed agent install` fills
-    # with the board's wheels and installs from, as with --wheelhouse; None = the board's own pip.
-    wheelhouse: str | None = None
 
 
 #: Measurement presets (``measure.preset`` in a profile, ``--preset`` on the command line).
@@ -206,15 +191,14 @@ class PowerSettings(_Strict):
 
 
 class Profile(_Strict):
-    """A board: what it is, how to reach it, what it runs."""
+    """A board: what it is, how to reach it, what it runs. ``Profile.model_validate`` returns the
+    subclass of the profile's transport (``_variant``), which adds that transport's section."""
 
     id: str  # must match the file name: profiles/<id>.yaml
     description: str = ""  # human description (SoC, cores, OS)
     arch: str | None = None  # uname -m of the board (aarch64, x86_64), for wheels and reports
     emulated: str | None = None  # how the board is emulated (e.g. qemu TCG): its timings are labelled so
-    transport: Literal["local", "ssh", "adb"]  # registry name of the transport (transports/registry.py)
-    ssh: SshSettings | None = None  # required when transport is ssh
-    adb: AdbSettings | None = None  # required when transport is adb
+    transport: str  # registry name of the transport (transports/registry.py): local, ssh, adb
     agent: AgentSettings = AgentSettings()
     runtimes: list[str] = ["litert", "onnxruntime", "executorch"]  # registry names of the runtimes to measure with
     threads: int | None = Field(default=None, ge=1)  # inference threads; null = runtime default
@@ -225,6 +209,28 @@ class Profile(_Strict):
     power: PowerSettings = PowerSettings()
     thermal: ThermalSettings = ThermalSettings()
     tags: list[str] = []  # free labels for plans (e.g. arm64, lab-a)
+
+    @property
+    def connection(self) -> TransportSettings | None:
+        """The transport's own section (``ssh:``, ``adb:``), None for a transport that takes none."""
+        value = getattr(self, _section_field(self.transport), None)
+        return value if isinstance(value, TransportSettings) else None
+
+    def with_connection(self, settings: TransportSettings) -> Self:
+        """A copy with another transport section (of the same transport)."""
+        return self.model_copy(update={_section_field(self.transport): settings})
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, strict: bool | None = None, from_attributes: bool | None = None,
+                       context: Any | None = None, by_alias: bool | None = None,
+                       by_name: bool | None = None) -> Self:
+        """On ``Profile`` itself: the union, i.e. the subclass named by ``transport``."""
+        if cls is Profile:
+            result: Self = _schema().validate_python(obj, strict=strict, from_attributes=from_attributes,
+                                                     context=context, by_alias=by_alias, by_name=by_name)
+            return result
+        return super().model_validate(obj, strict=strict, from_attributes=from_attributes, context=context,
+                                      by_alias=by_alias, by_name=by_name)
 
     @field_validator("runtimes")
     @classmethod
@@ -240,13 +246,62 @@ class Profile(_Strict):
             raise ValueError("cpu_affinity must be a non-empty list of CPU numbers (0, 1, ...)")
         return self
 
-    @model_validator(mode="after")
-    def _ssh_needs_settings(self) -> Profile:
-        if self.transport == "ssh" and self.ssh is None:
-            raise ValueError("transport 'ssh' needs an 'ssh:' section with at least 'host'")
-        if self.transport == "adb" and self.adb is None:
-            raise ValueError("transport 'adb' needs an 'adb:' section (serial, tools)")
-        return self
+
+def _section_field(transport: str) -> str:
+    """The Python attribute of ``transport``'s section (the YAML key is the transport name itself)."""
+    return transport.replace("-", "_")
+
+
+_VARIANTS: dict[type, type[Profile]] = {}  # transport class -> its profile schema
+
+
+def _variant(name: str) -> type[Profile]:
+    """The profile schema of transport ``name``: the common keys, ``transport: <name>`` and its section."""
+    plugin = TRANSPORTS.get(name)
+    if plugin not in _VARIANTS:
+        fields: dict[str, Any] = {"transport": (Literal[name], ...)}
+        if plugin.Settings is not None:
+            if _section_field(name) in Profile.model_fields:
+                raise ConfigError(f"transport {name!r}: its section would hide the profile key {name!r}")
+            fields[_section_field(name)] = (plugin.Settings, Field(alias=name))
+        _VARIANTS[plugin] = create_model(f"Profile_{_section_field(name)}", __base__=Profile, **fields)
+    return _VARIANTS[plugin]
+
+
+def _schema() -> TypeAdapter[Any]:
+    """The union of every registered transport's profile, discriminated on ``transport`` (built again
+    when a plug-in registers or leaves)."""
+    variants = tuple(_variant(name) for name in TRANSPORTS.names())
+    key = tuple(id(v) for v in variants)
+    if _SCHEMA.get("key") != key:
+        union = Annotated[Union[variants], Field(discriminator="transport")]  # type: ignore[valid-type]  # noqa: UP007
+        _SCHEMA.update(key=key, adapter=TypeAdapter(union))
+    adapter: TypeAdapter[Any] = _SCHEMA["adapter"]
+    return adapter
+
+
+_SCHEMA: dict[str, Any] = {}
+
+
+def _explain(err: Any, data: dict) -> tuple[str, str]:
+    """(key, message) of a validation error of the union: its first location is the transport's tag."""
+    transport = data.get("transport")
+    loc = tuple(err["loc"])
+    if err["type"] == "union_tag_invalid":
+        return "transport", TRANSPORTS.unknown_message(str(transport))
+    if err["type"] == "union_tag_not_found":
+        return "transport", f"missing; one of: {', '.join(TRANSPORTS.names())}"
+    if loc and loc[0] == transport:
+        loc = loc[1:]
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        msg = "unknown key"
+        if len(loc) == 1 and loc[0] in TRANSPORTS:
+            msg += f" (the section of transport '{loc[0]}'; this profile's transport is '{transport}')"
+        return key, msg
+    if err["type"] == "missing" and len(loc) == 1 and loc[0] == transport:
+        return key, f"transport '{transport}' needs an '{transport}:' section"
+    return key, err["msg"]
 
 
 def profile_dirs() -> list[Path]:
@@ -286,9 +341,7 @@ def load(device: str) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] in ("extra_forbidden", "unexpected_keyword_argument") else err["msg"]
+        key, msg = _explain(exc.errors()[0], data)
         raise ConfigError(f"{path}: key '{key}': {msg}") from exc
     if path.stem != profile.id:
         raise ConfigError(f"{path}: key 'id': '{profile.id}' does not match the file name '{path.stem}'")

@@ -16,7 +16,7 @@ from ._common import err_console, fail
 if TYPE_CHECKING:
     from ..fleet.install import InstallReport
     from ..profiles import Profile
-    from ..transports.ssh import SshTransport
+    from ..transports.capabilities import ManagesAgent
 
 
 @click.group()
@@ -24,14 +24,18 @@ def agent() -> None:
     """Install and control the device agent on a board (over SSH)."""
 
 
-def _ssh_profile(device: str) -> tuple[Path, Profile]:
+def _agent_profile(device: str) -> tuple[Path, Profile]:
+    """The profile of ``device``, whose transport runs an agent on the board (``ManagesAgent``)."""
     from .. import profiles
+    from ..transports import TRANSPORTS
+    from ..transports.capabilities import ManagesAgent, has
 
     path = profiles.find(device)
     profile = profiles.load(str(path))
-    if profile.transport != "ssh":
-        raise ConfigError(f"profile '{profile.id}' uses transport '{profile.transport}': these commands are "
-                          "for boards reached over SSH")
+    if not has(profile.transport, ManagesAgent):
+        able = ", ".join(n for n in TRANSPORTS.names() if has(n, ManagesAgent))
+        raise ConfigError(f"profile '{profile.id}' uses transport '{profile.transport}', which runs no agent on "
+                          f"the board to install or control (`testbed agent` is for transports that do: {able})")
     return path, profile
 
 
@@ -54,7 +58,7 @@ def install(device: str, wheelhouse: Path | None, base_python: str, force: bool,
     from ..fleet.install import install as run_install
 
     try:
-        path, profile = _ssh_profile(device)
+        path, profile = _agent_profile(device)
         opts = InstallOptions(wheelhouse=wheelhouse.resolve() if wheelhouse else None, base_python=base_python,
                               force=force, service=service, update_profile=not no_profile_update)
         with Console(stderr=True, highlight=False).status("starting") as status:
@@ -85,14 +89,16 @@ def service_line(report: InstallReport) -> str:
             f"{report.unit_file}")
 
 
-def _with_transport(device: str, action: Callable[[Profile, SshTransport], None]) -> None:
-    from ..transports.ssh import SshTransport
+def _with_transport(device: str, action: Callable[[Profile, ManagesAgent], None]) -> None:
+    from ..transports import get
+    from ..transports.capabilities import ManagesAgent, require
 
     try:
-        _, profile = _ssh_profile(device)
-        with SshTransport(profile) as transport:
-            transport.connect()
-            return action(profile, transport)
+        _, profile = _agent_profile(device)
+        with get(profile.transport)(profile) as transport:
+            managed: ManagesAgent = require(transport, ManagesAgent, "`testbed agent`")
+            managed.connect()
+            return action(profile, managed)
     except TestbedError as exc:
         fail(exc)
 
@@ -101,7 +107,7 @@ def _with_transport(device: str, action: Callable[[Profile, SshTransport], None]
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def start(device: str) -> None:
     """Start the agent on DEVICE when it is not running (and wait for /v1/health)."""
-    def act(profile: Profile, transport: SshTransport) -> None:
+    def act(profile: Profile, transport: ManagesAgent) -> None:
         before = transport.running_agent()
         transport.open()
         state = transport.running_agent() or {}
@@ -114,7 +120,7 @@ def start(device: str) -> None:
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def stop(device: str) -> None:
     """Stop the agent on DEVICE."""
-    def act(profile: Profile, transport: SshTransport) -> None:
+    def act(profile: Profile, transport: ManagesAgent) -> None:
         click.echo(f"{profile.id}: agent {'stopped' if transport.stop_agent() else 'was not running'}")
     _with_transport(device, act)
 
@@ -123,7 +129,7 @@ def stop(device: str) -> None:
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def restart(device: str) -> None:
     """Stop and start the agent on DEVICE (after a manual change on the board)."""
-    def act(profile: Profile, transport: SshTransport) -> None:
+    def act(profile: Profile, transport: ManagesAgent) -> None:
         transport.stop_agent()
         transport.open()
         state = transport.running_agent() or {}
@@ -135,7 +141,7 @@ def restart(device: str) -> None:
 @click.option("--device", "-d", required=True, help="Profile id or a path to one.")
 def status(device: str) -> None:
     """Whether the agent runs on DEVICE, its pid and version."""
-    def act(profile: Profile, transport: SshTransport) -> None:
+    def act(profile: Profile, transport: ManagesAgent) -> None:
         state = transport.running_agent()
         installed = transport.read_json("install.json") or {}
         how = (installed.get("service") or {}).get("kind", "not installed by `testbed agent install`")

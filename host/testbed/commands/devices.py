@@ -44,7 +44,7 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
             rows.append({"id": path.stem, "path": str(path), "error": str(prof)})
             continue
         row = {"id": prof.id, "path": str(path), "transport": prof.transport,
-               "where": prof.ssh.host if prof.ssh else ("adb" if prof.transport == "adb" else "this machine"),
+               "where": prof.connection.where() if prof.connection else "this machine",
                "description": prof.description}
         if live and prof.id not in status:
             row.update(reachable="not checked (example; name it to check)", agent=None, running="-")
@@ -67,11 +67,14 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
 def _live(profile: Profile, timeout_s: float) -> dict:
     """reachable (yes / no / host key unknown...), agent version installed, running (yes/no/pid)."""
     from ..fleet.probe import gather
+    from ..transports.capabilities import ManagesAgent, SharesThisMachine, has
 
-    if profile.transport == "local":
+    if has(profile.transport, SharesThisMachine):
         from ..fleet.wheel import agent_version
 
         return {"reachable": "yes", "agent": agent_version(), "running": "per deploy"}
+    if not has(profile.transport, ManagesAgent):
+        return {"reachable": "checked when a deploy connects", "agent": None, "running": "-"}
     try:
         facts = gather(profile, connect_timeout_s=timeout_s, retries=1, live_only=True)
     except TestbedError as exc:

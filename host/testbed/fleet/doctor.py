@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..profiles import Profile
+from ..transports.capabilities import SharesThisMachine, has
+from ..transports.ssh_connect import SshSettings
 from .install import install_command
 from .probe import BoardFacts
 
@@ -43,12 +45,13 @@ class Finding:
 def evaluate(profile: Profile, facts: BoardFacts) -> list[Finding]:
     """One finding per check that could be made, in order; later checks need the earlier ones."""
     out: list[Finding] = []
-    if profile.transport == "ssh":
+    here = has(profile.transport, SharesThisMachine)
+    if isinstance(profile.connection, SshSettings):
         if not _ssh(profile, facts, out):
             return out
         if not _agent(profile, facts, out):
             return out
-    elif profile.transport == "local":
+    elif here:
         if not _local_agent(facts, out):
             return out
     else:
@@ -59,7 +62,7 @@ def evaluate(profile: Profile, facts: BoardFacts) -> list[Finding]:
     _governor(facts, out)
     _temperature(facts, out)
     _disk(profile, facts, out)
-    if profile.transport == "local":
+    if here:
         out.append(Finding("ok", "clock", "this host's own clock"))
     else:
         _clock(facts, out)
@@ -82,7 +85,7 @@ def _ssh(profile: Profile, facts: BoardFacts, out: list[Finding]) -> bool:
     if kind == "unreachable":
         out.append(Finding("fail", "ssh", facts.ssh_error or "unreachable",
                            f"power the board on and check ssh.host/ssh.port in profile '{profile.id}' "
-                           f"(try `ssh {profile.ssh.host if profile.ssh else ''}` by hand)"))
+                           f"(try `ssh {profile.connection.where() if profile.connection else ''}` by hand)"))
         return False
     if kind == "hostkey-unknown":
         fp = f" ({facts.host_key_fingerprint})" if facts.host_key_fingerprint else ""
@@ -100,7 +103,7 @@ def _ssh(profile: Profile, facts: BoardFacts, out: list[Finding]) -> bool:
         out.append(Finding("ok", "host-key", f"known ({facts.known_hosts})"))
         out.append(Finding("fail", "ssh-login", facts.ssh_error or "login refused",
                            f"check ssh.user / ssh.key_file in profile '{profile.id}', or install your key: "
-                           f"ssh-copy-id {profile.ssh.host if profile.ssh else ''}"))
+                           f"ssh-copy-id {profile.connection.where() if profile.connection else ''}"))
         return False
     if kind == "other":
         out.append(Finding("fail", "ssh", facts.ssh_error or "the connection failed",
@@ -152,7 +155,7 @@ def _runtimes(profile: Profile, facts: BoardFacts, out: list[Finding]) -> None:
                                f"{install_command(profile)} (the agent is older than this host)"))
             continue
         bad = next((p for p in probes if not p.get("available")), None)
-        if bad is not None and profile.transport == "local":
+        if bad is not None and has(profile.transport, SharesThisMachine):
             out.append(Finding("fail", f"runtime:{name}", f"not importable by {facts.python}: "
                                f"{bad.get('reason') or 'not installed'}",
                                f"{facts.python} -m pip install 'testbed[{name}]'"))

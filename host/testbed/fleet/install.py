@@ -16,6 +16,7 @@ running that version) is left alone; a different version is upgraded and the age
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import posixpath
@@ -29,7 +30,8 @@ from pathlib import Path
 from .. import profiles as profiles_mod
 from ..errors import AgentError, ConfigError, TransportError
 from ..profiles import Profile
-from ..transports.ssh import SshTransport
+from ..transports import get as get_transport
+from ..transports.capabilities import InstallsAgent, require
 from . import wheel as wheel_mod
 from . import wheelhouse as wheelhouse_mod
 
@@ -94,16 +96,14 @@ class InstallReport:
 def install(profile: Profile, options: InstallOptions, progress: Progress = lambda m: None,
             profile_path: Path | None = None) -> InstallReport:
     """Install or upgrade the agent on the board of ``profile`` (loaded from ``profile_path``)."""
-    if profile.transport != "ssh":
-        raise ConfigError(f"profile '{profile.id}' uses transport '{profile.transport}': `testbed agent install` "
-                          "is for boards reached over SSH (the local agent runs from this install)")
+    transport: InstallsAgent = require(get_transport(profile.transport)(profile), InstallsAgent,
+                                       "`testbed agent install` (the local agent runs from this install)")
     report = InstallReport(device=profile.id)
     if options.wheelhouse is None and profile.agent.wheelhouse:
         options = dataclasses.replace(options, wheelhouse=profile_wheelhouse(profile, profile_path))
     report.wheelhouse = str(options.wheelhouse or "")
     wheel = wheel_mod.build()
-    transport = SshTransport(profile)
-    with transport:
+    with contextlib.closing(transport):
         progress(f"connecting to {profile.id}")
         transport.connect()
         home = transport.agent_home
@@ -147,8 +147,7 @@ def install(profile: Profile, options: InstallOptions, progress: Progress = lamb
 
         unit = _unit_text(profile, transport)
         report.unit_file = posixpath.join(home, UNIT_NAME)
-        with transport.sftp.open(report.unit_file, "w") as fh:
-            fh.write(unit)
+        transport.write_text(report.unit_file, unit)
         service = _install_service(transport, options.service, unit, installed.get("service") or {}, report)
         report.service = service["kind"]
         report.unit_path = service.get("path", "")
@@ -157,8 +156,7 @@ def install(profile: Profile, options: InstallOptions, progress: Progress = lamb
                   "runtimes": profile.runtimes, "service": service, "installed_at": time.time()}
         if {k: v for k, v in record.items() if k != "installed_at"} != \
                 {k: v for k, v in installed.items() if k != "installed_at"}:
-            with transport.sftp.open(posixpath.join(home, "install.json"), "w") as fh:
-                fh.write(json.dumps(record, indent=2))
+            transport.write_text(posixpath.join(home, "install.json"), json.dumps(record, indent=2))
 
         running = transport.running_agent()
         restart = running is not None and (running.get("version") != wheel.version or bool(report.actions)
@@ -203,7 +201,7 @@ def install_command(profile: Profile) -> str:
 
 
 # -- steps --------------------------------------------------------------------------------------
-def _venv_dir(transport: SshTransport) -> str:
+def _venv_dir(transport: InstallsAgent) -> str:
     """The venv named by ``agent.python`` (``<venv>/bin/python``), else ``~/testbed-agent/venv``."""
     python = transport.expand(transport.profile.agent.python)
     parent = posixpath.dirname(python)
@@ -217,7 +215,7 @@ def _venv_dir(transport: SshTransport) -> str:
     return transport.expand(DEFAULT_VENV)
 
 
-def _make_venv(transport: SshTransport, base_python: str, venv: str) -> None:
+def _make_venv(transport: InstallsAgent, base_python: str, venv: str) -> None:
     code, out = transport.exec(f"{shlex.quote(base_python)} -c 'import sys; print(sys.version_info >= (3, 10))'")
     if code != 0:
         raise TransportError(f"no '{base_python}' on {transport.profile.id} ({out.strip()[-120:]}); install "
@@ -233,7 +231,7 @@ def _make_venv(transport: SshTransport, base_python: str, venv: str) -> None:
                              "(Debian/Ubuntu/Raspberry Pi OS: sudo apt install python3-venv)")
 
 
-def _board_state(transport: SshTransport, python: str) -> dict:
+def _board_state(transport: InstallsAgent, python: str) -> dict:
     code, out = transport.exec(f"{shlex.quote(python)} - <<'TESTBED_EOF'\n{STATE_SCRIPT}\nTESTBED_EOF", timeout_s=120)
     lines = [ln for ln in out.splitlines() if ln.startswith("{")]
     if code != 0 or not lines:
@@ -241,7 +239,7 @@ def _board_state(transport: SshTransport, python: str) -> dict:
     return json.loads(lines[-1])
 
 
-def _pip_install(transport: SshTransport, profile: Profile, options: InstallOptions,  # noqa: PLR0913
+def _pip_install(transport: InstallsAgent, profile: Profile, options: InstallOptions,  # noqa: PLR0913
                  wheel: wheel_mod.AgentWheel, python: str, state: dict, stale_agent: bool,
                  missing: Sequence[str], report: InstallReport, progress: Progress) -> None:
     home = transport.agent_home
@@ -290,7 +288,7 @@ def _pip_install(transport: SshTransport, profile: Profile, options: InstallOpti
         report.actions.append(f"installed missing runtime(s): {', '.join(missing)}")
 
 
-def _run_pip(transport: SshTransport, command: str, profile: Profile) -> None:
+def _run_pip(transport: InstallsAgent, command: str, profile: Profile) -> None:
     code, out = transport.exec(command, timeout_s=PIP_TIMEOUT_S)
     if code != 0:
         errors = [ln for ln in out.splitlines() if ln.startswith("ERROR")] or out.strip().splitlines()[-1:]
@@ -298,7 +296,7 @@ def _run_pip(transport: SshTransport, command: str, profile: Profile) -> None:
                              "(offline board? use --wheelhouse DIR)")
 
 
-def _unit_text(profile: Profile, transport: SshTransport) -> str:
+def _unit_text(profile: Profile, transport: InstallsAgent) -> str:
     home = transport.agent_home
     return "\n".join([
         "[Unit]",
@@ -320,7 +318,7 @@ def _unit_text(profile: Profile, transport: SshTransport) -> str:
     ])
 
 
-def _install_service(transport: SshTransport, wanted: str, unit: str, previous: dict,
+def _install_service(transport: InstallsAgent, wanted: str, unit: str, previous: dict,
                      report: InstallReport) -> dict:
     """Install and enable the unit where systemd runs; else (or when it fails) a background process."""
     if wanted == "process":
@@ -336,8 +334,7 @@ def _install_service(transport: SshTransport, wanted: str, unit: str, previous: 
             else posixpath.join(transport.remote_home, ".config/systemd/user", UNIT_NAME))
     ctl = "systemctl" if root else "systemctl --user"
     transport.exec(f"mkdir -p {shlex.quote(posixpath.dirname(path))}")
-    with transport.sftp.open(path, "w") as fh:
-        fh.write(unit)
+    transport.write_text(path, unit)
     code, out = transport.exec(f"{ctl} daemon-reload && {ctl} enable {UNIT_NAME}")
     if code != 0:
         if wanted == "systemd":

@@ -16,8 +16,9 @@ import paramiko
 
 from ..errors import AgentError, AuthError, HostKeyError, TestbedError, TransportError
 from ..profiles import Profile
+from ..transports.capabilities import SharesThisMachine, has
 from ..transports.ssh import SshTransport
-from ..transports.ssh_connect import Target, resolve
+from ..transports.ssh_connect import SshSettings, Target, resolve
 from .install import STATE_SCRIPT
 
 # One round trip for the machine facts: key=value lines.
@@ -81,14 +82,16 @@ def gather(profile: Profile, connect_timeout_s: float | None = None, retries: in
     from ..fleet.wheel import agent_version
 
     facts = BoardFacts(device=profile.id, transport=profile.transport, host_version=agent_version())
-    if profile.transport == "local":
+    if has(profile.transport, SharesThisMachine):
         _local_facts(facts, live_only)
         return facts
-    assert profile.ssh is not None
-    settings = profile.ssh
+    settings = profile.connection
+    if not isinstance(settings, SshSettings):  # the checks below are SSH's (route, host key, login)
+        facts.where = settings.where() if settings else profile.transport
+        return facts
     if connect_timeout_s is not None:
         settings = settings.model_copy(update={"connect_timeout_s": min(settings.connect_timeout_s, connect_timeout_s)})
-        profile = profile.model_copy(update={"ssh": settings})
+        profile = profile.with_connection(settings)
     target = resolve(settings)
     facts.where = target.route
     facts.known_hosts = str(target.known_hosts)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import TransportError
 
 if TYPE_CHECKING:
-    from ..transports.ssh import SshTransport
+    from ..transports.capabilities import InstallsAgent
 
 # Run on the board with the venv's python: its interpreter, ABI and platform tags, most specific first.
 TAGS_SCRIPT = r"""
@@ -93,12 +93,12 @@ def download(wheelhouse: Path, requirements: list[str], board: BoardTags, device
             f"fill {wheelhouse} by hand (pip download --platform ... --only-binary=:all:) or install online")
 
 
-def push(transport: SshTransport, wheelhouse: Path, remote_dir: str, board: BoardTags) -> tuple[int, int]:
+def push(transport: InstallsAgent, wheelhouse: Path, remote_dir: str, board: BoardTags) -> tuple[int, int]:
     """SFTP the wheels the board accepts and lacks (by name and size): (files sent, bytes sent)."""
     code, out = transport.exec(f"mkdir -p {shlex.quote(remote_dir)}")
     if code != 0:
         raise TransportError(f"cannot create {remote_dir} on {transport.profile.id}: {out.strip()}")
-    remote = {a.filename: a.st_size for a in transport.sftp.listdir_attr(remote_dir)}
+    remote = transport.file_sizes(remote_dir)
     sent = nbytes = 0
     for wheel in sorted(wheelhouse.glob("*.whl")):
         if not board.accepts(wheel.name):

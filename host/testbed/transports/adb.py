@@ -11,35 +11,51 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..android.board import AdbBoard
 from ..android.tools import TOOLS
 from ..errors import ConfigError, TransportError
-from ..profiles import Profile
-from .base import Transport
+from .base import BoardProfile, Transport, TransportSettings
 from .registry import register
+
+
+class AdbSettings(TransportSettings):
+    """The profile's ``adb:`` section: an Android phone over adb, measured with the native benchmark
+    tools you built for its ABI."""
+
+    serial: str | None = None  # `adb devices` serial; default: the only device attached
+    remote_dir: str = "/data/local/tmp/testbed"  # working folder on the phone (artifacts, tools)
+    # host paths of the tools: benchmark_model (LiteRT), executor_runner (ExecuTorch),
+    # onnxruntime_perf_test (ONNX Runtime); a runtime without its tool is reported unavailable
+    tools: dict[Literal["benchmark_model", "executor_runner", "onnxruntime_perf_test"], str] = {}
+
+    def where(self) -> str:
+        return f"adb {self.serial}" if self.serial else "adb"
 
 
 @register
 class AdbTransport(Transport):
-    name = "adb"
+    """No capability beyond the contract (``capabilities.py``): the phone runs no agent, and
+    ``open()`` returns an ``AdbBoard`` that answers a deploy's calls itself."""
 
-    def __init__(self, profile: Profile, device: Any = None) -> None:
+    name = "adb"
+    Settings = AdbSettings
+
+    def __init__(self, profile: BoardProfile, device: Any = None) -> None:
         super().__init__(profile)
         self._device = device  # tests pass a stand-in phone; normally found through the adb server
         self._board: AdbBoard | None = None
 
-    def open(self) -> AdbBoard:  # type: ignore[override]
-        settings = getattr(self.profile, "adb", None)
-        if settings is None:
-            raise ConfigError(f"profile '{self.profile.id}': transport 'adb' needs an 'adb:' section")
+    def open(self) -> AdbBoard:
+        settings = self.settings(AdbSettings)
         device = self._device or _connect(settings.serial)
         remote_dir = settings.remote_dir
         device.shell(f"mkdir -p {remote_dir}")
         binaries = {}
+        paths: dict[str, str] = {str(key): value for key, value in settings.tools.items()}
         for runtime, tool in TOOLS.items():
-            local = settings.tools.get(tool.name)
+            local = paths.get(tool.name)
             if local:
                 binaries[runtime] = self._push_tool(device, Path(local).expanduser(), remote_dir, tool.name)
         self._board = AdbBoard(device, remote_dir, binaries, where=f"{self.profile.id} (adb)")

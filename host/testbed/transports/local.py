@@ -21,8 +21,7 @@ from pathlib import Path
 from ..agent_client import AgentClient
 from ..errors import AgentServerError
 from ..paths import home
-from ..profiles import Profile
-from .base import Transport
+from .base import BoardProfile, Transport
 from .registry import register
 
 READY_PREFIX = "testbed-agent listening on "
@@ -30,9 +29,11 @@ READY_PREFIX = "testbed-agent listening on "
 
 @register
 class LocalTransport(Transport):
+    """Takes no profile section; implements ``SharesThisMachine`` (``capabilities.py``)."""
+
     name = "local"
 
-    def __init__(self, profile: Profile, store: Path | None = None) -> None:
+    def __init__(self, profile: BoardProfile, store: Path | None = None) -> None:
         super().__init__(profile)
         self.store = store or home() / "local-agent" / "store"
         self._proc: subprocess.Popen[str] | None = None
@@ -69,6 +70,11 @@ class LocalTransport(Transport):
         if self._lock is not None:
             self._lock.close()  # releases the machine lock
             self._lock = None
+
+    @staticmethod
+    def machine_lock(notify: Callable[[str], None]) -> _Hold:
+        """This machine's measurement lock (``SharesThisMachine``; see ``machine_lock()`` below)."""
+        return machine_lock(notify)
 
 
 def lock_path() -> Path:

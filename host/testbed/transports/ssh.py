@@ -25,10 +25,9 @@ import paramiko
 
 from ..agent_client import AgentClient
 from ..errors import AgentServerError, TransportError
-from ..profiles import Profile
-from .base import Transport
+from .base import BoardClient, BoardProfile, Transport
 from .registry import register
-from .ssh_connect import Target, connect
+from .ssh_connect import SshSettings, Target, connect
 from .tunnel import Tunnel
 
 SFTP_TIMEOUT_S = 120.0  # one SFTP request (a write, a stat) answering slower than this is an error
@@ -36,9 +35,13 @@ SFTP_TIMEOUT_S = 120.0  # one SFTP request (a write, a stat) answering slower th
 
 @register
 class SshTransport(Transport):
-    name = "ssh"
+    """Implements every capability but ``SharesThisMachine`` (``capabilities.py``): commands,
+    files, and the agent's lifecycle and install."""
 
-    def __init__(self, profile: Profile) -> None:
+    name = "ssh"
+    Settings = SshSettings
+
+    def __init__(self, profile: BoardProfile) -> None:
         super().__init__(profile)
         self._ssh: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
@@ -54,8 +57,7 @@ class SshTransport(Transport):
         """SSH and SFTP only: nothing is started or created on the board."""
         if self._ssh is not None:
             return
-        assert self.profile.ssh is not None
-        self._ssh, self.target = connect(self.profile.ssh, self.profile.id, retries=retries)
+        self._ssh, self.target = connect(self.settings(SshSettings), self.profile.id, retries=retries)
         try:
             self._sftp = self._ssh.open_sftp()
             self._sftp.get_channel().settimeout(SFTP_TIMEOUT_S)  # type: ignore[union-attr]
@@ -98,7 +100,7 @@ class SshTransport(Transport):
         return self._ssh
 
     # -- artifacts ------------------------------------------------------------------------------
-    def send(self, client: AgentClient, path: Path, sha256: str) -> int:
+    def send(self, client: BoardClient, path: Path, sha256: str) -> int:
         """SFTP the file into the agent's store (tmp name, then rename); the agent verifies the sha256."""
         if client.has_artifact(sha256):
             return 0
@@ -121,6 +123,21 @@ class SshTransport(Transport):
                                  f"{SFTP_TIMEOUT_S:.0f} s)") from exc
         except (OSError, paramiko.SSHException) as exc:
             raise TransportError(f"SFTP of {path.name} to {self.profile.id} failed: {exc}") from exc
+
+    def write_text(self, remote: str, text: str) -> None:
+        """Write ``text`` to ``remote`` on the board (SFTP)."""
+        try:
+            with self.sftp.open(remote, "w") as fh:
+                fh.write(text)
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError(f"cannot write {remote} on {self.profile.id}: {exc}") from exc
+
+    def file_sizes(self, remote_dir: str) -> dict[str, int]:
+        """The files of ``remote_dir`` on the board and their sizes (SFTP)."""
+        try:
+            return {a.filename: a.st_size or 0 for a in self.sftp.listdir_attr(remote_dir)}
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError(f"cannot list {remote_dir} on {self.profile.id}: {exc}") from exc
 
     # -- agent lifecycle ------------------------------------------------------------------------
     def ensure_token(self) -> str:

@@ -17,11 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
+from pydantic import Field
 
 from ..errors import AuthError, ConfigError, HostKeyError, TransportError
-from ..profiles import SshSettings
+from .base import TransportSettings
 
 CONFIG_ENV = "TESTBED_SSH_CONFIG"
+
+
+class SshSettings(TransportSettings):
+    """The profile's ``ssh:`` section: how to reach the board. Anything left out comes from
+    ``~/.ssh/config`` for ``host``."""
+
+    host: str  # hostname, IP address or a Host alias from ~/.ssh/config
+    user: str | None = None  # login user; default from ~/.ssh/config, else the local user
+    port: int | None = Field(default=None, ge=1, le=65535)  # default from ~/.ssh/config, else 22
+    key_file: str | None = None  # private key; default from ~/.ssh/config IdentityFile, else ssh-agent/default keys
+    known_hosts: str = "~/.ssh/known_hosts"  # host keys checked against this file
+    trust_on_first_use: bool = False  # accept and save an unknown host key (explicit opt-in)
+    connect_timeout_s: float = Field(default=10.0, gt=0)  # TCP + SSH handshake timeout
+    keepalive_s: int = Field(default=15, ge=0)  # SSH keepalive interval; 0 = off
+
+    def where(self) -> str:
+        return self.host
 
 
 @dataclass
