@@ -17,6 +17,7 @@ from .errors import AgentError, AuthError, NotFoundError, RequestError
 from .info import agent_info, runtime_probes
 from .lease import LeaseBook, parse_lease_request
 from .manager import RunManager
+from .schema import SCHEMA_VERSION
 from .store import ArtifactStore
 from .validation import parse_run_request
 
@@ -58,7 +59,7 @@ def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
 
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+        return {"status": "ok", "version": __version__, "schema": SCHEMA_VERSION}
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:

@@ -6,6 +6,7 @@ the Flask app turns them into ``{"error": str(err)}`` with ``err.status``.
 
     AgentError               base class (HTTP 500)
     ├── RequestError         malformed request, unknown or unavailable runtime (HTTP 400)
+    │   └── UpgradeRequired  the host speaks a wire schema this agent does not (HTTP 426)
     ├── AuthError            missing or wrong agent token (HTTP 401)
     ├── NotFoundError        unknown artifact or run id (HTTP 404)
     └── ConfigError          bad command-line configuration (the CLI exits with status 2)
@@ -24,6 +25,12 @@ class RequestError(AgentError):
     """The client sent something the agent cannot accept."""
 
     status = 400
+
+
+class UpgradeRequired(RequestError):
+    """Host and agent speak incompatible wire schemas (``schema``); the line names which to upgrade."""
+
+    status = 426
 
 
 class AuthError(AgentError):

@@ -18,6 +18,7 @@ import psutil
 from . import __version__
 from .runtimes import all_runtimes
 from .runtimes.base import Probe
+from .schema import AgentInfo
 
 #: What this agent understands beyond the first API version, for hosts that talk to older agents:
 #: ``power.idle_valid_s`` (cached idle baselines), ``phases_s`` (time per phase in results),
@@ -58,22 +59,22 @@ def board_model(path: Path = Path("/proc/device-tree/model")) -> str | None:
 
 
 def agent_info() -> dict[str, Any]:
-    """The ``/v1/info`` document."""
-    return {
-        "agent_version": __version__,
-        "hostname": socket.gethostname(),
-        "machine": platform.machine(),
-        "cpu": cpu_model(),
-        "board": board_model(),
-        "cores": os.cpu_count(),
-        "memory_bytes": int(psutil.virtual_memory().total),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "python_executable": sys.executable,
-        "runtimes": {name: probe.to_json() for name, probe in runtime_probes().items()},
-        "power": power_probes(),
-        "features": list(FEATURES),
-    }
+    """The ``/v1/info`` document (``schema.AgentInfo``, with the wire schema's version)."""
+    return AgentInfo(
+        agent_version=__version__,
+        hostname=socket.gethostname(),
+        machine=platform.machine(),
+        cpu=cpu_model(),
+        board=board_model(),
+        cores=os.cpu_count(),
+        memory_bytes=int(psutil.virtual_memory().total),
+        os=platform.platform(),
+        python=platform.python_version(),
+        python_executable=sys.executable,
+        runtimes={name: probe.to_json() for name, probe in runtime_probes().items()},
+        power=power_probes(),
+        features=list(FEATURES),
+    ).to_wire()
 
 
 @functools.cache

@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from . import schema
 from .errors import AgentError
 from .limits import memory_limit_error, out_of_memory
 from .power import PowerConfig
@@ -38,11 +39,9 @@ from .store import ArtifactStore
 from .supervisor import WorkerOutcome, WorkerRunner
 from .thermal import ThermalReader, ThermalWatch, cooldown, not_available
 
-#: Request fields the worker gets as they are (the artifact and inputs go as paths).
-WORKER_FIELDS = ("runtime", "threads", "warmup", "warmup_min_s", "iterations", "min_time_s",
-                 "max_time_s", "ci_target_pct", "return_outputs", "power", "runtime_settings",
-                 "cpu_affinity", "memory_limit_mb", "debug_sleep_s", "debug_noise", "debug_crash",
-                 "profile_ops")
+#: Request fields the worker gets as they are (the artifact and inputs go as paths): the wire
+#: schema's ``WorkerRequest``.
+WORKER_FIELDS = schema.WORKER_FIELDS
 
 SUMMARY_CACHE = 500
 #: The executor thread looks for idle fork servers to close this often when no run comes.
@@ -162,11 +161,8 @@ class RunManager:
         except AgentError as exc:
             self._finish(run, None, str(exc))
             return
-        worker_request = {"artifact_path": str(artifact), "inputs_path": str(inputs),
-                          **{k: req[k] for k in WORKER_FIELDS if k in req}}
-        baseline = self._idle_baseline(req.get("power"))
-        if baseline is not None:
-            worker_request["idle_baseline"] = baseline
+        worker_request = schema.WorkerRequest.from_run(
+            req, str(artifact), str(inputs), self._idle_baseline(req.get("power"))).to_wire()
         timings: dict[str, float] = {}
         outcome, thermal = self._run_watched(worker_request, req, timings)
         result = outcome.result
@@ -178,12 +174,19 @@ class RunManager:
                 and (out_of_memory(error) or out_of_memory(outcome.stderr_tail))):
             error = memory_limit_error(limit, error)
         if result is not None:
-            result["thermal"] = thermal
-            self._remember_idle(run.id, req.get("power"), result.get("power"))
-            result["worker"] = {**outcome.worker, **(result.get("worker") or {})}
-            result["phases_s"] = run_phases(started, time.monotonic_ns(), timings, outcome.worker,
-                                            result)
-            result["wall_s"] = sum(result["phases_s"].values())
+            try:  # every runtime answers the same typed shape (schema.RunResult)
+                typed = schema.RunResult.from_wire(result)
+            except schema.SchemaError as exc:
+                error, result = f"the {req['runtime']} worker's result: {exc}", None
+        if result is not None:
+            typed.thermal = thermal
+            self._remember_idle(run.id, req.get("power"), typed.power)
+            typed.worker = {**outcome.worker, **(typed.worker or {})}
+            typed.phases_s = run_phases(started, time.monotonic_ns(), timings, outcome.worker,
+                                        result)
+            typed.wall_s = sum(typed.phases_s.values())
+            typed.run_id = run.id
+            result = typed.to_wire()
         self._finish(run, result, error, outcome.stderr_tail if error else None)
 
     def _idle_baseline(self, power: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -50,6 +50,7 @@ from .limits import apply_cpu_affinity, apply_memory_limit
 from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
+from .schema import RunResult, TensorSpec
 from .stages import StageError, stage
 from .stopping import RunControl, Stopper, warm_up
 
@@ -169,11 +170,11 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         control = RunControl.from_request(request)
     isolation = _isolate(request)
     if hasattr(runtime, "measure"):  # times itself in native code (executorch-native)
-        result: dict[str, Any] = runtime.measure(request)
-        result["settings"].update(isolation)
+        native: RunResult = runtime.measure(request)
+        native.settings.update(isolation)
         clock.lap("native_runner")
-        result["phases_s"] = clock.phases
-        return result
+        native.phases_s = clock.phases
+        return native.to_wire()
     with stage("reading the inputs .npz"):
         timing, evals = load_inputs(request["inputs_path"])
     peaks = PhasePeaks()  # resets the high-water mark: nothing before this point counts
@@ -216,42 +217,37 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         meter.close()
     _split_loop(clock, timed)
     clock.lap("power_summary")
-    result = {
-        "runtime": runtime.name,
-        "runtime_version": runtime.version(),
-        "runner": "python",
-        "threads": session.threads,
-        "settings": {**session.settings, **isolation, "gc_disabled_while_timing": True},
-        "artifact_size_bytes": os.path.getsize(request["artifact_path"]),
-        "load_ms": load_ns / 1e6,
-        "first_inference_ms": first_ns / 1e6,
-        "warmup": control.warmup,
-        "iterations": control.min_runs,
-        "min_time_s": control.min_s,
-        "measurement": timed,
-        "power": power,
-        "empty_rss_bytes": empty,
-        "baseline_rss_bytes": baseline,
-        "load_peak_rss_bytes": load_peak,
-    }
+    result = RunResult(
+        runtime=runtime.name, runtime_version=runtime.version(), runner="python",
+        threads=session.threads,
+        settings={**session.settings, **isolation, "gc_disabled_while_timing": True},
+        artifact_size_bytes=os.path.getsize(request["artifact_path"]),
+        load_ms=load_ns / 1e6, first_inference_ms=first_ns / 1e6, warmup=control.warmup,
+        iterations=control.min_runs, min_time_s=control.min_s, measurement=timed, power=power,
+        samples_ns=[], empty_rss_bytes=empty, baseline_rss_bytes=baseline,
+        load_peak_rss_bytes=load_peak, inference_peak_rss_bytes=None, peak_rss_bytes=None,
+        samples_buffer_bytes=0, memory_method=peaks.method,
+        input_tensors=[TensorSpec.of("input", timing)],
+        output_tensors=[TensorSpec.of(f"output_{i}", np.asarray(o))
+                        for i, o in enumerate(first_outputs)])
     if request.get("return_outputs", True):
-        result["timing_output_npy_b64"] = npy_b64(timing_output)
+        result.timing_output_npy_b64 = npy_b64(timing_output)
         if evals is not None:
             with stage("the evaluation inferences"):
-                result["outputs_npy_b64"] = npy_b64(_eval_outputs(session, evals))
-    result["inference_peak_rss_bytes"] = peaks.end()
-    result["peak_rss_bytes"] = peaks.lifetime
-    result["memory_method"] = peaks.method
+                result.outputs_npy_b64 = npy_b64(_eval_outputs(session, evals))
+    result.inference_peak_rss_bytes = peaks.end()
+    result.peak_rss_bytes = peaks.lifetime
+    result.memory_method = peaks.method
     clock.lap("eval")
     # The inference peak includes the sample buffer; the host takes it out of the model's memory.
-    result["samples_buffer_bytes"] = samples.buffer_info()[1] * samples.itemsize
-    result["samples_ns"] = samples.tolist()
+    result.samples_buffer_bytes = samples.buffer_info()[1] * samples.itemsize
+    result.samples_ns = samples.tolist()
     if request.get("profile_ops"):  # a separate pass, after the timed runs and memory figures
-        result["ops"] = runtime.profile_ops(request["artifact_path"], timing, threads, session)
+        result.ops = runtime.profile_ops(request["artifact_path"], timing, threads, session)
         clock.lap("profile_ops")
     clock.lap("result")
-    result["phases_s"] = clock.phases
-    return result
+    result.phases_s = clock.phases
+    return result.to_wire()
 
 
 def _split_loop(clock: PhaseClock, timed: dict[str, Any]) -> None:

@@ -9,23 +9,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import RequestError
+from .errors import RequestError, UpgradeRequired
 from .power.session import PowerConfig
 from .runtimes import get as get_runtime
 from .runtimes.base import Probe
+from .schema import RUN_FIELDS, RunRequest, SchemaError, SchemaVersionError
 from .store import check_sha256
 
 DEFAULT_WARMUP = 10
 DEFAULT_ITERATIONS = 50
 MIN_MEMORY_LIMIT_MB = 32
-FIELDS = ("artifact_sha256", "runtime", "inputs_sha256", "threads", "warmup", "warmup_min_s",
-          "iterations", "min_time_s", "max_time_s", "ci_target_pct", "timeout_s",
-          "return_outputs", "power", "runtime_settings", "cpu_affinity", "memory_limit_mb",
-          "thermal", "profile_ops")
-#: Test-only: accepted only when the agent runs with TESTBED_AGENT_ALLOW_DEBUG=1.
-#: debug_sleep_s: sleep before loading (a hung model); debug_noise: {fraction, max_sleep_s, seed}
-#: random sleeps inside that fraction of the timed runs; debug_crash: segfault | abort after load.
-DEBUG_FIELDS = ("debug_sleep_s", "debug_noise", "debug_crash")
+#: The request's fields: the wire schema's (``schema.RunRequest``), listed there once.
+FIELDS = RUN_FIELDS
+#: Test-only (``schema.DEBUG_FIELDS``): accepted only when the agent runs with
+#: TESTBED_AGENT_ALLOW_DEBUG=1. debug_sleep_s: sleep before loading (a hung model); debug_noise:
+#: {fraction, max_sleep_s, seed} random sleeps inside that fraction of the timed runs; debug_crash:
+#: segfault | abort after load.
 CRASHES = ("segfault", "abort")
 THERMAL_KEYS = ("cooldown_below_c", "cooldown_timeout_s")
 
@@ -140,23 +139,21 @@ def _power(raw: Any) -> dict[str, Any] | None:
 
 def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
                       probes: Mapping[str, Probe]) -> dict[str, Any]:
-    """The normalized run request (all fields present) or RequestError.
+    """The normalized run request (all fields present) or RequestError (HTTP 400; 426 when the
+    host speaks a schema this agent does not).
 
-    ``probes`` maps every runtime name this agent knows to its availability.
+    The shape (field names, types) is the wire schema's (``schema.RunRequest``); the values are
+    checked here. ``probes`` maps every runtime name this agent knows to its availability.
     """
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object (Content-Type: application/json)")
-    allowed = FIELDS + (DEBUG_FIELDS if allow_debug else ())
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        debug = [k for k in unknown if k in DEBUG_FIELDS]
-        hint = (f" ({', '.join(debug)}: test-only, start the agent with TESTBED_AGENT_ALLOW_DEBUG=1)"
-                if debug else "")
-        raise RequestError(f"unknown field(s) in the run request: {', '.join(unknown)}; "
-                           f"allowed: {', '.join(FIELDS)}{hint}")
-    for key in ("artifact_sha256", "runtime", "inputs_sha256"):
-        if key not in body:
-            raise RequestError(f"the run request needs {key}")
+    try:
+        parsed = RunRequest.from_wire(body, allow_debug=allow_debug)
+    except SchemaVersionError as exc:
+        raise UpgradeRequired(str(exc)) from exc
+    except SchemaError as exc:
+        raise RequestError(str(exc)) from exc
+    body = {k: v for k, v in parsed.to_wire().items() if k not in ("schema", "inputs", "lease_id")}
     runtime = body["runtime"]
     found = probes.get(runtime) if isinstance(runtime, str) else None
     if found is None:
@@ -165,11 +162,7 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
     if not found.available:
         raise RequestError(f"runtime {runtime} is not available on this board: {found.reason}")
     return_outputs = body.get("return_outputs", True)
-    if not isinstance(return_outputs, bool):
-        raise RequestError(f"return_outputs must be true or false, got {return_outputs!r:.40}")
     profile_ops = body.get("profile_ops", False)
-    if not isinstance(profile_ops, bool):
-        raise RequestError(f"profile_ops must be true or false, got {profile_ops!r:.40}")
     request: dict[str, Any] = {
         "artifact_sha256": check_sha256(body["artifact_sha256"], "artifact_sha256"),
         "runtime": runtime,
@@ -191,6 +184,8 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
     }
     if profile_ops:  # a per-op profile pass after the timed runs (opprofile)
         request["profile_ops"] = True
+    if parsed.inputs is not None:
+        request["inputs"] = [t.to_wire() for t in parsed.inputs]
     max_s = request["max_time_s"]
     if max_s is not None and max_s < request["min_time_s"]:
         raise RequestError(f"max_time_s ({max_s:g}) must be >= min_time_s "

@@ -42,7 +42,9 @@ def main(origin: dict[str, Any] | None = None) -> int:
     worker = dict(origin or {"start": "exec", "entered_monotonic_ns": time.monotonic_ns()})
     out_fd = isolate_stdout()
     try:
-        request = json.loads(sys.stdin.read())
+        from .schema import WorkerRequest
+
+        request = WorkerRequest.from_wire(json.loads(sys.stdin.read())).to_wire()
         from .measure import StageError, measure
 
         try:

@@ -4,6 +4,11 @@ The boundary where ``requests`` and HTTP statuses become testbed errors, each sa
 can help (see ``testbed.errors``): no answer or a 5xx is the board's fault (``AgentServerError``,
 retried); a 4xx is the request's (``AgentRequestError``: a failed cell with the agent's reason), except
 404/409 on a request that was right when sent: the board changed under it (``AgentStateError``).
+
+Requests and results go through the agent's wire schema (``testbed_agent.schema``), the one
+definition both sides import: a run request is a ``RunRequest`` (checked here before it is sent), a
+run's result a ``RunResult``, ``/v1/info`` an ``AgentInfo`` whose ``schema`` this host checks first: an
+agent too old or too new is one ``AgentVersionError`` line naming the side to upgrade.
 """
 
 from __future__ import annotations
@@ -14,15 +19,27 @@ from typing import Any
 
 import requests
 
-from .errors import AgentAuthError, AgentError, AgentRequestError, AgentServerError, AgentStateError, MeasurementError
+from testbed_agent import schema
+
+from .errors import (
+    AgentAuthError,
+    AgentError,
+    AgentRequestError,
+    AgentServerError,
+    AgentStateError,
+    AgentVersionError,
+    MeasurementError,
+)
 
 
 class AgentClient:
     """Talks to one agent at ``base_url`` (for SSH boards, the local end of the tunnel)."""
 
-    def __init__(self, base_url: str, token: str, *, where: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, *, where: str, timeout_s: float = 30.0,
+                 device: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.where = where  # human name of the board, for error messages
+        self.device = device or where.split(" (")[0]  # the profile id, for `--device` in hints
         self._timeout = timeout_s
         self._http = requests.Session()
         self._http.headers["Authorization"] = f"Bearer {token}"
@@ -53,7 +70,15 @@ class AgentClient:
         return self._call("GET", "/v1/health").json()
 
     def info(self) -> dict:
-        return self._call("GET", "/v1/info").json()
+        """``/v1/info``, once its schema version says this host can talk to the agent."""
+        body = self._call("GET", "/v1/info").json()
+        try:
+            schema.AgentInfo.from_wire(body, self.device)
+        except schema.SchemaVersionError as exc:
+            raise AgentVersionError(f"agent on {self.where}: {exc}") from exc
+        except schema.SchemaError as exc:
+            raise AgentRequestError(f"agent on {self.where}: /v1/info: {exc}") from exc
+        return body
 
     def has_artifact(self, sha256: str) -> bool:
         resp = self._call("GET", f"/v1/artifacts/{sha256}", ok=(200, 404))
@@ -66,10 +91,16 @@ class AgentClient:
         self.bytes_sent += len(data)
         return len(data)
 
-    def start_run(self, request: dict) -> str:
+    def start_run(self, request: dict | schema.RunRequest) -> str:
+        """Queue a run; the request goes out as the wire schema's ``RunRequest`` (with ``schema``)."""
+        try:
+            typed = (request if isinstance(request, schema.RunRequest)
+                     else schema.RunRequest.from_wire({"schema": schema.SCHEMA_VERSION, **request}))
+        except schema.SchemaError as exc:  # built wrong on this side: a bug or a bad setting, not the board
+            raise AgentRequestError(f"run request for {self.where}: {exc}") from exc
         if self.lease_id:
-            request = {**request, "lease_id": self.lease_id}
-        return self._call("POST", "/v1/runs", ok=(200, 201, 202), json=request).json()["id"]
+            typed.lease_id = self.lease_id
+        return self._call("POST", "/v1/runs", ok=(200, 201, 202), json=typed.to_wire()).json()["id"]
 
     def acquire_lease(self, holder: str, ttl_s: float) -> tuple[bool, dict]:
         """Take the board's lease: ``(True, {lease_id, expires_at...})``, or ``(False, {holder,
@@ -94,6 +125,11 @@ class AgentClient:
         while True:
             run = self.get_run(run_id)
             if run["state"] in ("done", "failed"):
+                if run.get("result") is not None:
+                    try:  # read through the schema: every runtime's result has one typed shape
+                        schema.RunResult.from_wire(run["result"])
+                    except schema.SchemaError as exc:
+                        raise MeasurementError(f"run {run_id} on {self.where}: {exc}") from exc
                 return run
             if time.monotonic() > deadline:
                 raise MeasurementError(f"run {run_id} on {self.where} still '{run['state']}' after "
@@ -110,6 +146,8 @@ def status_error(status: int, who: str, what: str, reason: str) -> AgentError:
     message = f"{who}: {what} -> HTTP {status}: {reason}"
     if status in (404, 409):
         return AgentStateError(message, status=status)
+    if status == 426:  # the agent's one line says which side to upgrade
+        return AgentVersionError(f"{who}: {reason}", status=status)
     if 400 <= status < 500:
         return AgentRequestError(message, status=status)
     return AgentServerError(message, status=status)

@@ -18,7 +18,9 @@ once, and the board carries on. ``RETRYABLE`` lists the retryable classes for ``
     │   └── AuthError             no      SSH authentication failed
     ├── AgentError                -       the device agent answered with an error, or not at all
     │   ├── AgentRequestError     no      HTTP 4xx: the request was wrong (a bad runtime_settings key...)
-    │   │   └── AgentAuthError    no      HTTP 401: wrong or missing agent token
+    │   │   ├── AgentAuthError    no      HTTP 401: wrong or missing agent token
+    │   │   └── AgentVersionError no      host and agent speak incompatible wire schemas (HTTP 426, or
+    │   │                                 the agent's /v1/info): the line names the side to upgrade
     │   └── AgentServerError      yes     HTTP 5xx, no answer, the agent did not start
     │       └── AgentStateError   yes     HTTP 404/409: the board changed under the request (the agent
     │                                     restarted and lost the run or artifact; the lease expired or
@@ -35,8 +37,8 @@ from __future__ import annotations
 from testbed_zoo.errors import ModelError, TestbedError, first_line
 
 __all__ = ["RETRYABLE", "PERMANENT", "AgentAuthError", "AgentError", "AgentRequestError", "AgentServerError",
-           "AgentStateError", "AuthError", "ConfigError", "ConversionError", "HostKeyError", "MeasurementError",
-           "ModelError", "TestbedError", "TransportError", "first_line"]
+           "AgentStateError", "AgentVersionError", "AuthError", "ConfigError", "ConversionError", "HostKeyError",
+           "MeasurementError", "ModelError", "TestbedError", "TransportError", "first_line"]
 
 
 class ConfigError(TestbedError):
@@ -73,6 +75,11 @@ class AgentRequestError(AgentError):
 
 class AgentAuthError(AgentRequestError):
     pass
+
+
+class AgentVersionError(AgentRequestError):
+    """Host and agent speak incompatible wire schemas (``testbed_agent.schema``): one line naming the
+    side to upgrade. Retrying cannot help."""
 
 
 class AgentServerError(AgentError):

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from agent_fixtures import Agent, decode_npy, leftover_workers, start_agent, stop_agent
+from testbed_agent.schema import SCHEMA_VERSION, AgentInfo, RunResult
 
 pytestmark = pytest.mark.integration
 UNAUTHORIZED = "missing or wrong agent token; pass the token the agent was started with"
@@ -33,7 +34,7 @@ def _run_request(agent: Agent, model: bytes, inputs: bytes, runtime: str, **extr
 def test_health_needs_no_token(agent: Agent) -> None:
     resp = agent.call("GET", "/v1/health", token=None)
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ok", "version": "0.1.0"}
+    assert resp.json() == {"status": "ok", "version": "0.1.0", "schema": SCHEMA_VERSION}
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
@@ -50,6 +51,7 @@ def test_info(agent: Agent) -> None:
     for key in ("agent_version", "hostname", "machine", "cpu", "cores", "memory_bytes", "os", "python"):
         assert key in info
     assert info["cores"] >= 1 and info["memory_bytes"] > 0
+    assert info["schema"] == SCHEMA_VERSION and AgentInfo.from_wire(info).schema == SCHEMA_VERSION
     assert set(RUNTIMES) <= set(info["runtimes"])  # others (e.g. executorch-native) may be listed
     for name in RUNTIMES:
         probe = info["runtimes"][name]
@@ -92,6 +94,10 @@ def test_bad_run_requests(agent: Agent, dense_inputs: tuple) -> None:
           "iterations": 0}, 400, "iterations"),
         ({"artifact_sha256": missing, "runtime": "onnxruntime", "iteration": 5}, 400, "iteration"),
         ([1, 2], 400, "JSON object"),
+        # a host of a newer schema: 426 and one line naming the side to upgrade
+        ({"schema": SCHEMA_VERSION + 1, "artifact_sha256": missing, "inputs_sha256": inputs_sha,
+          "runtime": "onnxruntime", "tensors": []}, 426,
+         f"host speaks schema {SCHEMA_VERSION + 1}, agent speaks {SCHEMA_VERSION}: upgrade the agent"),
     ]
     for body, status, text in cases:
         resp = agent.call("POST", "/v1/runs", json=body)
@@ -108,6 +114,8 @@ def test_run_matches_numpy(agent: Agent, runtime: str, dense_model, dense_inputs
     assert run["state"] == "done", run["error"]
     result = run["result"]
     assert result["runtime"] == runtime and result["runner"] == "python"
+    # the contract: every runtime answers the schema's typed shape, with the agent's run id
+    assert list(result) == ["schema", *RunResult.FIELDS] and RunResult.from_wire(result).run_id == run["id"]
     assert result["threads"] == 1 and result["settings"]
     assert len(result["samples_ns"]) == 5 and all(isinstance(s, int) and s > 0 for s in result["samples_ns"])
     assert result["warmup"] == 2 and result["iterations"] == 5

@@ -27,6 +27,7 @@ import pytest
 
 from agent_fixtures import TOKEN, Agent, decode_npy, launch_agent, stop_agent
 from testbed_agent.native import build
+from testbed_agent.schema import RunResult
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +149,10 @@ def test_agent_runs_a_pte_natively_and_matches_python(agent: Agent, dense_model:
     assert python["state"] == "done" and native["state"] == "done", (python.get("error"), native.get("error"))
     assert python["result"]["runner"] == "python" and native["result"]["runner"] == "native"
     res = native["result"]
+    # the contract: the native runner's result has the Python runtimes' typed shape
+    assert list(res) == list(python["result"]) == ["schema", *RunResult.FIELDS]
+    typed, from_python = RunResult.from_wire(res), RunResult.from_wire(python["result"])
+    assert typed.output_tensors == from_python.output_tensors and typed.run_id == native["id"]
     assert len(res["samples_ns"]) == 10 and res["load_ms"] > 0 and res["peak_rss_bytes"] > 0
     assert res["settings"]["binary"].startswith(str(agent.store / "native"))  # cached in the store
     assert res["measurement"]["stop_reason"] == "minimums_met"

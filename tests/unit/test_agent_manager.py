@@ -11,6 +11,7 @@ from typing import Any
 
 from testbed_agent.manager import RunManager
 from testbed_agent.runs import RUN_ID_RE, RunFiles, new_run_id
+from testbed_agent.schema import RunResult
 from testbed_agent.store import ArtifactStore
 from testbed_agent.supervisor import WorkerOutcome
 from testbed_agent.thermal import ThermalReader
@@ -41,6 +42,16 @@ class FakeRunner:
         pass
 
 
+def fake_result(**extra: Any) -> dict[str, Any]:
+    """A worker result of the typed shape (``schema.RunResult``): what every runtime answers."""
+    return RunResult(runtime="litert", runtime_version="1.0", runner="python", threads=None,
+                     settings={}, artifact_size_bytes=5, load_ms=1.0, first_inference_ms=1.0,
+                     warmup=1, iterations=2, min_time_s=0.0, measurement={}, power=None,
+                     samples_ns=[1], baseline_rss_bytes=1, load_peak_rss_bytes=1,
+                     inference_peak_rss_bytes=1, peak_rss_bytes=1, samples_buffer_bytes=8,
+                     memory_method="test", **extra).to_wire()
+
+
 def setup(tmp_path: Path, outcome: WorkerOutcome, thermal: str = "none"
           ) -> tuple[RunManager, FakeRunner, dict[str, Any]]:
     store = ArtifactStore(tmp_path)
@@ -69,7 +80,7 @@ def wait(manager: RunManager, run_id: str) -> dict[str, Any]:
 
 
 def test_one_at_a_time_and_saved(tmp_path: Path) -> None:
-    manager, runner, request = setup(tmp_path, WorkerOutcome({"samples_ns": [1], "outputs_npy_b64": "x"},
+    manager, runner, request = setup(tmp_path, WorkerOutcome(fake_result(outputs_npy_b64="x"),
                                                              None, ""))
     ids = [manager.submit(request).id for _ in range(4)]
     runs = [wait(manager, i) for i in ids]
@@ -110,7 +121,7 @@ def test_run_ids_sort_by_time() -> None:
 
 
 def test_new_fields_reach_the_worker(tmp_path: Path) -> None:
-    manager, runner, request = setup(tmp_path, WorkerOutcome({"samples_ns": [1]}, None, ""))
+    manager, runner, request = setup(tmp_path, WorkerOutcome(fake_result(), None, ""))
     request.update(warmup_min_s=0.5, min_time_s=1.0, max_time_s=9.0, ci_target_pct=2.0,
                    runtime_settings={"xnnpack": False}, cpu_affinity=[0],
                    memory_limit_mb=512, thermal=None, debug_noise={"fraction": 0.5})
@@ -125,7 +136,7 @@ def test_new_fields_reach_the_worker(tmp_path: Path) -> None:
 
 def test_cooldown_then_thermal_record(tmp_path: Path) -> None:
     """pi4 fixture at 48 °C: a cooldown below 60 °C is reached at once; the record has it."""
-    manager, _, request = setup(tmp_path, WorkerOutcome({"samples_ns": [1]}, None, ""), "pi4")
+    manager, _, request = setup(tmp_path, WorkerOutcome(fake_result(), None, ""), "pi4")
     request["thermal"] = {"cooldown_below_c": 60.0, "cooldown_timeout_s": 5.0}
     run = wait(manager, manager.submit(request).id)
     thermal = run["result"]["thermal"]
@@ -149,4 +160,23 @@ def test_out_of_memory_under_a_limit_says_so(tmp_path: Path) -> None:
     request["memory_limit_mb"] = None
     run = wait(manager, manager.submit(request).id)
     assert run["error"].startswith("worker crashed (signal 6 SIGABRT)")
+    manager.shutdown()
+
+
+def test_result_is_typed_and_keeps_the_run_id(tmp_path: Path) -> None:
+    """The agent adds its run id, thermal record and phases; every field of the schema is there."""
+    manager, _, request = setup(tmp_path, WorkerOutcome(fake_result(), None, ""))
+    run_id = manager.submit(request).id
+    result = wait(manager, run_id)["result"]
+    typed = RunResult.from_wire(result)
+    assert typed.run_id == run_id and typed.phases_s and typed.wall_s is not None
+    assert list(result) == ["schema", *RunResult.FIELDS]
+    manager.shutdown()
+
+
+def test_malformed_worker_result_fails_the_run(tmp_path: Path) -> None:
+    """A runtime answering another shape is a failed run naming the field, not a stored guess."""
+    manager, _, request = setup(tmp_path, WorkerOutcome({"samples_ns": [1], "latency": 3}, None, ""))
+    run = wait(manager, manager.submit(request).id)
+    assert run["state"] == "failed" and "unknown field(s) in the run result: latency" in run["error"]
     manager.shutdown()

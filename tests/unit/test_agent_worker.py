@@ -14,6 +14,7 @@ import pytest
 
 from testbed_agent.errors import first_line
 from testbed_agent.measure import load_inputs, npy_b64
+from testbed_agent.schema import RunResult
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -61,6 +62,9 @@ def test_result(files: dict) -> None:
     for key in ("load_ms", "first_inference_ms", "baseline_rss_bytes", "load_peak_rss_bytes",
                 "peak_rss_bytes", "artifact_size_bytes", "timing_output_npy_b64"):
         assert key in result
+    typed = RunResult.from_wire(result)  # the wire schema's shape, tensors named
+    assert typed.input_tensors and typed.input_tensors[0].shape == (1, 3)
+    assert typed.output_tensors and typed.output_tensors[0].name == "output_0"
 
 
 def test_no_outputs_and_default_threads(files: dict) -> None:
@@ -68,7 +72,8 @@ def test_no_outputs_and_default_threads(files: dict) -> None:
                          "inputs_path": files["inputs"], "threads": None, "warmup": 0,
                          "iterations": 1, "return_outputs": False})
     assert result["threads"] is None and "default" in result["settings"]["intra_op_num_threads"]
-    assert "outputs_npy_b64" not in result and "timing_output_npy_b64" not in result
+    # every field of the typed result is there (schema.RunResult); no outputs: None
+    assert result["outputs_npy_b64"] is None and result["timing_output_npy_b64"] is None
 
 
 def test_corrupt_model_is_one_line_error(files: dict) -> None:

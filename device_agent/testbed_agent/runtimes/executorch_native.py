@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..schema import RunResult, TensorSpec
 from .base import Probe, Runtime, Session
 from .registry import register
 
@@ -89,7 +90,7 @@ class ExecuTorchNative(Runtime):
         assert self._binary is not None
         return NativeSession(self._binary, path, threads)
 
-    def measure(self, request: dict[str, Any]) -> dict[str, Any]:
+    def measure(self, request: dict[str, Any]) -> RunResult:
         """The whole measurement, timed inside the runner; the result has the worker's fields."""
         from ..arrays import load_inputs, npy_b64
         from ..native import runner
@@ -121,12 +122,9 @@ class ExecuTorchNative(Runtime):
             meter.close()
         if not timed.outputs:
             raise ValueError("the model returned no outputs")
-        result: dict[str, Any] = {
-            "runtime": self.name,
-            "runtime_version": self.version(),
-            "runner": "native",
-            "threads": threads,
-            "settings": {
+        result = RunResult(
+            runtime=self.name, runtime_version=self.version(), runner="native", threads=threads,
+            settings={
                 "binary": str(self._binary),
                 "method": info.get("method"),
                 "load_mode": info.get("load_mode"),
@@ -139,14 +137,10 @@ class ExecuTorchNative(Runtime):
                 "power_window": "the runner process: load, first inference, warm-up and timed "
                                 "loop (energy per inference divides by all of those inferences)",
             },
-            "artifact_size_bytes": os.path.getsize(path),
-            "load_ms": info["load_ns"] / 1e6,
-            "first_inference_ms": info["first_ns"] / 1e6,
-            "warmup": warmup,
-            "iterations": iterations,
-            "min_time_s": min_time_s,
-            "samples_ns": samples,
-            "measurement": {
+            artifact_size_bytes=os.path.getsize(path),
+            load_ms=info["load_ns"] / 1e6, first_inference_ms=info["first_ns"] / 1e6,
+            warmup=warmup, iterations=iterations, min_time_s=min_time_s, samples_ns=samples,
+            measurement={
                 "control": {"warmup": warmup, "warmup_min_s": warmup_min_s, "min_runs": iterations,
                             "min_s": min_time_s, "max_s": max_time_s,
                             "ci_target_pct": request.get("ci_target_pct")},
@@ -154,27 +148,30 @@ class ExecuTorchNative(Runtime):
                 "timed_s": info.get("loop_ns", 0) / 1e9, "stop_reason": info.get("stop_reason"),
                 "adaptive": "not supported by the native runner: ci_target_pct is not applied "
                             "(fixed minimums and max_s only)"},
-            "power": power,
-            "baseline_rss_bytes": info.get("baseline_rss_bytes"),  # the runner, libraries loaded
-            "load_peak_rss_bytes": info.get("load_peak_rss_bytes"),
-            "inference_peak_rss_bytes": info.get("peak_rss_bytes"),
-            "peak_rss_bytes": info.get("peak_rss_bytes"),
-            "samples_buffer_bytes": 8 * len(samples),  # the runner's std::vector<int64_t>
-            "memory_method": "ru_maxrss of the et_runner process (peak so far, not per phase)",
-        }
+            power=power,
+            baseline_rss_bytes=info.get("baseline_rss_bytes"),  # the runner, libraries loaded
+            load_peak_rss_bytes=info.get("load_peak_rss_bytes"),
+            inference_peak_rss_bytes=info.get("peak_rss_bytes"),
+            peak_rss_bytes=info.get("peak_rss_bytes"),
+            samples_buffer_bytes=8 * len(samples),  # the runner's std::vector<int64_t>
+            memory_method="ru_maxrss of the et_runner process (peak so far, not per phase)",
+            input_tensors=[TensorSpec.of("input", timing)],
+            output_tensors=[TensorSpec.of(f"output_{i}", np.asarray(o))
+                            for i, o in enumerate(timed.outputs)],
+        )
         if request.get("return_outputs", True):
-            result["timing_output_npy_b64"] = npy_b64(timed.outputs[0])
+            result.timing_output_npy_b64 = npy_b64(timed.outputs[0])
             if evals is not None:
                 with stage("the evaluation inferences (native runner)"):
                     evaluated = runner.run(self._binary, path, timing, threads=threads, evals=evals)
                 assert evaluated.eval_outputs is not None
-                result["outputs_npy_b64"] = npy_b64(evaluated.eval_outputs)
-                result["peak_rss_bytes"] = max(int(result["peak_rss_bytes"] or 0),
-                                                int(evaluated.info.get("peak_rss_bytes") or 0))
+                result.outputs_npy_b64 = npy_b64(evaluated.eval_outputs)
+                result.peak_rss_bytes = max(int(result.peak_rss_bytes or 0),
+                                            int(evaluated.info.get("peak_rss_bytes") or 0))
         if request.get("profile_ops"):
             from ..opprofile import collect_native
 
-            result["ops"] = collect_native(self._binary, path, timing, threads)
+            result.ops = collect_native(self._binary, path, timing, threads)
         return result
 
 
