@@ -19,13 +19,12 @@ from .convert import choose
 from .errors import AgentError, TestbedError, TransportError
 from .profiles import EffectiveMeasure, Profile
 from .store import Store
-from .transports import Transport
+from .transports import BoardClient, Transport
 from .transports import get as get_transport
 
 if TYPE_CHECKING:
     from testbed_zoo import ZooModel
 
-    from .agent_client import AgentClient
     from .converters.cache import Artifact
 
 Progress = Callable[[str], None]
@@ -92,7 +91,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     return outcome
 
 
-def measure_artifact(art: Artifact, model: ZooModel, transport: Transport, client: AgentClient, info: dict,
+def measure_artifact(art: Artifact, model: ZooModel, transport: Transport, client: BoardClient, info: dict,
                      profile: Profile,
                      options: DeployOptions, refs: dict, run_id: str, progress: Progress = lambda msg: None,
                      faults: tuple[type[BaseException], ...] = ()) -> tuple[dict, list[int], list]:
@@ -130,7 +129,7 @@ def reference_inputs(model: ZooModel, art: Artifact, refs: dict) -> tuple[inputs
     return refs[key]
 
 
-def _measure(art: Artifact, model: ZooModel, transport: Transport, client: AgentClient, info: dict, profile: Profile,
+def _measure(art: Artifact, model: ZooModel, transport: Transport, client: BoardClient, info: dict, profile: Profile,
              options: DeployOptions, refs: dict, record: dict, phases: dict[str, float],
              agent_phases: dict[str, float]) -> tuple[list[int], list]:
     """Measure; ``phases`` gets the host's seconds: ``host_inputs`` (inputs and the source

@@ -28,6 +28,7 @@ from ..errors import PERMANENT, RETRYABLE, AgentServerError, TestbedError, Trans
 from ..profiles import Profile
 from ..store import Store
 from ..transports import get as get_transport
+from ..transports.capabilities import SharesThisMachine
 from .lease import BoardBusy, BoardLease
 from .plan import Plan, deploy_options
 from .ui import RunUI
@@ -237,10 +238,9 @@ class BoardWorker(threading.Thread):
 
     def _run(self) -> None:
         ctx, ex = self.ctx, self.ctx.plan.execution
-        if self.profile.transport == "local":  # wait for another process's local measurement first,
-            from ..transports.local import machine_lock  # not inside the timed health check
-
-            self._machine = machine_lock(notify=self._say)
+        transport = get_transport(self.profile.transport)
+        if issubclass(transport, SharesThisMachine):  # the board is this host: wait for another process's
+            self._machine = transport.machine_lock(self._say)  # measurement first, not in the timed health check
         try:
             self._connect("health check")
         except TestbedError as exc:  # the whole message: a deploy shows it as its error

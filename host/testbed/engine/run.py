@@ -24,6 +24,7 @@ from .. import __version__, profiles
 from ..errors import ConfigError, TestbedError
 from ..profiles import Profile
 from ..store import FINISHED, Store
+from ..transports.capabilities import SharesThisMachine, has
 from .artifacts import Conversions
 from .board import Connector, RunContext, connect_profile
 from .executor import Executor, ThreadExecutor
@@ -161,7 +162,7 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
                          artifacts={}, refs={m: {} for m in models}, ui=ui, connect=options.connect, stop=stop)
         executor = options.executor(ctx, boards, pending)
         conversions = Conversions(models, [(c.model, c.converter) for c in pending], options.progress)
-        hold = not options.overlap or any(b.transport == "local" for b in boards)
+        hold = not options.overlap or any(has(b.transport, SharesThisMachine) for b in boards)
         held: list[Any] = []
         for pair, art in conversions.ready(stop):
             ctx.artifacts[pair] = art
