@@ -122,4 +122,35 @@ def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
     def list_runs() -> Response:
         return jsonify(manager.recent(50))
 
+    @app.post("/v1/workers/prestart")
+    def prestart_workers() -> tuple[dict[str, Any], int]:
+        runtimes = parse_prestart(request.get_json(force=True, silent=True), runtime_probes())
+        prestart = getattr(manager.runner, "prestart", None)  # a runner without fork servers: nothing
+        states = prestart([rt for rt, why in runtimes.items() if why is None]) if prestart else {}
+        for rt, why in runtimes.items():
+            states.setdefault(rt, {"state": "unavailable", "error": why} if why else {"state": "exec"})
+        return {"workers": states}, 202
+
+    @app.get("/v1/workers")
+    def get_workers() -> dict[str, Any]:
+        status = getattr(manager.runner, "status", None)
+        return {"fork": bool(getattr(manager.runner, "fork", False)), "workers": status() if status else {}}
+
     return app
+
+
+def parse_prestart(body: Any, probes: dict[str, Any]) -> dict[str, str | None]:
+    """``{"runtimes": [names]}`` -> each name and why it cannot start (None: it can). An unknown
+    name or a malformed body is the caller's error (400)."""
+    runtimes = body.get("runtimes") if isinstance(body, dict) else None
+    if (not isinstance(body, dict) or set(body) - {"runtimes"} or not isinstance(runtimes, list)
+            or not all(isinstance(rt, str) for rt in runtimes)):
+        raise RequestError('the body must be {"runtimes": [names of runtimes]}')
+    unknown = [rt for rt in runtimes if rt not in probes]
+    if unknown:
+        raise RequestError(f"unknown runtime {unknown[0]!r:.40}; this agent has {', '.join(probes)}")
+    out: dict[str, str | None] = {}
+    for rt in runtimes:
+        probe = probes[rt]
+        out[rt] = None if probe.available else (probe.reason or "not available")
+    return out

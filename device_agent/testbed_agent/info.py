@@ -23,7 +23,7 @@ from .schema import AgentInfo
 #: What this agent understands beyond the first API version, for hosts that talk to older agents:
 #: ``power.idle_valid_s`` (cached idle baselines), ``phases_s`` (time per phase in results),
 #: ``forkserver`` (workers forked from per-runtime fork servers, ``--worker-start``).
-FEATURES = ("power.idle_valid_s", "phases_s", "forkserver")
+FEATURES = ("power.idle_valid_s", "phases_s", "forkserver", "workers.prestart")
 
 
 @functools.cache

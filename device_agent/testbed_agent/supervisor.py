@@ -8,8 +8,18 @@ kills it together with anything it started. It is started one of two ways:
   and the runtime's import (seconds; ExecuTorch's torch import is 15 s on a loaded 2-core
   machine). A server is started on a runtime's first run and closed after ``idle_close_s``
   without runs. Where a server cannot be started or dies, the run falls back to ``exec`` and
-  its ``worker`` record says why.
+  its ``worker`` record says why. ``prestart(runtimes)`` starts servers ahead of their first run
+  (``POST /v1/workers/prestart``, which the host sends right after it connects), so their import
+  overlaps with the host's own preparation instead of following it.
 * ``exec``: ``sys.executable -m testbed_agent.worker``, a new interpreter per run.
+
+Timing honesty on a small board: importing a runtime (torch: seconds of both cores) while
+another runtime is being timed would slow that measurement down. So a fork server never starts
+while a worker runs, and a worker never starts while a fork server is starting: a run first waits
+for every server still starting, and that wait is its ``server_start_s`` (phase ``server_start``).
+Several servers start side by side (their imports share the cores, one measurement is disturbed
+by none of them): a deploy then pays max(host preparation, the slowest start) instead of the sum
+of every runtime's start after the host's preparation.
 
 The outcomes:
 
@@ -103,17 +113,99 @@ class WorkerRunner:
         self._broken: dict[str, str] = {}  # runtime -> why its fork server is not used
         self._lock = threading.Lock()
         self._stopping = False
+        self._changed = threading.Condition(self._lock)  # a start or a run began or ended
+        self._starting: set[str] = set()  # runtimes whose fork server is being started (prestart)
+        self._running = False  # a run is in progress: no fork server starts meanwhile
+        self._prestarted: set[str] = set()  # runtimes whose server a prestart started
+
+    def prestart(self, runtimes: list[str]) -> dict[str, dict[str, Any]]:
+        """Start the fork servers of ``runtimes`` that are not running yet, each in a thread of its
+        own (they import side by side), after the run in progress if there is one; return
+        ``status()`` of those runtimes. Without fork servers (``fork=False``) nothing starts."""
+        if self.fork:
+            for runtime in dict.fromkeys(runtimes):
+                with self._lock:
+                    if (self._stopping or runtime in self._servers or runtime in self._broken
+                            or runtime in self._starting):
+                        continue
+                    self._starting.add(runtime)
+                threading.Thread(target=self._prestart_one, args=(runtime,), daemon=True,
+                                 name=f"prestart-{runtime}").start()
+        states = self.status()
+        return {rt: states.get(rt, {"state": "exec" if not self.fork else "not started"})
+                for rt in runtimes}
+
+    def _prestart_one(self, runtime: str) -> None:
+        with self._changed:  # never import beside a timed run
+            while self._running and not self._stopping:
+                self._changed.wait()
+        try:
+            if self._stopping:
+                return
+            try:
+                server = ForkServer(runtime, self.python, self.cwd, worker_env())
+            except ForkServerError as exc:
+                with self._lock:
+                    self._broken[runtime] = f"fork server for {runtime} unavailable: {exc}"
+                return
+            with self._lock:
+                stopping = self._stopping
+                if not stopping:
+                    self._servers[runtime] = server
+                    self._prestarted.add(runtime)
+            if stopping:  # the agent shut down meanwhile
+                server.close()
+        finally:
+            with self._changed:
+                self._starting.discard(runtime)
+                self._changed.notify_all()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Each known runtime's fork server: ``{"state": "ready"|"starting"|"failed", ...}``
+        (ready: ``start_s``, ``import_s``, ``prestarted``; failed: ``error``)."""
+        with self._lock:
+            out: dict[str, dict[str, Any]] = {
+                rt: {"state": "ready", "start_s": round(srv.start_s, 3), "import_s": round(srv.import_s, 3),
+                     "prestarted": rt in self._prestarted}
+                for rt, srv in self._servers.items()}
+            out.update((rt, {"state": "starting"}) for rt in self._starting)
+            out.update((rt, {"state": "failed", "error": why}) for rt, why in self._broken.items())
+        return out
+
+    def _begin_run(self) -> float:
+        """Wait until no fork server is starting, then mark a run in progress; the seconds waited."""
+        started = time.monotonic()
+        with self._changed:
+            while self._starting and not self._stopping:
+                self._changed.wait()
+            self._running = True
+        return time.monotonic() - started
+
+    def _end_run(self) -> None:
+        with self._changed:
+            self._running = False
+            self._changed.notify_all()
 
     def run(self, request: dict[str, Any], timeout_s: float) -> WorkerOutcome:
-        """Run one worker with ``request`` on stdin; wait at most ``timeout_s`` seconds."""
+        """Run one worker with ``request`` on stdin; wait at most ``timeout_s`` seconds (after the
+        fork servers still starting, if any: their wait is part of ``server_start_s``)."""
+        waited = self._begin_run() if self.fork else 0.0
+        try:
+            outcome = self._run(request, timeout_s, waited)
+        finally:
+            if self.fork:
+                self._end_run()
+        return outcome
+
+    def _run(self, request: dict[str, Any], timeout_s: float, waited: float) -> WorkerOutcome:
         runtime = str(request.get("runtime", ""))
-        server_start_s = None
+        server_start_s = waited if waited >= 0.001 else None
         fallback = None
         if self.fork:
             if runtime not in self._servers and runtime not in self._broken:
                 try:
                     started = ForkServer(runtime, self.python, self.cwd, worker_env())
-                    server_start_s = started.start_s
+                    server_start_s = (server_start_s or 0.0) + started.start_s
                     with self._lock:
                         self._servers[runtime] = started
                 except ForkServerError as exc:
@@ -124,6 +216,7 @@ class WorkerRunner:
                 outcome = self._run_forked(server, request, timeout_s)
                 if outcome is not None:
                     outcome.worker["server_start_s"] = server_start_s
+                    outcome.worker["server_prestarted"] = runtime in self._prestarted
                     return outcome
                 fallback = f"fork server for {runtime} stopped answering; restarted on the next run"
         outcome = self._run_exec(request, timeout_s)
@@ -200,6 +293,7 @@ class WorkerRunner:
         with self._lock:
             if self._servers.get(server.runtime) is server:
                 del self._servers[server.runtime]
+                self._prestarted.discard(server.runtime)
         server.close()
 
     def close_idle(self) -> None:
@@ -244,6 +338,7 @@ class WorkerRunner:
         with self._lock:
             self._stopping = True
             proc, server = self._proc, self._server
+            self._changed.notify_all()
         if proc is not None and proc.poll() is None:
             self._kill_group(proc)
         if server is not None:

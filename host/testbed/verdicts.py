@@ -32,6 +32,13 @@ is a regression.
 A cell's verdict is the worst of its metrics: regressed > improved > noisy > unchanged. A cell that
 measured in the baseline and fails now is ``broken`` (counted with the regressions); one that failed
 in both is ``failed``; one with no baseline is ``new``.
+
+Like pyperf, two runs measured in different environments are not judged against each other
+silently: when the runtime or its runner, a tool (converter/framework) version, the threads, the CPU
+governor, the CPU affinity or the memory limit differ between the baseline and the current records
+(``environment``; a fact one side does not record is not compared), the cell's verdict is
+``incomparable`` and its reason names what differs (``runtime_version 1.17.0 -> 1.18.0``); the
+metrics are still computed and shown, and such a cell never counts as a regression.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from .stats import fmt_p_value
 
 REGRESSED, IMPROVED, UNCHANGED, NOISY = "regressed", "improved", "unchanged", "noisy"
 NEW, BROKEN, FAILED, MISSING = "new", "broken", "failed", "missing"
+INCOMPARABLE = "incomparable"
 ORDER = {REGRESSED: 3, IMPROVED: 2, NOISY: 1, UNCHANGED: 0}
 COUNTS_AS_REGRESSION = (REGRESSED, BROKEN)
 MIN_SAMPLES = 5
@@ -89,6 +97,7 @@ class CellData:
     accuracy: float | None = None
     ok: bool = True  # every repeat measured
     error: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)  # what must match to compare (``environment``)
 
     @classmethod
     def from_results(cls, results: Iterable[Any]) -> CellData:
@@ -113,7 +122,32 @@ class CellData:
                 data.energy_estimated = data.energy_estimated or bool(power.get("estimated"))
             if data.accuracy is None and rec.get("accuracy") is not None:
                 data.accuracy = float(rec["accuracy"])
+            for key, value in environment(rec).items():
+                data.environment.setdefault(key, value)
         return data
+
+
+def environment(rec: dict[str, Any]) -> dict[str, Any]:
+    """The facts of a record that two runs must share to be judged against each other: the runtime
+    (version, runner), tool versions, threads and the CPU settings (governor, affinity, memory
+    limit). Only the facts the record holds (None: not recorded, not compared)."""
+    settings = rec.get("settings") or {}
+    facts: dict[str, Any] = {
+        "runtime_version": rec.get("runtime_version"), "runner": rec.get("runner"),
+        "threads": rec.get("threads"),
+        "governor": (rec.get("thermal") or {}).get("governor"),
+        "cpu_affinity": settings.get("cpu_affinity"),
+        "memory_limit_mb": settings.get("memory_limit_mb"),
+    }
+    for tool, version in sorted((rec.get("tool_versions") or {}).items()):
+        facts[f"tool_versions.{tool}"] = version
+    return {k: v for k, v in facts.items() if v is not None}
+
+
+def environment_differences(base: dict[str, Any], cur: dict[str, Any]) -> list[str]:
+    """``["runtime_version 1.17.0 -> 1.18.0", ...]``: the facts both record with different values."""
+    return [f"{key} {base[key]} -> {cur[key]}" for key in base
+            if key in cur and base[key] != cur[key]]
 
 
 def _pct(x: float) -> float:
@@ -265,4 +299,10 @@ def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = D
     overall = max(deciding.values(), key=lambda v: ORDER[v], default=UNCHANGED)
     notes = [f"{name} {m['verdict']}: {m['reason']}" for name, m in metrics.items()
              if m["verdict"] not in (None, UNCHANGED)]
-    return {"verdict": overall, "reason": "; ".join(notes) or metrics["latency"]["reason"], "metrics": metrics}
+    reason = "; ".join(notes) or metrics["latency"]["reason"]
+    differs = environment_differences(base.environment, cur.environment)
+    if differs:  # never judged silently across environments (pyperf's rule): say what differs
+        return {"verdict": INCOMPARABLE, "differs": differs, "metrics": metrics, "would_be": overall,
+                "reason": (f"not comparable, measured differently: {'; '.join(differs)} "
+                           f"(the metrics would say {overall}: {reason})")}
+    return {"verdict": overall, "reason": reason, "metrics": metrics}

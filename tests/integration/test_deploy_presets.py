@@ -28,7 +28,9 @@ def test_quick_preset_prints_n_p50_ci_and_target() -> None:
 
 def test_quick_preset_record() -> None:
     [record] = run_json("deploy", *ONE, "--preset", "quick")
-    assert record["status"] == "ok" and record["schema_version"] == 5
+    assert record["status"] == "ok" and record["schema_version"] == 6
+    assert record["agent_run_id"]  # the agent's run id is kept (record v6)
+    assert record["output_tensors"] and record["output_tensors"][0]["name"] == "output_0"
     m, lat = record["measurement"], record["latency_ms"]
     # a tail percentile only from enough samples (issue 11: a p99 of ~20 samples was printed)
     assert lat["percentile_min_n"] == {"p90": 36, "p99": 368}

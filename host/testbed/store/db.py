@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..errors import ConfigError
 from .migrate import current_revision, default_url, head_revision, migrate, open_engine
 from .plan_runs import PlanRunStore
-from .rows import FINISHED, OPS_TABLE_KEY, _now, result_row
+from .rows import FINISHED, OPS_TABLE_KEY, _now, read_results, result_row
 from .schema import Deployment, PlanCell, Result
 
 __all__ = ["FINISHED", "OPS_TABLE_KEY", "Store", "current_revision", "default_url", "head_revision", "migrate"]
@@ -55,8 +55,10 @@ class Store(PlanRunStore):
             s.commit()
 
     def results(self, dep_id: str) -> list[Result]:
+        """The deployment's results, their records upgraded to the current version."""
         with Session(self.engine) as s:
-            return list(s.scalars(select(Result).where(Result.deployment_id == dep_id).order_by(Result.id)))
+            rows = list(s.scalars(select(Result).where(Result.deployment_id == dep_id).order_by(Result.id)))
+        return read_results(rows)
 
     def deployments(self, limit: int = 20) -> list[Deployment]:
         with Session(self.engine) as s:

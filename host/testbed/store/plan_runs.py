@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
-from .rows import FINISHED, _now, result_row, rowcount
+from .rows import FINISHED, _now, read_results, result_row, rowcount
 from .schema import PlanBoard, PlanCell, PlanRun, Result
 
 
@@ -199,14 +199,15 @@ class PlanRunStore:
         return int(n or 0)
 
     def cell_results(self, cell_ids: Iterable[int]) -> dict[int, list[Result]]:
-        """Results per cell id (repeats in order)."""
+        """Results per cell id (repeats in order), their records upgraded to the current version."""
         ids = list(cell_ids)
         out: dict[int, list[Result]] = {i: [] for i in ids}
         if not ids:
             return out
         with Session(self.engine) as s:
-            for res in s.scalars(select(Result).where(Result.cell_id.in_(ids)).order_by(Result.id)):
-                out[res.cell_id].append(res)  # type: ignore[index]
+            rows = list(s.scalars(select(Result).where(Result.cell_id.in_(ids)).order_by(Result.id)))
+        for res in read_results(rows):
+            out[res.cell_id].append(res)  # type: ignore[index]
         return out
 
     def set_verdicts(self, run_id: str, baseline_id: str | None, verdicts: dict[int, dict],

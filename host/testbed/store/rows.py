@@ -1,4 +1,7 @@
-"""Rows from records: what every part of the store writes the same way (results, timestamps)."""
+"""Rows from records: what every part of the store writes and reads the same way (results, timestamps).
+
+Reading: every stored record goes through ``records.upgrade`` (``read_results``), so a reader always
+sees the current record version, whatever version wrote it."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy.engine import CursorResult
 
+from .. import records
 from .schema import Result
 
 FINISHED = ("done", "failed")  # cell states --resume never redoes
@@ -44,3 +48,12 @@ def result_row(dep_id: str, record: dict, samples_ns: list[int], power_samples: 
         latency_p50_ms=lat.get("p50"), cached=bool(record.get("cached")),
         samples_ns=list(samples_ns), power_samples=list(power_samples or []), record=record,
         cell_id=cell_id, ops=_ops_table(record, ops))
+
+
+def read_results(rows: list[Result]) -> list[Result]:
+    """``rows`` with their records upgraded to the current version (detached rows: nothing is written
+    back; a record newer than this host is a ``records.RecordVersionError``)."""
+    for row in rows:
+        if row.record:
+            row.record = records.upgrade(row.record)
+    return rows

@@ -1,51 +1,9 @@
 """The result record: one per artifact measured (or failed) in a deploy. Versioned and documented.
 
-Schema history:
-  1 (0.1.0) first version: identity, status/error, size, load, first inference, latency summary from
-            raw samples, memory, accuracy, parity, cache/transfer facts, settings and tool versions.
-  2 (0.1.0) ``power``: the agent's power record (sensor, estimated, method, idle_w, active_w,
-            energy_mj_per_inference net of idle and gross, windows, missing_reason); its raw
-            (t_ns, watts) samples are stored beside the record, not inside it.
-  3 (0.1.0) measurement engine:
-            ``latency_ms`` gains ``trimmed_mean`` (middle 80 %), ``cv_pct`` (std/mean %),
-            ``ci_low``/``ci_high`` (distribution-free 95 % CI of the median, order statistics),
-            ``ci_pct`` (its larger half-width, % of p50: the "±" figure) and ``ci_level``.
-            ``measurement``: how the run was controlled and why it stopped - ``preset``, the
-            ``requested`` settings (warmup, warmup_min_s, iterations = minimum runs, min_s, max_s,
-            ci_target_pct, timeout_s), ``warmup_runs``, ``warmup_s``, ``timed_s``, ``stop_reason``
-            (ci_target_met / minimums_met / max_s_reached / max_samples_reached; None from an agent
-            without run control), ``ci_target_pct``, ``target_met`` (recomputed here from the raw
-            samples; None without a target or without raw samples, False - never assumed - when the
-            CI is wider or there are too few samples), ``ci_checks``, and ``mlperf`` (SingleStream VALID/INVALID, p90,
-            reasons) under the mlperf preset, else None.
-            Memory: ``model_memory_mb`` (max of the load and inference peaks minus the baseline, the
-            worker with the runtime imported and no model) and ``memory`` with the raw figures
-            (``empty_worker_rss_mb`` before the runtime import, ``baseline_rss_mb``,
-            ``load_peak_rss_mb``, ``inference_peak_rss_mb``, ``peak_rss_mb``,
-            ``samples_buffer_mb`` - the raw-sample buffer, left out of the model's share - and
-            ``method``).
-            ``thermal``: the agent's thermal record (``available``, ``status``, ``missing``,
-            ``cooldown``, ``governor``, ``throttled`` True/False/None + ``throttle_reasons``,
-            before/after snapshots, ``during`` summary and ~2 Hz samples); None from an older agent.
-            ``settings`` also holds ``cpu_affinity``/``cpus_allowed`` and ``memory_limit_mb``.
-  4 (0.1.0) ``latency_ms.p90``/``p99`` are None below ``latency_ms.percentile_min_n`` samples (new,
-            {"p90": 36, "p99": 368} at 95 %: fewer samples than the percentile's distribution-free
-            confidence interval needs, see ``stats.percentile_min_n``); v3 records carry them from
-            any n (a p99 of 20 samples is their maximum).
-  5 (0.1.0) time per phase: ``wall_s`` (the variant's time on the host, from its measurement
-            request to its record) and ``phases_s``, which sums to it: the host's ``host_inputs``,
-            ``transfer``, ``host_record``, ``host_other`` and ``queue_and_poll`` (the run's time
-            the agent did not account for: HTTP polling, saving the run), and the agent's (``cooldown``,
-            ``thermal_watch``, ``server_start``, ``worker_start``, ``worker_imports``, ``setup``,
-            ``runtime_import``, ``load``, ``first_inference``, ``power_idle``, ``warmup``,
-            ``measure``, ``power_summary``, ``eval``, ``profile_ops``, ``result``,
-            ``worker_exit``, ``agent``; see the agent's ``manager`` and ``measure``); with an
-            older agent its share stays one ``agent_run`` phase. ``worker``: how the
-            measuring process started (``start``: forkserver / exec, ``fallback``).
-            ``power`` gains ``idle_source`` (measured / cached / None) and ``idle_baseline`` (the
-            run that measured a reused baseline, its age); an estimate that was not sampled has
-            ``not_sampled: true`` and the reason in ``missing_reason``. ``memory.peak_rss_mb`` is
-            the worker's own peak (VmHWM), no longer ``ru_maxrss``, which carried the agent's peak.
+    model.Record          the record's type, its fields and its version history (``SCHEMA_VERSION``)
+    upgrade.upgrade/read  readers: any older stored version upgraded to the current one (the store's
+                          readers go through them)
+    base_record ...       building a record from a conversion and the agent's typed result
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -59,16 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from .stats import accuracy, latency_summary, mlperf_singlestream, parity, target_met
+from ..stats import accuracy, latency_summary, mlperf_singlestream, parity, target_met
+from .model import SCHEMA_VERSION, Record
+from .upgrade import RecordVersionError, read, upgrade
 
-SCHEMA_VERSION = 5
+__all__ = ["MB", "SCHEMA_VERSION", "Record", "RecordVersionError", "add_measurement", "add_phases",
+           "base_record", "decode_npy", "measurement", "memory", "no_power", "power_not_sampled", "read",
+           "upgrade"]
 MB = 1024 * 1024
 
 
 def base_record(artifact: Any, device: str, run_id: str) -> dict:
-    """The part of the record known before measuring: what was converted, how, and whether it worked."""
-    return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "device": device,
+    """The part of the record known before measuring: what was converted, how, and whether it worked
+    (a dict of ``Record``'s shape, checked by it)."""
+    return Record.model_validate({
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "agent_run_id": None, "device": device,
         "model": artifact.model, "converter": artifact.converter, "format": artifact.format,
         "source": artifact.source, "quantization": artifact.quantization, "runtime": artifact.runtime,
         "runner": None, "status": artifact.status, "error": artifact.error,
@@ -79,8 +42,8 @@ def base_record(artifact: Any, device: str, run_id: str) -> dict:
         "accuracy": None, "parity": None, "cached": False, "bytes_sent": 0,
         "runtime_version": None, "threads": None, "settings": {}, "warmup": None, "iterations": None,
         "power": None, "measurement": None, "model_memory_mb": None, "memory": None, "thermal": None,
-        "wall_s": None, "phases_s": None, "worker": None,
-    }
+        "wall_s": None, "phases_s": None, "worker": None, "input_tensors": None, "output_tensors": None,
+    }).to_json()
 
 
 def no_power(profile: Any, info: dict) -> dict:
@@ -129,6 +92,8 @@ def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
         record["power"] = power
     record.update({
         "status": "ok", "error": None, "runner": result.get("runner"),
+        "agent_run_id": result.get("run_id"),  # the agent's run id (wire schema 2)
+        "input_tensors": result.get("input_tensors"), "output_tensors": result.get("output_tensors"),
         "runtime_version": result.get("runtime_version"), "threads": result.get("threads"),
         "settings": result.get("settings", {}), "warmup": result.get("warmup"),
         "iterations": result.get("iterations"), "load_ms": result.get("load_ms"),
