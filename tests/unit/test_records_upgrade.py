@@ -75,7 +75,8 @@ def test_newer_or_unversioned_records_are_refused() -> None:
                                                  f"up to {records.SCHEMA_VERSION}: upgrade the host"):
         records.upgrade({**current_record(), "schema_version": records.SCHEMA_VERSION + 1})
     with pytest.raises(RecordVersionError, match="without a valid schema_version"):
-        records.upgrade({"model": "m"})
+        records.upgrade({"model": "m", "schema_version": "5"})
+    assert records.upgrade({"model": "m"})["schema_version"] == records.SCHEMA_VERSION  # none: read as 1
 
 
 def test_the_agents_run_id_and_tensors_are_kept() -> None:

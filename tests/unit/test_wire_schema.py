@@ -105,7 +105,7 @@ def test_newer_host_gets_426_naming_the_agent_to_upgrade() -> None:
 
 
 def test_older_host_gets_426_naming_the_host_to_upgrade(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schema, "MIN_HOST_SCHEMA", schema.SCHEMA_VERSION)
+    monkeypatch.setattr(schema.versions, "MIN_HOST_SCHEMA", schema.SCHEMA_VERSION)
     with pytest.raises(UpgradeRequired, match=r"host speaks schema 1, agent speaks \d+: upgrade the host"):
         agent_parse({"artifact_sha256": ART, "inputs_sha256": INP, "runtime": "onnxruntime"})
 

@@ -5,7 +5,8 @@
 
 A step fills what its version added with what an older record can say: ``None`` where the figure
 was not taken (never a made-up number), or a figure derived from what the record holds (v4's tail
-percentiles). A record newer than this host, or without a version, is a ``RecordVersionError``.
+percentiles). A record without ``schema_version`` is read as version 1; one newer than this host, or
+with a version that is not a number >= 1, is a ``RecordVersionError``.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ assert sorted(STEPS) == list(range(1, SCHEMA_VERSION)), "one upgrade step per ol
 
 def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` as a record of the current version (a copy)."""
-    version = raw.get("schema_version")
+    version = raw.get("schema_version", 1)  # every record since 0.1.0 has one: none is read as the first
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise RecordVersionError(f"a stored record without a valid schema_version ({version!r:.20}): "
                                  "not a testbed result record")
