@@ -9,7 +9,8 @@ from ..stats import fmt_p_value
 from .table import fmt_num
 
 STYLE = {"regressed": "bold red", "broken": "bold red", "improved": "green", "noisy": "yellow",
-         "unchanged": "dim", "new": "cyan", "failed": "red", "missing": "yellow"}
+         "unchanged": "dim", "new": "cyan", "failed": "red", "missing": "yellow",
+         "incomparable": "magenta"}  # measured differently: not judged (verdicts.environment)
 
 
 def verdict_cell(verdict: str | None) -> str:
