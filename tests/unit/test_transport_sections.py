@@ -16,7 +16,15 @@ from testbed.errors import ConfigError
 from testbed.fleet.install import InstallOptions, install
 from testbed.transports import TRANSPORTS, BoardClient, Transport, TransportSettings, get
 from testbed.transports.adb import AdbSettings
-from testbed.transports.capabilities import InstallsAgent, ManagesAgent, PutsFiles, RunsCommands, SharesThisMachine, has
+from testbed.transports.capabilities import (
+    InstallsAgent,
+    LeasesBoard,
+    ManagesAgent,
+    PutsFiles,
+    RunsCommands,
+    SharesThisMachine,
+    has,
+)
 from testbed.transports.ssh_connect import SshSettings
 
 
@@ -96,6 +104,9 @@ def test_every_transport_opens_a_board_client() -> None:
     """One contract: ``open()`` returns a BoardClient, whether the agent's HTTP client or the adb stand-in."""
     assert isinstance(AgentClient("http://127.0.0.1:1", "t", where="x"), BoardClient)
     assert isinstance(AdbBoard(object(), "/data/local/tmp", {}, where="phone"), BoardClient)
+    # the agent grants leases; the phone's stand-in does not (the engine holds it with a lock file)
+    assert isinstance(AgentClient("http://127.0.0.1:1", "t", where="x"), LeasesBoard)
+    assert not isinstance(AdbBoard(object(), "/data/local/tmp", {}, where="phone"), LeasesBoard)
 
 
 def test_agent_install_on_an_adb_board_says_it_takes_none(tmp_path: Path) -> None:

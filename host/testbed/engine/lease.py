@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import AgentError, TestbedError, TransportError
 from ..paths import home
+from ..transports.capabilities import LeasesBoard
 
 
 class BoardBusy(TestbedError):
@@ -36,7 +37,7 @@ class BoardLease:
 
     @property
     def agent_side(self) -> bool:
-        return hasattr(self.client, "acquire_lease")
+        return isinstance(self.client, LeasesBoard)
 
     def acquire(self) -> None:
         """Take the board, waiting while another holder has it (bounded), or raise BoardBusy."""

@@ -14,6 +14,9 @@ ManagesAgent       the agent runs on the board: start, stop, its state    ssh
 InstallsAgent      all three, plus the board's paths: `agent install`     ssh
 SharesThisMachine  the board is this host: hold its measurement lock      local
 =================  ====================================================  ===========
+
+``LeasesBoard`` is one for the client an opened transport returns: the agent's leases (the adb
+phone's stand-in has none; the engine holds such a board with a lock file on this host).
 """
 
 from __future__ import annotations
@@ -86,6 +89,19 @@ class InstallsAgent(ManagesAgent, RunsCommands, PutsFiles, Protocol):
 
     def agent_command(self) -> str:
         """The command line that serves the agent on the board."""
+
+
+@runtime_checkable
+class LeasesBoard(Protocol):
+    """A board client whose agent grants leases (``AgentClient``): one holder at a time."""
+
+    lease_id: str | None  # sent with every run while set
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> tuple[bool, dict]: ...
+
+    def renew_lease(self, lease_id: str, ttl_s: float) -> bool: ...
+
+    def release_lease(self, lease_id: str) -> None: ...
 
 
 class Releasable(Protocol):
