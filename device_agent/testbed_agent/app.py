@@ -42,6 +42,15 @@ def create_app(*, token: str, store: ArtifactStore, manager: RunManager,
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
             raise AuthError(UNAUTHORIZED)
 
+    @app.after_request
+    def add_schema(response: Response) -> Response:
+        """Every JSON object the agent answers carries its wire schema version (``schema``)."""
+        if response.is_json and response.status_code != 204:
+            body = response.get_json(silent=True)
+            if isinstance(body, dict) and "schema" not in body:
+                response.set_data(app.json.dumps({**body, "schema": SCHEMA_VERSION}))
+        return response
+
     @app.errorhandler(AgentError)
     def agent_error(exc: AgentError) -> tuple[Response, int]:
         response = jsonify(error=str(exc), **getattr(exc, "payload", {}))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .errors import AgentError, NotFoundError, RequestError
+from .errors import AgentError, NotFoundError, RequestError, UpgradeRequired
+from .schema import SchemaError, SchemaVersionError, check_host_schema
 
 MAX_TTL_S = 24 * 3600.0
 MAX_HOLDER = 200
@@ -58,7 +59,13 @@ def parse_lease_request(body: Any, *, need_holder: bool = True) -> tuple[str, fl
     """``(holder, ttl_s)`` from a lease request body, or RequestError."""
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object (Content-Type: application/json)")
-    unknown = sorted(set(body) - {"holder", "ttl_s"})
+    try:  # the wire schema's version, like every request (absent: a schema 1 host)
+        check_host_schema(body)
+    except SchemaVersionError as exc:
+        raise UpgradeRequired(str(exc)) from exc
+    except SchemaError as exc:
+        raise RequestError(str(exc)) from exc
+    unknown = sorted(set(body) - {"holder", "ttl_s", "schema"})
     if unknown:
         raise RequestError(f"unknown field(s) in the lease request: {', '.join(unknown)}; allowed: holder, ttl_s")
     holder = body.get("holder", "")

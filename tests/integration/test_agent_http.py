@@ -43,7 +43,7 @@ def test_health_needs_no_token(agent: Agent) -> None:
 def test_routes_need_the_token(agent: Agent, token: str | None, method: str, path: str) -> None:
     resp = agent.call(method, path, token=token, json={})
     assert resp.status_code == 401
-    assert resp.json() == {"error": UNAUTHORIZED}
+    assert resp.json() == {"error": UNAUTHORIZED, "schema": SCHEMA_VERSION}  # every answer says its schema
 
 
 def test_info(agent: Agent) -> None:
@@ -68,7 +68,8 @@ def test_upload_with_wrong_sha_is_refused(agent: Agent) -> None:
 
 def test_upload_then_get(agent: Agent) -> None:
     sha = agent.upload(b"abc" * 1000)
-    assert agent.call("GET", f"/v1/artifacts/{sha}").json() == {"sha256": sha, "size_bytes": 3000}
+    assert agent.call("GET", f"/v1/artifacts/{sha}").json() == {"sha256": sha, "size_bytes": 3000,
+                                                                "schema": SCHEMA_VERSION}
 
 
 def test_dropped_corrupt_file_is_removed(agent: Agent) -> None:

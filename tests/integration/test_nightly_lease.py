@@ -20,6 +20,7 @@ from testbed.engine import plan as P
 from testbed.nightly import runner
 from testbed.store import Store
 from testbed.transports.base import Transport
+from testbed_agent.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.integration
 
@@ -48,16 +49,18 @@ def test_lease_http_api(shared_agent: Agent) -> None:
     assert seen["holder"] == "host-a:1:run" and "lease_id" not in seen
     assert call("GET", "/v1/lease", token=None).status_code == 401
     time.sleep(1.8)  # not renewed: expired
-    assert call("GET", "/v1/lease").json() == {"lease": None}
+    assert call("GET", "/v1/lease").json() == {"lease": None, "schema": SCHEMA_VERSION}
     assert call("PUT", f"/v1/lease/{lease['lease_id']}", json={}).status_code == 404
     stale = call("POST", "/v1/runs", json={"runtime": "onnxruntime", "lease_id": lease["lease_id"]})
     assert stale.status_code == 409 and "expired" in stale.json()["error"]
     b = call("POST", "/v1/lease", json={"holder": "host-b:2:run", "ttl_s": 60}).json()
     assert call("PUT", f"/v1/lease/{b['lease_id']}", json={"ttl_s": 30}).json()["ttl_s"] == 30
-    assert call("DELETE", f"/v1/lease/{b['lease_id']}").json() == {"released": True}
-    assert call("DELETE", f"/v1/lease/{b['lease_id']}").json() == {"released": False}
+    assert call("DELETE", f"/v1/lease/{b['lease_id']}").json() == {"released": True, "schema": SCHEMA_VERSION}
+    assert call("DELETE", f"/v1/lease/{b['lease_id']}").json() == {"released": False, "schema": SCHEMA_VERSION}
     assert call("POST", "/v1/lease", json={"holder": "", "ttl_s": 5}).status_code == 400
     assert call("POST", "/v1/lease", json={"holder": "x", "ttl_s": 0}).status_code == 400
+    newer = call("POST", "/v1/lease", json={"holder": "x", "ttl_s": 5, "schema": SCHEMA_VERSION + 1})
+    assert newer.status_code == 426 and "upgrade the agent" in newer.json()["error"]
 
 
 class SharedAgentTransport(Transport):

@@ -179,3 +179,12 @@ def test_tensors_are_named_lists() -> None:
                               "inputs": specs + specs[:1]})
     with pytest.raises(SchemaError, match="shape"):
         TensorSpec.from_wire({"name": "x", "shape": [-1], "dtype": "float32"})
+
+
+def test_lease_requests_carry_the_schema_too() -> None:
+    from testbed_agent.lease import parse_lease_request
+
+    assert parse_lease_request({"holder": "h", "ttl_s": 5, "schema": schema.SCHEMA_VERSION}) == ("h", 5.0)
+    assert parse_lease_request({"holder": "h", "ttl_s": 5}) == ("h", 5.0)  # a schema 1 host
+    with pytest.raises(UpgradeRequired, match="upgrade the agent"):
+        parse_lease_request({"holder": "h", "schema": schema.SCHEMA_VERSION + 1})
