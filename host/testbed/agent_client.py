@@ -105,12 +105,14 @@ class AgentClient:
     def acquire_lease(self, holder: str, ttl_s: float) -> tuple[bool, dict]:
         """Take the board's lease: ``(True, {lease_id, expires_at...})``, or ``(False, {holder,
         expires_at...})`` when another host holds it (HTTP 409)."""
-        resp = self._call("POST", "/v1/lease", ok=(200, 409), json={"holder": holder, "ttl_s": ttl_s})
+        resp = self._call("POST", "/v1/lease", ok=(200, 409), json={"holder": holder, "ttl_s": ttl_s,
+                                                                     "schema": schema.SCHEMA_VERSION})
         return resp.status_code == 200, resp.json()
 
     def renew_lease(self, lease_id: str, ttl_s: float) -> bool:
         """Extend the lease; False when it is gone (expired, or the agent restarted)."""
-        resp = self._call("PUT", f"/v1/lease/{lease_id}", ok=(200, 404), json={"ttl_s": ttl_s})
+        resp = self._call("PUT", f"/v1/lease/{lease_id}", ok=(200, 404), json={"ttl_s": ttl_s,
+                                                                                     "schema": schema.SCHEMA_VERSION})
         return resp.status_code == 200
 
     def release_lease(self, lease_id: str) -> None:
