@@ -1,274 +1,137 @@
-"""`testbed deploy`: convert a model to every format, measure each artifact on a board, store, return rows.
+"""`testbed deploy`: one model on one board, every selected variant - a run of the engine.
 
-Every result is stored the moment it exists; a failure in one variant (conversion, transfer, run)
-becomes a failed row with its reason, and a lost board fails the remaining rows - nothing gathered
-is lost.
+A deploy is a plan of one board: its variants become cells (``engine.plan``), stored before anything
+is measured, converted in worker processes and measured as each artifact is ready (``engine.run``),
+each committed the moment it finishes - through the same connect, lease, retry, store and progress
+code as `testbed run`. A failure in one variant (conversion, transfer, run) is a failed row with its
+reason; Ctrl-C keeps what was measured, and ``testbed deploy --resume RUN`` measures the rest.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-import numpy as np
-
-from . import __version__, inputs, records
+from . import records
 from .convert import choose
-from .errors import AgentError, TestbedError, TransportError
-from .profiles import EffectiveMeasure, Profile
-from .store import Store
-from .transports import BoardClient, Transport
+from .engine import run as engine
+from .engine.measure import MeasureContext, measure_artifact, reference_inputs  # noqa: F401  (re-exported)
+from .engine.plan import ExecutionSpec, MeasureSpec, Plan, cell_key
+from .engine.request import DeployOptions, board_runtime, effective_measure, run_settings  # noqa: F401
+from .errors import ConfigError, TestbedError
+from .profiles import Profile
+from .store import FINISHED, Store
 from .transports import get as get_transport
 
-if TYPE_CHECKING:
-    from testbed_zoo import ZooModel
-
-    from .converters.cache import Artifact
-
 Progress = Callable[[str], None]
-
-
-@dataclass
-class DeployOptions:
-    formats: list[str] | None = None  # executorch / onnx / tflite; None = all
-    sources: list[str] | None = None  # pytorch / keras; None = both
-    quantizations: list[str] | None = None  # fp32 / fp16 / int8-dynamic / int8-static / int8 (user file); None = all
-    warmup: int | None = None  # None = the profile's (its measure preset, then its own keys)
-    iterations: int | None = None  # the minimum number of timed runs
-    threads: int | None = None
-    timeout_s: float | None = None
-    preset: str | None = None  # quick / default / mlperf; None = the profile's measure.preset
-    warmup_min_s: float | None = None
-    min_s: float | None = None
-    max_s: float | None = None
-    ci_target_pct: float | None = None  # 0 = no adaptive stop
-    profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
-    power_windows: bool = False  # sample power even when the board's only source is an estimate
+RESUME = "testbed deploy --resume"
+#: One retry of a board fault: a deploy is interactive, a dropped connection is worth one more try.
+EXECUTION = ExecutionSpec(retries=1, backoff_s=2.0)
 
 
 @dataclass
 class DeployOutcome:
-    run_id: str
-    rows: list[dict] = field(default_factory=list)
+    run_id: str  # the run (`testbed runs`, `testbed deploy --resume`); records carry their deployment id
+    rows: list[dict] = field(default_factory=list)  # one record per finished variant, in selection order
     notes: list[str] = field(default_factory=list)  # why selected variants were not made (convert.Selection)
+    status: str = "done"  # done | interrupted
+    unfinished: int = 0  # variants not measured (interrupted, or the board lost): a resume measures them
+    convert_s: float | None = None  # wall time until the last artifact was ready
 
 
 def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store,
-           progress: Progress = lambda msg: None) -> DeployOutcome:
+           progress: Progress = lambda msg: None, *, device: str | None = None,
+           run_options: engine.Options | None = None) -> DeployOutcome:
+    """Deploy ``model_id``'s selected variants to the board; ``device`` is how the user named the board
+    (a profile id or file: stored, so a resume finds it again)."""
     import testbed_zoo
-
-    from .converters.cache import build
 
     effective_measure(profile, options)  # a bad preset/option fails before anything is converted
     model = testbed_zoo.load(model_id)
     selection = choose(model, options.formats, options.sources, options.quantizations, profile.runtimes)
-    artifacts = []
-    for conv in selection.converters:
-        progress(f"converting {model_id} with {conv.name}")
-        artifacts.append(build(conv, model))
+    plan = deploy_plan(profile, model_id, options, device)
+    cells = [{"key": cell_key(profile.id, model_id, conv.name, options.threads), "device": profile.id,
+              "model": model_id, "converter": conv.name, "format": conv.format, "source": conv.source,
+              "quantization": conv.quantization, "runtime": conv.runtime, "threads": options.threads,
+              "repeats": 1} for conv in selection.converters]
+    result = engine.start(plan, [profile], cells, store, kind="deploy",
+                          options=_options(run_options, progress))
+    return _outcome(store, result, selection.notes)
 
-    outcome = DeployOutcome(run_id=store.start_deployment(profile.id, model_id, __version__), notes=selection.notes)
-    transport = get_transport(profile.transport)(profile)
-    transport.notify = progress
-    try:
-        with transport:
-            progress(f"connecting to {profile.id} ({profile.transport})")
-            client = transport.open()
-            info = client.info()
-            store.update_deployment(outcome.run_id, agent_info=info)
-            refs: dict[str, tuple[inputs.InputSet, np.ndarray]] = {}
-            for art in artifacts:
-                record, samples, power_samples = measure_artifact(
-                    art, model, transport, client, info, profile, options, refs, outcome.run_id, progress)
-                store.add_result(outcome.run_id, record, samples, power_samples)
-                outcome.rows.append(record)
-        store.update_deployment(outcome.run_id, status="done")
-    except (TransportError, AgentError) as exc:
-        store.update_deployment(outcome.run_id, status="failed", error=str(exc))
-        raise
+
+def resume(run_id: str, store: Store, progress: Progress = lambda msg: None,
+           run_options: engine.Options | None = None) -> tuple[str, DeployOutcome]:
+    """Measure the variants an interrupted deploy did not: ``(model id, outcome)``."""
+    run = store.find_plan_run(run_id)
+    if run.kind != "deploy":
+        raise ConfigError(f"run {run.id} is a plan run: `testbed run --resume {run.id}` finishes it")
+    result = engine.resume(run.id, store, _options(run_options, progress))
+    return run.plan["models"][0], _outcome(store, result, [])
+
+
+def deploy_plan(profile: Profile, model_id: str, options: DeployOptions, device: str | None = None) -> Plan:
+    """The one-board plan of a deploy: its filters, threads and measurement options as a plan states them."""
+    ref = device or profile.id
+    if Path(ref).is_file():  # a profile file: found again from any directory
+        ref = str(Path(ref).resolve())
+    given = {f.name: getattr(options, f.name) for f in dataclasses.fields(DeployOptions)}
+    default = {f.name: getattr(DeployOptions(), f.name) for f in dataclasses.fields(DeployOptions)}
+    own = {"formats", "sources", "quantizations", "threads", "timeout_s", "preset", "warmup", "iterations"}
+    passed = {k: v for k, v in given.items() if k not in own and v != default[k]}
+    return Plan(name=f"deploy/{profile.id}/{model_id}", description=f"testbed deploy of {model_id} on {profile.id}",
+                devices=[ref], models=[model_id], formats=options.formats, sources=options.sources,
+                quantization=options.quantizations, threads=[options.threads], repeats=1,
+                measure=MeasureSpec(preset=options.preset, warmup=options.warmup, iterations=options.iterations,
+                                    options=passed),
+                execution=EXECUTION.model_copy(update={"cell_timeout_s": options.timeout_s}))
+
+
+def _options(given: engine.Options | None, progress: Progress) -> engine.Options:
+    opts = given or engine.Options()
+    opts.progress, opts.resume_hint = progress, RESUME
+    opts.connect = _connector(progress)
+    return opts
+
+
+def _connector(progress: Progress) -> Callable[[Profile], tuple[Any, Any]]:
+    """Open the board's transport, its messages (waiting for this machine's lock, ...) on the status line."""
+    def connect(profile: Profile) -> tuple[Any, Any]:
+        transport = get_transport(profile.transport)(profile)
+        transport.notify = progress
+        try:
+            return transport, transport.open()
+        except BaseException:
+            transport.close()
+            raise
+    return connect
+
+
+def _outcome(store: Store, result: engine.RunResult, notes: list[str]) -> DeployOutcome:
+    """The rows of the run's finished variants; a board that never answered is the deploy's error."""
+    cells = store.plan_cells(result.run_id)
+    results = store.cell_results([c.id for c in cells])
+    status, reason = next(iter(result.boards.values()), ("ok", None))
+    if status in ("bad", "busy") and not any(results.values()):
+        raise TestbedError(f"{cells[0].device}: {reason}" if cells else str(reason))
+    outcome = DeployOutcome(run_id=result.run_id, notes=notes, status=result.status, convert_s=result.convert_s)
+    deployment = next((c.deployment_id for c in cells if c.deployment_id), None) or ""
+    for cell in cells:
+        if results[cell.id]:
+            outcome.rows += [r.record for r in results[cell.id]]
+        elif cell.state in ("skipped", "error", "failed"):  # not measured, with the reason
+            outcome.rows.append(_unmeasured(cell, deployment))
+        if cell.state not in FINISHED:
+            outcome.unfinished += 1
     return outcome
 
 
-def measure_artifact(art: Artifact, model: ZooModel, transport: Transport, client: BoardClient, info: dict,
-                     profile: Profile,
-                     options: DeployOptions, refs: dict, run_id: str, progress: Progress = lambda msg: None,
-                     faults: tuple[type[BaseException], ...] = ()) -> tuple[dict, list[int], list]:
-    """Measure one converted artifact on an open board: ``(record, raw latency samples, raw power samples)``.
-
-    A failed conversion or measurement becomes a failed record with its reason. Exceptions of the
-    ``faults`` types propagate instead (a plan retries board faults; deploy records them).
-    """
-    record = records.base_record(art, profile.id, run_id)
-    if art.status != "ok":
-        return record, [], []
-    progress(f"measuring {art.converter} on {profile.id}")
-    started = time.monotonic()
-    phases: dict[str, float] = {}
-    agent_phases: dict[str, float] = {}
-    try:
-        samples, power_samples = _measure(art, model, transport, client, info, profile, options, refs, record,
-                                          phases, agent_phases)
-    except faults:
-        raise
-    except TestbedError as exc:
-        record.update(status="failed", error=str(exc))
-        return record, [], []
-    finally:
-        records.add_phases(record, phases, time.monotonic() - started, agent_phases)
-    return record, samples, power_samples
-
-
-def reference_inputs(model: ZooModel, art: Artifact, refs: dict) -> tuple[inputs.InputSet, np.ndarray]:
-    """The inputs file and the source framework's outputs on it, per (source, layout), computed once."""
-    key = f"{art.source}/{art.layout}"
-    if key not in refs:
-        inset = inputs.build(model, art.layout)
-        refs[key] = (inset, model.reference(art.source, inset.eval_nchw))
-    return refs[key]
-
-
-def _measure(art: Artifact, model: ZooModel, transport: Transport, client: BoardClient, info: dict, profile: Profile,
-             options: DeployOptions, refs: dict, record: dict, phases: dict[str, float],
-             agent_phases: dict[str, float]) -> tuple[list[int], list]:
-    """Measure; ``phases`` gets the host's seconds: ``host_inputs`` (inputs and the source
-    framework's reference outputs, once per source and layout), ``transfer``, ``agent_run`` (from
-    the run request to its result), ``host_record``; ``agent_phases`` the agent's ``phases_s``."""
-    lap = _Laps(phases)
-    agent_runtime = board_runtime(art.runtime, info)
-    runtime = (info.get("runtimes") or {}).get(agent_runtime, {})
-    if not runtime.get("available"):
-        raise AgentError(f"runtime '{art.runtime}' is not available on {profile.id}: "
-                         f"{runtime.get('reason') or 'not installed'}")
-    assert art.path is not None and art.sha256 is not None  # only ok artifacts get here (measure_artifact)
-    inset, reference = reference_inputs(model, art, refs)
-    lap("host_inputs")
-    sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
-    lap("transfer")
-    measure = effective_measure(profile, options)
-    power = choose_power(profile, info)
-    not_sampled = None
-    if power is not None and not power_windows_wanted(profile, options, info, power["sensor"]):
-        not_sampled, power = records.power_not_sampled(profile, power["sensor"]), None
-    run_id = client.start_run({
-        "artifact_sha256": art.sha256, "runtime": agent_runtime, "inputs_sha256": inset.sha256,
-        **run_settings(profile, agent_runtime, options, measure, power),
-        **({"profile_ops": True} if options.profile_ops else {}),
-    })
-    cooldown_s = profile.thermal.cooldown_timeout_s if profile.thermal.cooldown_below_c else 0.0
-    run = client.wait_run(run_id, timeout_s=measure.timeout_s + cooldown_s + 60)
-    lap("agent_run")
-    agent_phases.update((run.get("result") or {}).get("phases_s") or {})
-    record["bytes_sent"] = sent
-    record["cached"] = bool(art.cached and sent == 0)
-    if power is None:
-        record["power"] = not_sampled or records.no_power(profile, info)
-    if run["state"] != "done":
-        record.update(status="failed", error=run.get("error") or f"run ended '{run['state']}'")
-        return [], []
-    samples = records.add_measurement(record, run["result"], reference, inset.labels, measure.to_json())
-    if profile.emulated:  # timings from an emulator: every report says so
-        record["measurement"]["emulated"] = profile.emulated
-    if options.profile_ops:
-        add_ops(record, run["result"])
-    lap("host_record")
-    return samples
-
-
-class _Laps:
-    """``lap(name)``: the seconds since the previous lap go to ``phases[name]``."""
-
-    def __init__(self, phases: dict[str, float]) -> None:
-        self.phases, self.last = phases, time.monotonic()
-
-    def __call__(self, name: str) -> None:
-        now = time.monotonic()
-        self.phases[name] = self.phases.get(name, 0.0) + now - self.last
-        self.last = now
-
-
-def power_windows_wanted(profile: Profile, options: DeployOptions, info: dict, sensor: str) -> bool:
-    """Whether to take power windows (the idle baseline and a timed phase of ``min_active_s``)
-    with ``sensor``: always for a sensor that measures; for an estimate (a model of CPU
-    utilisation: seconds of sampling that measure nothing) only when asked - ``--power-windows``
-    or ``power.windows: always``."""
-    probe = (info.get("power") or {}).get(sensor) or {}
-    estimated = bool(probe.get("estimated", sensor == "estimate"))
-    return not estimated or options.power_windows or profile.power.windows == "always"
-
-
-def effective_measure(profile: Profile, options: DeployOptions) -> EffectiveMeasure:
-    """The profile's measurement settings with the command line's (or a plan's) over them."""
-    return profile.measure.effective(
-        options.preset, options.timeout_s, warmup=options.warmup, iterations=options.iterations,
-        warmup_min_s=options.warmup_min_s, min_s=options.min_s, max_s=options.max_s,
-        ci_target_pct=options.ci_target_pct)
-
-
-def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure: EffectiveMeasure,
-                 power: dict | None) -> dict:
-    """The run request's measurement, runtime and isolation fields (see docs/agent-api.md).
-
-    Threads: ``--threads``, else ``runtime_settings.<runtime>`` threads, else the profile's. A power
-    sensor needs a timed window of at least ``power.min_active_s``: it raises ``min_time_s``."""
-    threads_override, settings = profile.runtime_settings.for_runtime(runtime)
-    min_time_s = max(measure.min_s, profile.power.min_active_s if power else 0.0)
-    fields: dict = {
-        "threads": options.threads or threads_override or profile.threads,
-        "warmup": measure.warmup, "warmup_min_s": measure.warmup_min_s,
-        "iterations": measure.iterations, "min_time_s": min_time_s,
-        "max_time_s": max(measure.max_s, min_time_s), "ci_target_pct": measure.ci_target_pct,
-        "timeout_s": measure.timeout_s, "return_outputs": True,
-    }
-    if power:
-        fields["power"] = power
-    if settings:
-        fields["runtime_settings"] = settings
-    if profile.cpu_affinity:
-        fields["cpu_affinity"] = profile.cpu_affinity
-    if profile.memory_limit_mb:
-        fields["memory_limit_mb"] = profile.memory_limit_mb
-    if profile.thermal.cooldown_below_c is not None:
-        fields["thermal"] = profile.thermal.model_dump()
-    return fields
-
-
-def board_runtime(runtime: str, info: dict) -> str:
-    """The agent runtime that runs ``runtime``'s artifacts: ``runtime`` itself where the board has
-    it, else its plug-in's first available fallback (ExecuTorch's Python runtime falls back to the
-    native runner, ``executorch-native``, no torch); else ``runtime`` (its own reason is reported)."""
-    from testbed_agent.runtimes import RUNTIMES
-
-    probes = info.get("runtimes") or {}
-    fallbacks = RUNTIMES.get(runtime).fallbacks if runtime in RUNTIMES else ()
-    for candidate in (runtime, *fallbacks):
-        if (probes.get(candidate) or {}).get("available"):
-            return candidate
-    return runtime
-
-
-def add_ops(record: dict, result: dict) -> None:
-    """The per-op profile: its summary in the record, the full table beside it (the store moves
-    ``ops_table`` into ``results.ops``)."""
-    from . import opsreport
-    from .store.db import OPS_TABLE_KEY
-
-    table = opsreport.normalize(result.get("ops")) or {
-        "source": "none", "available": False, "ops": [],
-        "reason": "the agent returned no per-op profile (an agent without profile_ops support?)"}
-    record["ops"] = opsreport.summary(table, (record.get("latency_ms") or {}).get("p50"))
-    record[OPS_TABLE_KEY] = table
-
-
-def choose_power(profile: Profile, info: dict) -> dict | None:
-    """The run request's power block: the profile's first sensor the board reports available."""
-    probes = info.get("power") or {}
-    for name in profile.power.sensors:
-        if name != "none" and (probes.get(name) or {}).get("available"):
-            return {"sensor": name, "rate_hz": profile.power.rate_hz,
-                    "idle_window_s": profile.power.idle_window_s,
-                    **({"idle_valid_s": profile.power.idle_valid_s}
-                       if "power.idle_valid_s" in (info.get("features") or []) else {}),
-                    "settings": profile.power.settings.get(name, {})}
-    return None
+def _unmeasured(cell: Any, deployment_id: str) -> dict:
+    """A variant's row when it has no record: its identity, its state as the status, the reason."""
+    art = SimpleNamespace(model=cell.model, converter=cell.converter, format=cell.format, source=cell.source,
+                          quantization=cell.quantization, runtime=cell.runtime, status=cell.state, error=cell.error,
+                          size_bytes=None, sha256=None, conversion_s=None, tool_versions={}, extra={})
+    return records.base_record(art, cell.device, cell.deployment_id or deployment_id)

@@ -17,7 +17,7 @@ import pytest
 
 from helpers.nightly import Lab, make_lab
 from testbed.engine import plan as P
-from testbed.engine.board import connect_profile
+from testbed.engine.context import connect_profile
 from testbed.nightly import runner
 from testbed.store import Store
 

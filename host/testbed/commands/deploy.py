@@ -1,8 +1,11 @@
-"""`testbed deploy`: convert, push, measure, store, compare."""
+"""`testbed deploy`: convert, push, measure, store, compare (a run of the engine: `testbed runs`).
+``--resume RUN`` measures what an interrupted deploy did not."""
 
 from __future__ import annotations
 
 import json
+import sys
+from typing import Any
 
 import click
 from rich.console import Console
@@ -12,8 +15,8 @@ from ._common import err_console, fail, out_console, split
 
 
 @click.command()
-@click.option("--device", "-d", required=True, help="Profile id (profiles/<id>.yaml) or a path to one.")
-@click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
+@click.option("--device", "-d", help="Profile id (profiles/<id>.yaml) or a path to one.")
+@click.option("--model", "-m", "model_id", help="Model id from the zoo (`testbed models`).")
 @click.option("--formats", help="Comma list of formats to keep: executorch,onnx,tflite (default: all).")
 @click.option("--sources", help="Comma list of source frameworks: pytorch,keras (default: both).")
 @click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static, or int8 for a user's "
@@ -33,40 +36,69 @@ from ._common import err_console, fail, out_console, split
                    "board's only power source is an estimate; without it an estimate is reported as not sampled.")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
-def deploy(device: str, model_id: str, formats: str | None, sources: str | None, quant: str | None,
+@click.option("--resume", "resume_id", metavar="RUN",
+              help="Finish an interrupted deploy (`testbed runs`): measure only its missing variants.")
+def deploy(device: str | None, model_id: str | None, formats: str | None, sources: str | None, quant: str | None,
            preset: str | None, iterations: int | None, warmup: int | None, threads: int | None,
            timeout_s: float | None, db: str | None,
-           as_json: bool, profile_ops: bool = False, power_windows: bool = False) -> None:
-    """Convert MODEL to every format, measure each artifact on DEVICE, store and compare."""
+           as_json: bool, profile_ops: bool = False, power_windows: bool = False,
+           resume_id: str | None = None) -> None:
+    """Convert MODEL to every format, measure each artifact on DEVICE, store and compare. Exit status:
+    0 every variant ran (failed rows included), 3 interrupted or unfinished (resumable), 2 an error."""
     from .. import profiles
-    from ..deploy import DeployOptions
+    from ..deploy import DeployOptions, DeployOutcome
     from ..deploy import deploy as run_deploy
+    from ..deploy import resume as resume_deploy
+    from ..engine.run import Options
+    from ..engine.ui import StatusUI
     from ..paths import home
     from ..quiet import tool_output_to
     from ..report.table import render
     from ..store import Store
 
+    if bool(resume_id) == bool(device and model_id) or (resume_id and (device or model_id)):
+        raise click.UsageError("give --device and --model, or --resume RUN alone")
     log = home() / "logs" / "tools.log"
     try:
-        profile = profiles.load(device)
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
                              iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
                              profile_ops=profile_ops, power_windows=power_windows)
+        profile = profiles.load(device) if device else None
         with tool_output_to(log) as ui:
             ui_console = Console(file=ui, highlight=False)
             with ui_console.status("starting") as status:
-                outcome = run_deploy(profile, model_id, opts, store, progress=lambda m: status.update(m))
+                run_ui = StatusUI(status.update, lambda text: ui_console.print(text, highlight=False, soft_wrap=True))
+                options = Options(ui=run_ui)
+                outcome: DeployOutcome
+                if resume_id:
+                    model_id, outcome = resume_deploy(resume_id, store, status.update, run_options=options)
+                else:
+                    assert profile is not None and model_id is not None
+                    outcome = run_deploy(profile, model_id, opts, store, progress=status.update, device=device,
+                                         run_options=options)
     except TestbedError as exc:
         fail(exc)
         return
+    board = outcome.rows[0]["device"] if outcome.rows else (profile.id if profile else "?")
+    _show(outcome, as_json, f"{model_id} on {board}  (run {outcome.run_id}, stored in {store.url})", render)
+    if outcome.status != "done" or outcome.unfinished:
+        sys.exit(3)
+
+
+def _show(outcome: Any, as_json: bool, title: str, render: Any) -> None:
+    """The rows (a table, or the records as JSON), the notes, and what is missing and how to finish it."""
     if as_json:
         click.echo(json.dumps(outcome.rows, indent=2))
-    else:
-        render(outcome.rows, f"{model_id} on {profile.id}  (run {outcome.run_id}, stored in {store.url})",
-               out_console())
+    elif outcome.rows:
+        render(outcome.rows, title, out_console())
     for note in outcome.notes:
         err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
-    if any(r["status"] != "ok" for r in outcome.rows):
-        err_console.print(f"{sum(r['status'] != 'ok' for r in outcome.rows)} of {len(outcome.rows)} "
-                          "variants failed (see rows)")
+    failed = sum(r["status"] != "ok" for r in outcome.rows)
+    if failed:
+        err_console.print(f"{failed} of {len(outcome.rows)} variants failed or were not run (see rows)")
+    if outcome.status != "done" or outcome.unfinished:
+        why = "interrupted" if outcome.status != "done" else "unfinished (the board was lost)"
+        err_console.print(f"{why}: {len(outcome.rows)} variant(s) shown, {outcome.unfinished} not measured; "
+                          f"run {outcome.run_id}: `testbed deploy --resume {outcome.run_id}` measures the rest",
+                          highlight=False, soft_wrap=True)

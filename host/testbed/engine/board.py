@@ -16,56 +16,23 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..deploy import measure_artifact
 from ..errors import PERMANENT, RETRYABLE, AgentServerError, TestbedError, TransportError, first_line
 from ..profiles import Profile
-from ..store import Store
 from ..transports import get as get_transport
 from ..transports.capabilities import SharesThisMachine
+from .context import RunContext
 from .lease import BoardBusy, BoardLease
-from .plan import Plan, deploy_options
-from .ui import RunUI
+from .measure import MeasureContext, measure_artifact
+from .plan import deploy_options
+from .request import board_runtime
 
 #: Retried with backoff (the board's fault). PERMANENT (authentication, host key) are caught first: never
 #: retried. Any other TestbedError is the request's fault: a failed cell, or a bad board before it starts.
 FAULTS = RETRYABLE
-
-
-def connect_profile(profile: Profile) -> tuple[Any, Any]:
-    """The default connector: the profile's transport, opened; ``(transport, client)``."""
-    transport = get_transport(profile.transport)(profile)
-    try:
-        return transport, transport.open()
-    except BaseException:
-        transport.close()
-        raise
-
-
-Connector = Callable[[Profile], tuple[Any, Any]]
-
-
-@dataclass
-class RunContext:
-    """What every board worker of one plan run shares (read-only once the workers start)."""
-
-    store: Store
-    run_id: str
-    plan: Plan
-    holder: str  # who holds the leases: host:pid:run
-    models: dict[str, Any]  # model id -> zoo model
-    artifacts: dict[tuple[str, str], Any]  # (model, converter) -> Artifact, filled as conversions finish
-    refs: dict[str, dict]  # model id -> reference_inputs cache (filled before a cell is submitted)
-    ui: RunUI
-    connect: Connector = connect_profile
-    stop: threading.Event = field(default_factory=threading.Event)
-    sleep: Callable[[float], None] = time.sleep
 
 
 class BoardLost(TestbedError):
@@ -281,8 +248,8 @@ class BoardWorker(threading.Thread):
 
     def _skip_unavailable_runtimes(self) -> None:
         runtimes = self.info.get("runtimes") or {}
-        for cell in self._pending():
-            rt = runtimes.get(cell.runtime) or {}
+        for cell in self._pending():  # the runtime itself, or its fallback (executorch -> executorch-native)
+            rt = runtimes.get(board_runtime(cell.runtime, self.info)) or {}
             if not rt.get("available"):
                 why = rt.get("reason") or "not installed"
                 reason = f"runtime {cell.runtime} is not available on {self.device}: {why}"
@@ -318,9 +285,9 @@ class BoardWorker(threading.Thread):
                         return  # the cell stays unfinished: --resume redoes it whole
                     self._say(f"{cell.model} {cell.converter}" + (f" threads {cell.threads}" if cell.threads else "")
                               + f" run {r + 1}/{cell.repeats}")
-                    record, samples, power = measure_artifact(
-                        art, model, self.transport, self.client, self.info, self.profile, options,
-                        ctx.refs[cell.model], deployment_id, faults=(*FAULTS, *PERMANENT))
+                    record, samples, power = measure_artifact(art, MeasureContext(
+                        model, self.transport, self.client, self.info, self.profile, options, ctx.refs[cell.model],
+                        deployment_id, faults=(*FAULTS, *PERMANENT)))
                     results.append((record, samples, power))
                     if record["status"] != "ok":
                         break  # a failed run is a finding; repeating it measures nothing

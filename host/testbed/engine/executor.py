@@ -16,7 +16,8 @@ from concurrent.futures import Future
 from typing import Any, Protocol
 
 from ..profiles import Profile
-from .board import BoardWorker, RunContext
+from .board import BoardWorker
+from .context import RunContext
 
 
 class Executor(Protocol):

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..profiles import Profile
 
 if TYPE_CHECKING:
-    from ..deploy import DeployOptions
+    from .request import DeployOptions
 
 
 class _Strict(BaseModel):
@@ -182,7 +182,7 @@ def expand(plan: Plan, boards: list[Profile]) -> list[dict]:
 def deploy_options(plan: Plan, threads: int | None, timeout_s: float | None) -> DeployOptions:
     """DeployOptions for one cell. Plan measure settings that this testbed's deploy does not know are
     a ConfigError (never silently dropped)."""
-    from ..deploy import DeployOptions
+    from .request import DeployOptions
 
     known = {f.name for f in dataclasses.fields(DeployOptions)}
     wanted: dict[str, Any] = {"warmup": plan.measure.warmup, "iterations": plan.measure.iterations,

@@ -26,8 +26,9 @@ from ..profiles import Profile
 from ..store import FINISHED, Store
 from ..transports.capabilities import SharesThisMachine, has
 from .artifacts import Conversions
-from .board import Connector, RunContext, connect_profile
+from .context import Connector, RunContext, connect_profile
 from .executor import Executor, ThreadExecutor
+from .measure import reference_inputs
 from .plan import Plan, deploy_options, from_dict, resolve_devices
 from .ui import RunUI, SilentUI
 
@@ -167,7 +168,7 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
         for pair, art in conversions.ready(stop):
             ctx.artifacts[pair] = art
             if art.status == "ok":  # reference outputs here, in the main thread, once per (source, layout)
-                _reference(models[pair[0]], art, ctx.refs[pair[0]])
+                reference_inputs(models[pair[0]], art, ctx.refs[pair[0]])
             cells = [c for c in pending if (c.model, c.converter) == pair]
             if hold:
                 held += cells
@@ -201,12 +202,6 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
     store.finish_plan_run(run_id, status)
     return RunResult(run_id=run_id, status=status, boards=executor.boards() if executor else {},
                      convert_s=conversions.seconds if conversions else None)
-
-
-def _reference(model: Any, art: Any, refs: dict) -> None:
-    from ..deploy import reference_inputs
-
-    reference_inputs(model, art, refs)
 
 
 def _heartbeat(store: Store, run_id: str, owner: str, done: threading.Event) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import verdicts as V
 from ..engine import run as engine
-from ..engine.board import Connector, connect_profile
+from ..engine.context import Connector, connect_profile
 from ..engine.plan import Plan, expand, from_dict, resolve_devices
 from ..engine.ui import RunUI, SilentUI
 from ..store import FINISHED, Store
