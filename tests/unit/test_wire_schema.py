@@ -38,20 +38,22 @@ def agent_parse(body: Any, allow_debug: bool = False) -> dict[str, Any]:
 
 
 def host_request(tmp_path: Path, runtime: str) -> dict[str, Any]:
-    """A run request as the host builds it (deploy's run settings) and sends it (AgentClient)."""
-    from testbed.deploy import DeployOptions, effective_measure, run_settings
+    """A run request as the engine builds it (``engine.request.run_request``: the schema's RunRequest)
+    and the client sends it."""
+    from testbed.engine.request import DeployOptions, effective_measure, run_request
 
     path = tmp_path / "board.yaml"
     path.write_text(PROFILE)
     prof = profiles.load(str(path))
-    opts = DeployOptions(preset="quick")
+    opts = DeployOptions(preset="quick", profile_ops=True)
     power = {"sensor": "estimate", "rate_hz": 10.0, "idle_window_s": 1.0, "settings": {}}
-    fields = run_settings(prof, runtime, opts, effective_measure(prof, opts), power=power)
+    built = run_request(prof, runtime, ART, INP, opts, effective_measure(prof, opts), power)
+    assert isinstance(built, RunRequest) and built.profile_ops is True
     sent: list[dict[str, Any]] = []
     client = AgentClient("http://127.0.0.1:9", "token", where="board (test)")
     client._call = lambda *a, **kw: sent.append(kw["json"]) or FakeResponse({"id": "r1"})  # type: ignore[method-assign]
     client.lease_id = "lease-1"
-    client.start_run({"artifact_sha256": ART, "inputs_sha256": INP, "runtime": runtime, **fields})
+    client.start_run(built.to_wire())
     return sent[0]
 
 
@@ -71,6 +73,7 @@ def test_what_the_host_builds_validates_on_the_agent(tmp_path: Path, runtime: st
     parsed = agent_parse(wire)
     assert parsed["runtime"] == runtime and parsed["cpu_affinity"] == [0]
     assert parsed["min_time_s"] == 2.0 and parsed["power"]["sensor"] == "estimate"
+    assert parsed["profile_ops"] is True
 
 
 def test_fields_are_listed_once() -> None:

@@ -17,7 +17,7 @@ from .. import inputs, records
 from ..errors import AgentError, TestbedError
 from ..profiles import Profile
 from ..transports import Transport
-from .request import DeployOptions, board_runtime, choose_power, effective_measure, power_windows_wanted, run_settings
+from .request import DeployOptions, board_runtime, choose_power, effective_measure, power_windows_wanted, run_request
 
 if TYPE_CHECKING:
     from testbed_zoo import ZooModel
@@ -101,11 +101,8 @@ def _measure(art: Artifact, ctx: MeasureContext, record: dict, phases: dict[str,
     not_sampled = None
     if power is not None and not power_windows_wanted(profile, options, info, power["sensor"]):
         not_sampled, power = records.power_not_sampled(profile, power["sensor"]), None
-    run_id = client.start_run({
-        "artifact_sha256": art.sha256, "runtime": agent_runtime, "inputs_sha256": inset.sha256,
-        **run_settings(profile, agent_runtime, options, measure, power),
-        **({"profile_ops": True} if options.profile_ops else {}),
-    })
+    run_id = client.start_run(run_request(profile, agent_runtime, art.sha256, inset.sha256, options, measure,
+                                          power).to_wire())
     cooldown_s = profile.thermal.cooldown_timeout_s if profile.thermal.cooldown_below_c else 0.0
     run = client.wait_run(run_id, timeout_s=measure.timeout_s + cooldown_s + 60)
     lap("agent_run")

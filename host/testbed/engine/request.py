@@ -4,6 +4,7 @@ with them applied, the runtime that runs an artifact on this board, the power bl
     DeployOptions        a deploy's (or a plan cell's) options
     effective_measure    the profile's measurement settings with the options over them
     run_settings         the run request's measurement, runtime and isolation fields
+    run_request          the whole run request, built as the agent's wire schema (``RunRequest``)
     board_runtime        the agent runtime that runs a runtime's artifacts here (fallbacks)
     choose_power         the power block: the profile's first sensor the board has
 """
@@ -11,6 +12,8 @@ with them applied, the runtime that runs an artifact on this board, the power bl
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from testbed_agent.schema import RunRequest
 
 from ..profiles import EffectiveMeasure, Profile
 
@@ -67,6 +70,15 @@ def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure
     if profile.thermal.cooldown_below_c is not None:
         fields["thermal"] = profile.thermal.model_dump()
     return fields
+
+
+def run_request(profile: Profile, runtime: str, artifact_sha256: str, inputs_sha256: str,
+                options: DeployOptions, measure: EffectiveMeasure, power: dict | None) -> RunRequest:
+    """The run request for ``runtime`` on this board, as the wire schema's ``RunRequest`` (the one
+    definition the agent parses it with; ``to_wire()`` is the JSON body, with ``schema``)."""
+    return RunRequest(artifact_sha256=artifact_sha256, runtime=runtime, inputs_sha256=inputs_sha256,
+                      profile_ops=True if options.profile_ops else None,
+                      **run_settings(profile, runtime, options, measure, power))
 
 
 def board_runtime(runtime: str, info: dict) -> str:
