@@ -27,6 +27,6 @@ def test_board_model(tmp_path: Path) -> None:
 def test_agent_info() -> None:
     info = agent_info()
     assert info["agent_version"] == "0.1.0" and info["cores"] >= 1 and info["memory_bytes"] > 0
-    assert set(info["runtimes"]) == {"litert", "onnxruntime", "executorch", "executorch-native"}
+    assert set(info["runtimes"]) == {"litert", "onnxruntime", "executorch", "executorch-native", "pytorch", "tensorflow"}
     for probe in info["runtimes"].values():
         assert set(probe) == {"available", "version", "reason"}
