@@ -112,10 +112,10 @@ def test_every_transport_opens_a_board_client() -> None:
 def test_agent_install_on_an_adb_board_says_it_takes_none(tmp_path: Path) -> None:
     path = write(tmp_path, "phone", "transport: adb\nadb: {serial: R58M}\n")
     prof = profiles.load(str(path))
-    with pytest.raises(ConfigError, match="transport 'adb', which cannot do `testbed agent install`.*can: ssh"):
+    with pytest.raises(ConfigError, match=r"transport 'adb', which cannot do `testbed agent install`.*can: ssh \(boards reached over SSH\)"):
         install(prof, InstallOptions(), profile_path=path)
     result = CliRunner().invoke(main, ["agent", "install", "--device", str(path)])
     assert result.exit_code == 2
-    assert "transport 'adb', which runs no agent on the board" in result.output
-    assert "for transports that do: ssh" in result.output
+    assert "transport 'adb' (Android phones over adb, measured by native tools), which runs no agent" in result.output
+    assert "`testbed agent` is for: ssh (boards reached over SSH)" in result.output
     assert get("adb").Settings is AdbSettings

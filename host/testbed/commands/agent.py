@@ -33,9 +33,11 @@ def _agent_profile(device: str) -> tuple[Path, Profile]:
     path = profiles.find(device)
     profile = profiles.load(str(path))
     if not has(profile.transport, ManagesAgent):
-        able = ", ".join(n for n in TRANSPORTS.names() if has(n, ManagesAgent))
-        raise ConfigError(f"profile '{profile.id}' uses transport '{profile.transport}', which runs no agent on "
-                          f"the board to install or control (`testbed agent` is for transports that do: {able})")
+        able = ", ".join(f"{name} ({cls.about})" if cls.about else name
+                         for name, cls in TRANSPORTS.items() if has(name, ManagesAgent))
+        raise ConfigError(f"profile '{profile.id}' uses transport '{profile.transport}' "
+                          f"({TRANSPORTS.get(profile.transport).about or 'no agent on the board'}), which runs no "
+                          f"agent on the board to install or control; `testbed agent` is for: {able}")
     return path, profile
 
 

@@ -40,6 +40,7 @@ class AdbTransport(Transport):
     ``open()`` returns an ``AdbBoard`` that answers a deploy's calls itself."""
 
     name = "adb"
+    about = "Android phones over adb, measured by native tools"
     Settings = AdbSettings
 
     def __init__(self, profile: BoardProfile, device: Any = None) -> None:

@@ -95,6 +95,8 @@ class Transport(ABC):
     """One connection to one board, reused for a whole deploy. Use as a context manager."""
 
     name: ClassVar[str]
+    #: what boards it reaches, in a few words, for messages ("boards reached over SSH")
+    about: ClassVar[str] = ""
     #: the profile section this transport owns (``<name>:`` in the YAML); None = it takes none
     Settings: ClassVar[type[TransportSettings] | None] = None
 

@@ -131,7 +131,8 @@ def require(transport: Transport, capability: Any, what: str) -> Any:
         return transport
     from .registry import TRANSPORTS
 
-    able = [name for name, cls in TRANSPORTS.items() if _implements(cls, capability)]
+    able = [f"{name} ({cls.about})" if cls.about else name
+            for name, cls in TRANSPORTS.items() if _implements(cls, capability)]
     raise ConfigError(f"profile '{transport.profile.id}' uses transport '{transport.name}', which cannot do "
                       f"{what} ({capability.__name__}); transports that can: {', '.join(able) or 'none'}")
 

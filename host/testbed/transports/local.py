@@ -32,6 +32,7 @@ class LocalTransport(Transport):
     """Takes no profile section; implements ``SharesThisMachine`` (``capabilities.py``)."""
 
     name = "local"
+    about = "this machine: the agent runs from this install, started per deploy"
 
     def __init__(self, profile: BoardProfile, store: Path | None = None) -> None:
         super().__init__(profile)

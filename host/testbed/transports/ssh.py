@@ -39,6 +39,7 @@ class SshTransport(Transport):
     files, and the agent's lifecycle and install."""
 
     name = "ssh"
+    about = "boards reached over SSH"
     Settings = SshSettings
 
     def __init__(self, profile: BoardProfile) -> None:
