@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from . import reference_cache
 from .cache import read_json, read_npz, write_json, write_npz
 from .errors import ModelError
 from .layout import to_layout
@@ -90,9 +91,13 @@ class ZooModel:
         self._keras_any_batch: keras.Model | None = None
         self._hash: str | None = None
         self._stats: dict[str, Any] | None = None
+        #: framework -> where its last reference outputs came from: "cached" or "computed"
+        self.reference_sources: dict[str, str] = {}
 
     # Samples per call when computing references (user models with a fixed batch use 1).
     _reference_chunk = 32
+    # References kept in ``reference_cache`` (zoo models: the source hash fixes the weights).
+    _cache_references = True
 
     def __repr__(self) -> str:
         return f"ZooModel(id={self.id!r}, folder={str(self.folder)!r})"
@@ -140,7 +145,10 @@ class ZooModel:
         ``x_nchw`` is ``[N, *input_shape[1:]]`` (NCHW for images) of ``spec.input_dtype``; float
         arrays holding whole numbers are accepted for integer inputs. ``framework`` is one of
         ``spec.frameworks``: "pytorch", "keras", or for a user's file "onnx" / "tflite" (the
-        file itself runs, in onnxruntime / LiteRT).
+        file itself runs, in onnxruntime / LiteRT). A zoo model's outputs are cached on disk
+        (``reference_cache``: keyed by source hash, framework version and the inputs' sha256), so
+        a repeated call in another process imports no framework; ``reference_sources`` says
+        which were read back.
         """
         runners = {
             "pytorch": self._reference_torch,
@@ -155,8 +163,19 @@ class ZooModel:
             )
         self._require(framework)
         x = self._check_batch(x_nchw)
+        path = (reference_cache.path_for(self.id, self.source_hash() + self._weights_stamp(), framework, x)
+                if self._cache_references else None)
+        cached = reference_cache.load(path) if path is not None else None
+        if cached is not None:  # no framework imported (reference_cache says what the key holds)
+            self.reference_sources[framework] = "cached"
+            return cached
         outs = [runners[framework](x[i : i + self._reference_chunk]) for i in range(0, len(x), self._reference_chunk)]
-        return np.concatenate([o.reshape(len(o), -1) for o in outs], axis=0).astype(np.float32, copy=False)
+        out = np.concatenate([o.reshape(len(o), -1) for o in outs], axis=0).astype(np.float32, copy=False)
+        if path is not None:  # the key again: computing may have trained the weights just now
+            reference_cache.save(reference_cache.path_for(self.id, self.source_hash() + self._weights_stamp(),
+                                                          framework, x), out)
+        self.reference_sources[framework] = "computed"
+        return out
 
     # ----------------------------------------------------------------- stats
 
@@ -219,6 +238,10 @@ class ZooModel:
         raise ModelError(f"model '{self.id}' has no Keras implementation")
 
     # ----------------------------------------------------------------- helpers
+
+    def _weights_stamp(self) -> str:
+        """What identifies weights the source hash does not fix (trained ones: their file)."""
+        return ""
 
     def _require(self, framework: str) -> None:
         if framework not in self.spec.frameworks:
@@ -338,12 +361,22 @@ class TrainedModel(ZooModel):
     def __init__(self, spec: ModelSpec, folder: Path) -> None:
         super().__init__(spec, folder)
         self._weights: dict[str, np.ndarray] | None = None
+        self._data_split: DataSplit | None = None
 
     def weights_path(self) -> Path:
         """Where this source version's trained weights are cached."""
         from .paths import cache_dir
 
         return cache_dir("weights") / f"{self.id}-{self.source_hash()}.npz"
+
+    def _weights_stamp(self) -> str:
+        """The trained weights file's size and mtime: retrained weights (a deleted cache) give
+        other references, even if training is meant to be deterministic."""
+        try:
+            st = self.weights_path().stat()
+        except OSError:
+            return ":untrained"
+        return f":{st.st_size}:{st.st_mtime_ns}"
 
     def weights(self) -> dict[str, np.ndarray]:
         """Trained weights (torch state-dict layout, numpy); trains and caches them if missing."""
@@ -367,6 +400,24 @@ class TrainedModel(ZooModel):
         """The fixed train / held-out data (subclasses override; should be cached)."""
         raise NotImplementedError
 
+    def _data(self) -> DataSplit:
+        """``_split()``, kept as ``.npz`` per source version under ``cache_dir("data")``: a
+        deploy needs the held-out inputs, not the library that makes them (scikit-learn and the
+        SciPy it imports cost 3-15 s on a loaded 2-core machine for digits' 1,797 images)."""
+        if self._data_split is None:
+            from .paths import cache_dir
+
+            path = cache_dir("data") / f"{self.id}-{self.source_hash()[:32]}.npz"
+            cached = read_npz(path)
+            if cached is None or set(DataSplit._fields) - set(cached):
+                cached = self._split()._asdict()
+                write_npz(path, cached)
+            arrays = [np.ascontiguousarray(cached[name]) for name in DataSplit._fields]
+            for a in arrays:
+                a.setflags(write=False)
+            self._data_split = DataSplit(*arrays)
+        return self._data_split
+
     def _train(self) -> dict[str, np.ndarray]:
         """Train deterministically; the torch state dict as numpy arrays (subclasses override)."""
         raise NotImplementedError
@@ -380,17 +431,17 @@ class TrainedModel(ZooModel):
 
     def example_input(self, layout: str = "NCHW", seed: int = 0) -> np.ndarray:
         """Held-out sample number ``seed`` (modulo the set size), batch 1."""
-        x = self._split().x_test
+        x = self._data().x_test
         return to_layout(x[seed % len(x)][None].copy(), layout)
 
     def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The held-out split ``(x, y int64)``."""
-        d = self._split()
+        d = self._data()
         return d.x_test.copy(), d.y_test.copy()
 
     def calibration_set(self, n: int = 64) -> np.ndarray:
         """``n`` training samples, a fixed seeded choice (never held-out ones)."""
-        x = self._split().x_train
+        x = self._data().x_train
         if not 1 <= n <= len(x):
             raise ModelError(f"model '{self.id}': calibration set size must be 1..{len(x)}, got {n}")
         order = np.random.default_rng(CALIBRATION_SEED).permutation(len(x))
@@ -398,7 +449,7 @@ class TrainedModel(ZooModel):
 
     def parity_inputs(self, n: int = 8) -> np.ndarray:
         """The first ``n`` held-out samples."""
-        x = self._split().x_test
+        x = self._data().x_test
         if not 1 <= n <= len(x):
             raise ModelError(f"model '{self.id}': parity set size must be 1..{len(x)}, got {n}")
         return x[:n].copy()

@@ -23,6 +23,9 @@ class UserModel(ZooModel):
     """
 
     _reference_chunk = 1
+    # Not cached: loading a user model already imported its framework (nothing to save), and a
+    # factory's hash covers its module's source, not weights it may draw at random on each load.
+    _cache_references = False
 
     def __init__(
         self,
