@@ -20,6 +20,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from .. import __version__
+from ..agent_client import prestart_workers
 from ..errors import PERMANENT, RETRYABLE, AgentServerError, TestbedError, TransportError, first_line
 from ..profiles import Profile
 from ..transports import get as get_transport
@@ -225,6 +226,8 @@ class BoardWorker(threading.Thread):
             return
         ctx.store.set_board(ctx.run_id, self.device, "ok", None, self.info)
         self._skip_unavailable_runtimes()
+        prestart_workers(self.client, self.info, [board_runtime(c.runtime, self.info) for c in self._pending()
+                                                  if c.state not in ("skipped", "error")])
         deployments: dict[str, str] = {}
         while (cell := self._next()) is not None:
             if cell.model not in deployments:
