@@ -69,7 +69,11 @@ class PyTorch(Runtime):
         return probe_package("torch", "torch", "pip install torch (the CPU wheel is enough)")
 
     def prepare(self) -> None:
+        # torch.export.load imports its deserializer on first use (3-8 s on a loaded 2-core machine):
+        # imported here, once, in the fork server, so a run's load phase is the model's load only
         import torch
+        import torch.export
+        from torch._export.serde import serialize  # noqa: F401
 
         self._torch = torch
 
