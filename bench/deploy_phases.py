@@ -2,7 +2,7 @@
 """Where a deploy's time goes: ``testbed deploy`` run N times in a row, time per variant by phase.
 
     python bench/deploy_phases.py [--model digits_cnn] [--device local] [--preset quick] [--runs 2]
-                                  [--worker-start forkserver|exec]
+                                  [--worker-start forkserver|exec] [--formats executorch,onnx,tflite]
 
 Each run is the real console script (``testbed deploy ... --json``), timed from outside (wall
 time of the command, conversion cache checks and agent start included). The records' ``wall_s``
@@ -40,7 +40,7 @@ def testbed_command() -> list[str]:
 
 def one_run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     cmd = testbed_command() + ["deploy", "--device", args.device, "--model", args.model, "--preset",
-                               args.preset, "--json"]
+                               args.preset, "--json"] + (["--formats", args.formats] if args.formats else [])
     load_before = os.getloadavg()[0]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--worker-start", choices=("forkserver", "exec"), default=None)
+    parser.add_argument("--formats", default=None,
+                        help="e.g. executorch,onnx,tflite: the 16 edge variants without the framework baselines")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.worker_start:
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({
         "benchmark": "deploy-phases", "utc": stamp, "model": args.model, "device": args.device,
         "preset": args.preset, "worker_start": args.worker_start or "agent default",
+        "formats": args.formats or "all the profile lists",
         "machine": {"node": platform.node(), "cpu_count": os.cpu_count(),
                     "platform": platform.platform(), "python": platform.python_version()},
         "runs": runs}, indent=1) + "\n")
