@@ -85,7 +85,12 @@ def _convert(args: argparse.Namespace) -> dict[str, Any]:
     model = testbed_zoo.load(args.model)
     convs = choose(model, None, None, None, profile.runtimes).converters
     start = time.monotonic()
-    arts = list(Conversions({args.model: model}, [(args.model, c.name) for c in convs]).ready(threading.Event()))
+    conversions = Conversions({args.model: model}, [(args.model, c.name) for c in convs])
+    try:
+        arts = list(conversions.ready(threading.Event()))
+    except BaseException:  # Ctrl-C: stop the conversion processes too (they would hold the exit)
+        conversions.close(abort=True)
+        raise
     return {"wall_s": round(time.monotonic() - start, 2),
             "variants": [{"converter": a.converter, "status": a.status, "error": a.error,
                           "conversion_s": a.conversion_s} for _, a in arts]}
