@@ -6,6 +6,12 @@ count is given it is applied with ``portable_lib._unsafe_reset_threadpool`` befo
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
+import sys
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -82,9 +88,10 @@ class ExecuTorch(Runtime):
         return Probe(True, version, None)
 
     def prepare(self) -> None:
-        import executorch.extension.pybindings.portable_lib as portable
-        import torch
-        from executorch.runtime import Runtime as ETRuntime
+        with _without_exporter():
+            import executorch.extension.pybindings.portable_lib as portable
+            import torch
+            from executorch.runtime import Runtime as ETRuntime
 
         self._torch = torch
         self._portable = portable
@@ -120,3 +127,29 @@ class ExecuTorch(Runtime):
         from ..opprofile.etdump import profile_python
 
         return profile_python(artifact_path, x, runs, warmup)
+
+
+@contextlib.contextmanager
+def _without_exporter() -> Iterator[None]:
+    """Import the runtime without ExecuTorch's exporter.
+
+    ``portable_lib`` needs one decorator from ``executorch.exir._warnings``, but importing that
+    runs ``executorch/exir/__init__.py``: the whole exporter (passes, capture, the program
+    builder; ~10 s of a fork server's ~14 s start on a loaded 2-core machine), which running a
+    ``.pte`` never uses. A bare stand-in for the ``executorch.exir`` package is in ``sys.modules``
+    meanwhile, so only the submodule is imported; it is removed afterwards, so a later
+    ``import executorch.exir`` (devtools) runs the real package as usual.
+    """
+    spec = importlib.util.find_spec("executorch")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    if "executorch.exir" in sys.modules or not folders or not os.path.isdir(os.path.join(folders[0], "exir")):
+        yield
+        return
+    stand_in = types.ModuleType("executorch.exir")
+    stand_in.__path__ = [os.path.join(folders[0], "exir")]
+    sys.modules["executorch.exir"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("executorch.exir") is stand_in:
+            del sys.modules["executorch.exir"]
