@@ -3,6 +3,7 @@ layout guessed from the input shape, what they compute in (fp32 / fp16 / int8) r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +49,7 @@ def load_onnx(path: Path, text: str) -> ZooModel:
     def run(x: np.ndarray) -> np.ndarray:
         return np.asarray(session.run(None, {input_name: x})[0], dtype=np.float32)
 
-    outputs = count_outputs(text, lambda: run(random_example(native, dtype)))
-    precision, evidence = file_precision(text, path, "onnx")
-    spec = make_spec(text, path.stem, "onnx", native, dtype, outputs, layout, file_layout=layout,
-                     file_precision=precision)
-
-    def stats() -> dict[str, Any]:
-        from .stats import onnx_stats
-
-        return onnx_stats(path)
-
-    return UserModel(spec, path.parent, file_hash(path), runner=run, file=path, stats=stats,
-                     precision_evidence=evidence)
+    return _file_model(text, path, "onnx", native, dtype, layout, run)
 
 
 def file_precision(text: str, path: Path, framework: str) -> tuple[str, str]:
@@ -94,15 +84,22 @@ def load_tflite(path: Path, text: str) -> ZooModel:
         interpreter.invoke()
         return np.asarray(interpreter.get_tensor(output_index), dtype=np.float32).copy()
 
+    return _file_model(text, path, "tflite", native, dtype, layout, run)
+
+
+def _file_model(text: str, path: Path, framework: str, native: list[int], dtype: str, layout: str,
+                run: Callable[[np.ndarray], np.ndarray]) -> ZooModel:
+    """The UserModel of a file used as is: its outputs counted by one run, its precision read from
+    its tensors, its statistics read from the file when asked for."""
     outputs = count_outputs(text, lambda: run(random_example(native, dtype)))
-    precision, evidence = file_precision(text, path, "tflite")
-    spec = make_spec(text, path.stem, "tflite", native, dtype, outputs, layout, file_layout=layout,
+    precision, evidence = file_precision(text, path, framework)
+    spec = make_spec(text, path.stem, framework, native, dtype, outputs, layout, file_layout=layout,
                      file_precision=precision)
 
     def stats() -> dict[str, Any]:
-        from .stats import tflite_stats
+        from .stats import onnx_stats, tflite_stats
 
-        return tflite_stats(path)
+        return onnx_stats(path) if framework == "onnx" else tflite_stats(path)
 
     return UserModel(spec, path.parent, file_hash(path), runner=run, file=path, stats=stats,
                      precision_evidence=evidence)
