@@ -31,6 +31,9 @@ def test_records_carry_a_profile_summary_per_runtime(profiled: list[dict]) -> No
         if r["runtime"] == "litert":
             assert r["ops"]["available"] is False
             assert "not exposed by the LiteRT Python API" in r["ops"]["reason"]
+        elif r["runtime"] in ("pytorch", "tensorflow"):  # the framework baselines bring no op profiler
+            assert r["ops"]["available"] is False
+            assert r["ops"]["reason"] == f"no per-op profiler for runtime {r['runtime']}"
         else:
             ops = r["ops"]
             assert ops["available"], (r["converter"], ops)

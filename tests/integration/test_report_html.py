@@ -23,6 +23,7 @@ threads: 1
 measure: {warmup: 5, iterations: 300, timeout_s: 120}
 power:
   sensors: [estimate]
+  windows: always  # sample the estimate (by default an estimate is not sampled: power.windows auto)
   rate_hz: 50
   idle_window_s: 0.2
   min_active_s: 0.3
