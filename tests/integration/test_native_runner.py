@@ -169,7 +169,8 @@ def _dist_files(name: str) -> tuple[Any, list[Any]]:
 
 
 def _venv_key() -> str:
-    parts = [sys.version, (REPO / "pyproject.toml").read_text()]
+    # the venv installs this checkout in editable mode: another checkout (or a deleted one) needs its own
+    parts = [sys.version, str(REPO), (REPO / "pyproject.toml").read_text()]
     parts += [f"{n}=={importlib.metadata.version(n)}" for n in AGENT_DISTS + BUILD_DISTS]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
