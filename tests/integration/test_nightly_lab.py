@@ -7,6 +7,12 @@ installed by `testbed agent install`, reached over real SSH), no mocks:
 * after the board is back, ``testbed run --resume`` completes only the missing cells;
 * a board slowed by a CPU cap between two runs is flagged regressed; a board left alone is not.
 
+The stand-in boards share this machine's CPUs, so each is pinned to one (``lab up --pin``: lab1 and lab3
+on the first CPU, lab2 on the second) to come closer to separate boards: unpinned, how busy the *other*
+boards happen to be moves a board's own latency, and a 17 us two-thread cell on lab1 came out +83 %
+slower in the second run (seen in CI) though nothing on lab1 changed. Pinned, lab1 shares its CPU with
+lab3 only, and the cap on lab3 can only take load off it.
+
 Needs root and ``ip netns`` (marker ``lab``), like tests/integration/test_lab.py.
 """
 
@@ -61,7 +67,8 @@ def _testbed(env: dict, *args: str, timeout: float = 900) -> subprocess.Complete
 
 @pytest.fixture(scope="module")
 def lab(testbed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Three boards (each in a cgroup, uncapped: 2 CPUs) with the agent installed, in their own TESTBED_HOME."""
+    """Three boards (each in a cgroup, uncapped, pinned to one CPU) with the agent installed, in their own
+    TESTBED_HOME."""
     root = tmp_path_factory.mktemp("nightly-lab")
     home = root / "home"
     (root / "models").mkdir()
@@ -70,7 +77,7 @@ def lab(testbed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     env = {"TESTBED_HOME": str(home), "TESTBED_PROFILES": str(home / "lab" / "profiles"),
            "PYTHONPATH": os.pathsep.join(p for p in (str(root / "models"), os.environ.get("PYTHONPATH", "")) if p),
            "TESTBED_DB": f"sqlite:///{root / 'results.db'}"}
-    up = _testbed(env, "lab", "up", "--boards", "3", "--cpu-quota", str(os.cpu_count() or 1))
+    up = _testbed(env, "lab", "up", "--boards", "3", "--cpu-quota", str(os.cpu_count() or 1), "--pin")
     state_file = home / "lab" / "state.json"
     lab_id = json.loads(state_file.read_text())["lab_id"] if state_file.exists() else None
     try:
