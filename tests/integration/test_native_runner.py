@@ -130,6 +130,98 @@ def test_runner_reports_its_own_errors(runner_binary: Path, tmp_path: Path) -> N
         runner.run(runner_binary, str(junk), np.zeros((1, 8), np.float32))
 
 
+# --- several inputs of mixed dtypes (issue 13) ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mixed_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """(.pte, eager module) of forward(x: float32 [1, 4], ids: int64 [1, 3]) -> (float32 [1, 1],
+    int64 [1]): the float part lowered to XNNPACK, the int64 part on the portable kernels."""
+    torch = pytest.importorskip("torch")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    class Mixed(torch.nn.Module):
+        def forward(self, x: Any, ids: Any) -> tuple[Any, Any]:
+            return (x * 2).sum(-1, keepdim=True) + ids.float().sum(-1, keepdim=True), ids.sum(-1)
+
+    module = Mixed().eval()
+    example = (torch.zeros(1, 4), torch.zeros(1, 3, dtype=torch.int64))
+    lowered = to_edge_transform_and_lower(torch.export.export(module, example),
+                                          partitioner=[XnnpackPartitioner()])
+    pte = tmp_path_factory.mktemp("mixed") / "mixed.pte"
+    pte.write_bytes(bytes(lowered.to_executorch().buffer))
+    return pte, module
+
+
+def test_runner_feeds_several_inputs_of_mixed_dtypes(runner_binary: Path, mixed_model: tuple[Path, Any]) -> None:
+    import torch
+
+    from testbed_agent.native import runner
+
+    pte, module = mixed_model
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((1, 4)).astype(np.float32)
+    ids = rng.integers(0, 1000, (1, 3)).astype(np.int64)
+    eval_x = rng.standard_normal((5, 1, 4)).astype(np.float32)  # N samples of [1, 4] ...
+    eval_ids = rng.integers(0, 1000, (5, 3)).astype(np.int64)  # ... or of [3]: one sample = one input
+    got = runner.run(runner_binary, str(pte), [x, ids], warmup=1, iterations=3, evals=[eval_x, eval_ids])
+    assert got.info["inputs"] == [{"shape": [1, 4], "dtype": "float32"}, {"shape": [1, 3], "dtype": "int64"}]
+    assert got.info["input_shape"] == [1, 4] and got.info["input_dtype"] == "float32"  # input 0, as before
+    # the int64 output comes back converted to float32; the JSON keeps its own dtype
+    assert got.info["outputs"] == [{"shape": [1, 1], "dtype": "float32"}, {"shape": [1], "dtype": "int64"}]
+    with torch.no_grad():
+        total, id_sum = module(torch.from_numpy(x), torch.from_numpy(ids))
+        eager = np.concatenate([module(torch.from_numpy(eval_x[k]), torch.from_numpy(eval_ids[k:k + 1]))[0]
+                                .numpy().reshape(-1) for k in range(5)])
+    np.testing.assert_allclose(got.outputs[0], total.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got.outputs[1], id_sum.numpy().astype(np.float32), rtol=0, atol=0.5)
+    assert got.eval_outputs is not None and got.eval_outputs.shape == (5, 1)
+    np.testing.assert_allclose(got.eval_outputs.reshape(-1), eager, rtol=1e-5, atol=1e-4)
+
+
+def test_runner_names_a_wrong_input_count_or_dtype(runner_binary: Path, mixed_model: tuple[Path, Any]) -> None:
+    from testbed_agent.native import runner
+
+    pte, _ = mixed_model
+    x, ids = np.zeros((1, 4), np.float32), np.zeros((1, 3), np.int64)
+    with pytest.raises(runner.RunnerError, match="the model takes 2 inputs, 1 given"):
+        runner.run(runner_binary, str(pte), x)
+    with pytest.raises(runner.RunnerError, match="input 1 is int64 in the model, int32 given"):
+        runner.run(runner_binary, str(pte), [x, ids.astype(np.int32)])
+    with pytest.raises(runner.RunnerError, match="different sample counts: \\[2, 3\\]"):
+        runner.run(runner_binary, str(pte), [x, ids], evals=[np.zeros((2, 4), np.float32),
+                                                             np.zeros((3, 3), np.int64)])
+    with pytest.raises(runner.RunnerError, match="1 eval arrays given for 2 inputs"):
+        runner.run(runner_binary, str(pte), [x, ids], evals=np.zeros((2, 4), np.float32))
+
+
+def test_runner_feeds_a_scalar_a_bool_and_a_float16_input(runner_binary: Path, tmp_path: Path) -> None:
+    """Rank 0 (its shape from the method's meta), bool and float16 inputs; a bool output comes back
+    as 0/1 float32. Portable kernels only (no delegate)."""
+    torch = pytest.importorskip("torch")
+    from executorch.exir import to_edge
+
+    from testbed_agent.native import runner
+
+    class Scaled(torch.nn.Module):
+        def forward(self, s: Any, mask: Any, h: Any) -> tuple[Any, Any]:
+            return s * mask.float() + h.float(), mask
+
+    example = (torch.tensor(2.0), torch.zeros(3, dtype=torch.bool), torch.zeros(3, dtype=torch.float16))
+    pte = tmp_path / "scaled.pte"
+    pte.write_bytes(bytes(to_edge(torch.export.export(Scaled().eval(), example)).to_executorch().buffer))
+    xs = [np.array(3.0, np.float32), np.array([True, False, True]), np.array([1, 2, 3], np.float16)]
+    evals = [np.array([1.0, 2.0], np.float32), np.array([[1, 1, 0], [0, 1, 1]], bool), np.ones((2, 3), np.float16)]
+    got = runner.run(runner_binary, str(pte), xs, evals=evals)
+    assert got.info["inputs"] == [{"shape": [], "dtype": "float32"}, {"shape": [3], "dtype": "bool"},
+                                  {"shape": [3], "dtype": "float16"}]
+    assert got.info["outputs"] == [{"shape": [3], "dtype": "float32"}, {"shape": [3], "dtype": "bool"}]
+    np.testing.assert_allclose(got.outputs[0], [4.0, 2.0, 6.0], rtol=1e-6)
+    np.testing.assert_array_equal(got.outputs[1], [1.0, 0.0, 1.0])  # 0/1 exactly: converted bools
+    assert got.eval_outputs is not None
+    np.testing.assert_allclose(got.eval_outputs, np.array([[2.0, 2.0, 1.0], [1.0, 3.0, 3.0]]), rtol=1e-6)
+
+
 # --- through a real agent ------------------------------------------------------------------------
 
 def _run_both(agent: Agent, dense_model: Any, dense_inputs: tuple[bytes, np.ndarray, np.ndarray],

@@ -4,11 +4,18 @@
 // wheel's own headers (include/) and shared libraries (lib/libexecutorch*.so). The agent runs
 // it as a subprocess; it prints ONE JSON object on stdout (everything else goes to stderr).
 //
-//   et_runner --model m.pte --input x.bin --input-dtype float32 [--input-shape 1,3,224,224]
+//   et_runner --model m.pte {--input x.bin [--input-dtype float32] [--input-shape 1,3,224,224]}...
 //             [--warmup 10] [--warmup-min-ms 0] [--iterations 50] [--min-time-ms 0]
 //             [--max-time-ms 0] [--threads N]
-//             [--output out.bin] [--eval evals.bin --eval-count K --eval-output eval.bin]
+//             [--output out.bin] [{--eval evals.bin}... --eval-count K --eval-output eval.bin]
 //             [--etdump dump.etdp] [--load-mode file|mmap]
+//
+// Inputs: one --input per input of the method, in the method's input order; each --input starts
+// a new input, and the --input-dtype / --input-shape after it describe that input. An omitted
+// dtype or shape (or --input-shape "") means the method's own tensor meta (so a rank-0 input
+// needs no shape); a dtype that differs from the method's is an error. Dtypes: float32, float16,
+// int32, int64, uint8, int8, bool. Evals: one --eval per input, same order; each file holds K
+// samples of its input back to back (one sample = that input's bytes as given above).
 //
 // Run control: warm up for --warmup runs and --warmup-min-ms; then time runs until --iterations
 // runs and --min-time-ms are done, or --max-time-ms (0 = none) has passed, whichever comes first.
@@ -16,7 +23,8 @@
 // input, execute, return the output EValues; outputs are not copied inside the timed region).
 // Load = Module construction + load_method("forward"). Outputs are written as raw float32
 // (every output of the timing input, concatenated; shapes in the JSON), eval outputs as output 0
-// of each eval sample, float32, [K, numel].
+// of each eval sample, float32, [K, numel]. Outputs of another type (int64 ids, bool masks,
+// float16, scalar EValues) are CONVERTED to float32 when written; the JSON keeps their own dtype.
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
@@ -53,6 +61,7 @@ using executorch::extension::from_blob;
 using executorch::extension::module::Module;
 using executorch::runtime::EValue;
 using executorch::runtime::Error;
+using executorch::runtime::Tag;
 namespace threadpool = executorch::extension::threadpool;
 
 namespace {
@@ -147,44 +156,91 @@ const char* dtype_name(ScalarType t) {
 
 ScalarType parse_dtype(const std::string& name) {
   if (name == "float32") return ScalarType::Float;
+  if (name == "float16") return ScalarType::Half;
   if (name == "int32") return ScalarType::Int;
   if (name == "int64") return ScalarType::Long;
-  die("unsupported --input-dtype " + name + " (float32, int32, int64)");
+  if (name == "uint8") return ScalarType::Byte;
+  if (name == "int8") return ScalarType::Char;
+  if (name == "bool") return ScalarType::Bool;
+  die("unsupported --input-dtype " + name + " (float32, float16, int32, int64, uint8, int8, bool)");
 }
 
-// Append tensor ``t`` converted to float32.
+template <typename T>
+void append_converted(const executorch::aten::Tensor& t, std::vector<float>& out) {
+  const T* p = t.const_data_ptr<T>();
+  for (size_t i = 0, n = t.numel(); i < n; ++i) out.push_back(static_cast<float>(p[i]));
+}
+
+// Append tensor ``t`` converted to float32 (the output files are float32 whatever the model
+// returns: int64 ids above 2^24 lose precision, bool becomes 0/1; the JSON keeps the real dtype).
 void append_as_float(const executorch::aten::Tensor& t, std::vector<float>& out) {
-  const size_t n = t.numel();
   switch (t.scalar_type()) {
     case ScalarType::Float: {
       const float* p = t.const_data_ptr<float>();
-      out.insert(out.end(), p, p + n);
+      out.insert(out.end(), p, p + t.numel());
       break;
     }
-    case ScalarType::Int: {
-      const int32_t* p = t.const_data_ptr<int32_t>();
-      for (size_t i = 0; i < n; ++i) out.push_back(static_cast<float>(p[i]));
-      break;
-    }
-    case ScalarType::Long: {
-      const int64_t* p = t.const_data_ptr<int64_t>();
-      for (size_t i = 0; i < n; ++i) out.push_back(static_cast<float>(p[i]));
-      break;
-    }
-    case ScalarType::Double: {
-      const double* p = t.const_data_ptr<double>();
-      for (size_t i = 0; i < n; ++i) out.push_back(static_cast<float>(p[i]));
-      break;
-    }
+    case ScalarType::Half: append_converted<executorch::aten::Half>(t, out); break;
+    case ScalarType::Double: append_converted<double>(t, out); break;
+    case ScalarType::Long: append_converted<int64_t>(t, out); break;
+    case ScalarType::Int: append_converted<int32_t>(t, out); break;
+    case ScalarType::Short: append_converted<int16_t>(t, out); break;
+    case ScalarType::Byte: append_converted<uint8_t>(t, out); break;
+    case ScalarType::Char: append_converted<int8_t>(t, out); break;
+    case ScalarType::Bool: append_converted<bool>(t, out); break;
     default:
       die(std::string("cannot convert an output of type ") + dtype_name(t.scalar_type()) +
           " to float32");
   }
 }
 
+// Append output ``v`` as float32 (a scalar EValue as one number); its JSON shape and dtype
+// into ``meta``. Dies on outputs that are neither tensors nor scalars (lists, strings, None).
+void append_output(const EValue& v, size_t index, std::vector<float>& out, std::string* meta) {
+  std::string shape = "[]", dtype;
+  if (v.isTensor()) {
+    const auto& t = v.toTensor();
+    append_as_float(t, out);
+    shape = "[";
+    for (ssize_t d = 0; d < t.dim(); ++d) shape += (d ? ", " : "") + std::to_string(t.size(d));
+    shape += "]";
+    dtype = dtype_name(t.scalar_type());
+  } else if (v.isInt()) {
+    out.push_back(static_cast<float>(v.toInt()));
+    dtype = "int64";
+  } else if (v.isDouble()) {
+    out.push_back(static_cast<float>(v.toDouble()));
+    dtype = "float64";
+  } else if (v.isBool()) {
+    out.push_back(v.toBool() ? 1.0f : 0.0f);
+    dtype = "bool";
+  } else {
+    die("output " + std::to_string(index) + " is neither a tensor nor a scalar");
+  }
+  if (meta != nullptr) {
+    *meta += std::string(index ? ", " : "") + "{\"shape\": " + shape + ", \"dtype\": \"" +
+             dtype + "\"}";
+  }
+}
+
+// One --input as given on the command line (empty dtype / shape: the method's own meta).
+struct InputArg {
+  std::string path, dtype, shape;
+};
+
+// One method input, ready to run: its shape, dtype, bytes of one sample, data and tensor.
+struct Input {
+  std::vector<int32_t> shape;
+  ScalarType dtype = ScalarType::Float;
+  size_t sample_bytes = 0;
+  std::vector<char> data;
+  TensorPtr tensor;
+};
+
 struct Args {
-  std::string model, input, input_dtype = "float32", input_shape, output, eval, eval_output;
-  std::string etdump, load_mode = "file";
+  std::string model, output, eval_output, etdump, load_mode = "file";
+  std::vector<InputArg> inputs;
+  std::vector<std::string> evals;
   long warmup = 10, iterations = 50, threads = 0, eval_count = 0;
   double min_time_ms = 0, max_time_ms = 0, warmup_min_ms = 0;
 };
@@ -195,12 +251,15 @@ Args parse_args(int argc, char** argv) {
     std::string key = argv[i];
     if (i + 1 >= argc) die("option " + key + " needs a value");
     std::string val = argv[++i];
+    if ((key == "--input-dtype" || key == "--input-shape") && a.inputs.empty()) {
+      die(key + " must follow the --input it describes");
+    }
     if (key == "--model") a.model = val;
-    else if (key == "--input") a.input = val;
-    else if (key == "--input-dtype") a.input_dtype = val;
-    else if (key == "--input-shape") a.input_shape = val;
+    else if (key == "--input") a.inputs.push_back(InputArg{val, "", ""});
+    else if (key == "--input-dtype") a.inputs.back().dtype = val;
+    else if (key == "--input-shape") a.inputs.back().shape = val;
     else if (key == "--output") a.output = val;
-    else if (key == "--eval") a.eval = val;
+    else if (key == "--eval") a.evals.push_back(val);
     else if (key == "--eval-count") a.eval_count = std::stol(val);
     else if (key == "--eval-output") a.eval_output = val;
     else if (key == "--etdump") a.etdump = val;
@@ -213,15 +272,89 @@ Args parse_args(int argc, char** argv) {
     else if (key == "--threads") a.threads = std::stol(val);
     else die("unknown option " + key);
   }
-  if (a.model.empty() || a.input.empty()) die("--model and --input are required");
+  if (a.model.empty()) die("--model is required");
   if (a.iterations < 1 || a.warmup < 0) die("--iterations must be >= 1 and --warmup >= 0");
   return a;
 }
 
-std::string shape_json(const executorch::aten::Tensor& t) {
+std::string shape_json(const std::vector<int32_t>& shape) {
   std::string s = "[";
-  for (ssize_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+// Read and check every --input against the method's inputs: count, tag, dtype, bytes.
+std::vector<Input> prepare_inputs(const executorch::runtime::MethodMeta& meta, const Args& args) {
+  const size_t expected = meta.num_inputs();
+  if (args.inputs.size() != expected) {
+    die("the model takes " + std::to_string(expected) + " inputs, " +
+        std::to_string(args.inputs.size()) + " given");
+  }
+  std::vector<Input> inputs(expected);
+  for (size_t i = 0; i < expected; ++i) {
+    const InputArg& given = args.inputs[i];
+    Input& in = inputs[i];
+    const std::string which = "input " + std::to_string(i);
+    auto tag = meta.input_tag(i);
+    if (!tag.ok() || *tag != Tag::Tensor) die(which + " of the model is not a tensor");
+    auto info = meta.input_tensor_meta(i);
+    if (!info.ok()) die("cannot read the tensor meta of " + which);
+    in.dtype = given.dtype.empty() ? info->scalar_type() : parse_dtype(given.dtype);
+    if (in.dtype != info->scalar_type()) {
+      die(which + " is " + dtype_name(info->scalar_type()) + " in the model, " + given.dtype +
+          " given");
+    }
+    if (given.shape.empty()) {
+      for (auto s : info->sizes()) in.shape.push_back(s);
+    } else {
+      in.shape = parse_shape(given.shape);
+    }
+    size_t numel = 1;
+    for (auto s : in.shape) numel *= static_cast<size_t>(s);
+    in.sample_bytes = numel * element_size(in.dtype);
+    in.data = read_file(given.path);
+    if (in.data.size() != in.sample_bytes) {
+      die("the file of " + which + " has " + std::to_string(in.data.size()) +
+          " bytes; shape and dtype need " + std::to_string(in.sample_bytes));
+    }
+    in.tensor = from_blob(in.data.data(), in.shape, in.dtype);
+  }
+  return inputs;
+}
+
+// Evaluation samples, batch 1 each: output 0 of each, flattened, written as float32 [K, numel].
+long run_evals(Module& module, const std::vector<Input>& inputs, const Args& args) {
+  if (args.evals.size() != inputs.size()) {
+    die("the model takes " + std::to_string(inputs.size()) + " inputs, " +
+        std::to_string(args.evals.size()) + " eval files given");
+  }
+  std::vector<std::vector<char>> files;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    files.push_back(read_file(args.evals[i]));
+    const size_t want = inputs[i].sample_bytes * static_cast<size_t>(args.eval_count);
+    if (files[i].size() != want) {
+      die("the eval file of input " + std::to_string(i) + " has " +
+          std::to_string(files[i].size()) + " bytes; expected " + std::to_string(args.eval_count) +
+          " samples of " + std::to_string(inputs[i].sample_bytes));
+    }
+  }
+  std::vector<float> eval_out;
+  long done = 0;
+  for (long k = 0; k < args.eval_count; ++k) {
+    std::vector<TensorPtr> tensors;
+    std::vector<EValue> values;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      tensors.push_back(from_blob(files[i].data() + k * inputs[i].sample_bytes, inputs[i].shape,
+                                  inputs[i].dtype));
+      values.emplace_back(*tensors.back());
+    }
+    auto r = module.forward(values);
+    if (!r.ok() || r->empty()) die("an evaluation inference failed");
+    append_output((*r)[0], 0, eval_out, nullptr);
+    ++done;
+  }
+  if (!args.eval_output.empty()) write_file(args.eval_output, eval_out);
+  return done;
 }
 
 }  // namespace
@@ -256,29 +389,11 @@ int main(int argc, char** argv) {
 
   auto meta = module.method_meta("forward");
   if (!meta.ok()) die("cannot read the forward method's metadata");
-  if (meta->num_inputs() != 1) {
-    die("the model has " + std::to_string(meta->num_inputs()) +
-        " inputs; the runner feeds exactly one input array");
-  }
-  std::vector<int32_t> shape;
-  if (!args.input_shape.empty()) {
-    shape = parse_shape(args.input_shape);
-  } else {
-    auto info = meta->input_tensor_meta(0);
-    if (!info.ok()) die("the model's input 0 is not a tensor");
-    for (auto s : info->sizes()) shape.push_back(s);
-  }
-  const ScalarType dtype = parse_dtype(args.input_dtype);
-  size_t numel = 1;
-  for (auto s : shape) numel *= static_cast<size_t>(s);
-  const size_t sample_bytes = numel * element_size(dtype);
-
-  std::vector<char> input = read_file(args.input);
-  if (input.size() != sample_bytes) {
-    die("the input file has " + std::to_string(input.size()) + " bytes; shape and dtype need " +
-        std::to_string(sample_bytes));
-  }
-  TensorPtr x = from_blob(input.data(), shape, dtype);
+  // The input tensors and the EValue vector are built once, here: every run below passes the
+  // same vector (by reference), so the timed loop does no per-input work of its own.
+  const std::vector<Input> inputs = prepare_inputs(*meta, args);
+  std::vector<EValue> x;
+  for (const Input& in : inputs) x.emplace_back(*in.tensor);
 
   // First inference, then warm-up, then the timed loop.
   auto first_start = Clock::now();
@@ -290,14 +405,7 @@ int main(int argc, char** argv) {
   }
   std::vector<float> outputs;
   std::string output_meta = "[";
-  for (size_t i = 0; i < first->size(); ++i) {
-    const EValue& v = (*first)[i];
-    if (!v.isTensor()) die("output " + std::to_string(i) + " is not a tensor");
-    const auto& t = v.toTensor();
-    append_as_float(t, outputs);
-    output_meta += std::string(i ? ", " : "") + "{\"shape\": " + shape_json(t) +
-                   ", \"dtype\": \"" + dtype_name(t.scalar_type()) + "\"}";
-  }
+  for (size_t i = 0; i < first->size(); ++i) append_output((*first)[i], i, outputs, &output_meta);
   output_meta += "]";
   if (!args.output.empty()) write_file(args.output, outputs);
 
@@ -330,24 +438,8 @@ int main(int argc, char** argv) {
   }
   const int64_t loop_ns = ns_since(loop_start);
 
-  // Evaluation samples, batch 1 each: output 0 flattened per sample.
   long eval_done = 0;
-  if (!args.eval.empty() && args.eval_count > 0) {
-    std::vector<char> evals = read_file(args.eval);
-    if (evals.size() != sample_bytes * static_cast<size_t>(args.eval_count)) {
-      die("the eval file has " + std::to_string(evals.size()) + " bytes; expected " +
-          std::to_string(args.eval_count) + " samples of " + std::to_string(sample_bytes));
-    }
-    std::vector<float> eval_out;
-    for (long k = 0; k < args.eval_count; ++k) {
-      TensorPtr e = from_blob(evals.data() + k * sample_bytes, shape, dtype);
-      auto r = module.forward(e);
-      if (!r.ok() || r->empty() || !(*r)[0].isTensor()) die("an evaluation inference failed");
-      append_as_float((*r)[0].toTensor(), eval_out);
-      ++eval_done;
-    }
-    if (!args.eval_output.empty()) write_file(args.eval_output, eval_out);
-  }
+  if (!args.evals.empty() && args.eval_count > 0) eval_done = run_evals(module, inputs, args);
 
   // ETDump (profiling pass only): every event the runtime recorded since load.
   long long etdump_bytes = 0;
@@ -375,9 +467,17 @@ int main(int argc, char** argv) {
   json += ", \"threadpool_threads\": " +
           (pool ? std::to_string(pool->get_thread_count()) : std::string("null"));
   json += ", \"backends\": " + backends;
-  json += ", \"input_shape\": [";
-  for (size_t i = 0; i < shape.size(); ++i) json += (i ? ", " : "") + std::to_string(shape[i]);
-  json += "], \"input_dtype\": \"" + args.input_dtype + "\"";
+  // inputs: one entry per method input; input_shape / input_dtype (input 0) kept for old readers.
+  json += ", \"inputs\": [";
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    json += std::string(i ? ", " : "") + "{\"shape\": " + shape_json(inputs[i].shape) +
+            ", \"dtype\": \"" + dtype_name(inputs[i].dtype) + "\"}";
+  }
+  json += "]";
+  json += ", \"input_shape\": " + (inputs.empty() ? "[]" : shape_json(inputs[0].shape));
+  json += ", \"input_dtype\": " +
+          (inputs.empty() ? std::string("null")
+                          : "\"" + std::string(dtype_name(inputs[0].dtype)) + "\"");
   json += ", \"load_ns\": " + std::to_string(load_ns);
   json += ", \"first_ns\": " + std::to_string(first_ns);
   json += ", \"warmup\": " + std::to_string(args.warmup);
