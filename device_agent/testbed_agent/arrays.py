@@ -1,12 +1,29 @@
 """Arrays in and out of a measurement: the inputs ``.npz`` the host sends, and outputs as base64
-``.npy`` inside the result JSON. Used by ``measure`` and by runtimes that measure by themselves."""
+``.npy`` inside the result JSON. Used by ``measure`` and by runtimes that measure by themselves.
+
+The inputs ``.npz`` holds, for every model input, its batch-1 timing array and optionally its
+evaluation samples ``[N, ...]`` (sample ``i`` is ``eval[i:i + 1]``), under one of two key schemes:
+
+* one input, unnamed: ``timing`` and ``eval`` (the form of schema 1 and 2 hosts);
+* named inputs: ``timing/<name>`` and ``eval/<name>`` for each input (any number, in any order in
+  the file; the order is the request's ``inputs`` list, else the file's).
+
+When the request describes its inputs (``inputs``: name, shape, dtype each), the file must hold
+exactly those, with those shapes and dtypes: a mismatch is one line naming the input.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from .schema import TensorSpec
+
+TIMING, EVAL = "timing", "eval"
 
 
 def npy_b64(array: np.ndarray) -> str:
@@ -16,13 +33,80 @@ def npy_b64(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def load_inputs(path: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """The ``timing`` array and the optional ``eval`` array of an inputs .npz."""
+@dataclass
+class Inputs:
+    """A model's inputs for one run: per input (in the model's order) its name, its batch-1 timing
+    array and its evaluation samples ``[N, ...]`` (``evals`` None when none were sent)."""
+
+    names: list[str]
+    timing: list[np.ndarray]
+    evals: list[np.ndarray] | None = None
+
+    @property
+    def n_eval(self) -> int:
+        return 0 if self.evals is None else int(self.evals[0].shape[0])
+
+    def eval_sample(self, i: int) -> list[np.ndarray]:
+        """Sample ``i`` of every input, batch-1."""
+        assert self.evals is not None
+        return [np.ascontiguousarray(e[i:i + 1]) for e in self.evals]
+
+    def specs(self) -> list[TensorSpec]:
+        return [TensorSpec.of(n, a) for n, a in zip(self.names, self.timing, strict=True)]
+
+    def ordered(self, names: Sequence[str]) -> list[int]:
+        """The positions of these inputs in a runtime's input order ``names``: by name when the
+        names are the same set, else by position when the counts agree (a format that keeps no
+        names, such as ExecuTorch's methods); otherwise ValueError naming both sides."""
+        if list(names) == self.names:
+            return list(range(len(names)))
+        if sorted(names) == sorted(self.names) and len(set(names)) == len(names):
+            return [self.names.index(n) for n in names]
+        if len(names) == len(self.names) and not set(names) & set(self.names):
+            return list(range(len(names)))
+        raise ValueError(f"the model takes inputs {list(names)}, the request sends {self.names}: "
+                         "send one array per model input, named as the model names them")
+
+
+def _arrays(npz: np.lib.npyio.NpzFile, specs: list[TensorSpec] | None) -> Inputs:
+    files = list(npz.files)
+    if TIMING in files:  # one unnamed input
+        if any(f.startswith(TIMING + "/") for f in files):
+            raise ValueError("the inputs .npz mixes 'timing' with 'timing/<name>' arrays: use one form")
+        name = specs[0].name if specs and len(specs) == 1 else "input"
+        timing = {name: npz[TIMING]}
+        evals = {name: npz[EVAL]} if EVAL in files else {}
+    else:
+        timing = {f.split("/", 1)[1]: npz[f] for f in files if f.startswith(TIMING + "/")}
+        evals = {f.split("/", 1)[1]: npz[f] for f in files if f.startswith(EVAL + "/")}
+        if not timing:
+            raise ValueError(f"the inputs .npz has no 'timing' or 'timing/<name>' arrays (keys: {files})")
+    names = [s.name for s in specs] if specs else list(timing)
+    missing = [n for n in names if n not in timing]
+    extra = [n for n in timing if n not in names]
+    if missing or extra:
+        raise ValueError(f"the inputs .npz holds inputs {list(timing)}, the request names {names}"
+                         + (f" (missing: {', '.join(missing)})" if missing else ""))
+    if evals and sorted(evals) != sorted(names):
+        raise ValueError(f"the inputs .npz has eval arrays for {sorted(evals)}, not for every input {names}")
+    return Inputs(names, [np.ascontiguousarray(timing[n]) for n in names],
+                  [np.ascontiguousarray(evals[n]) for n in names] if evals else None)
+
+
+def _check(inputs: Inputs, specs: list[TensorSpec] | None) -> None:
+    if inputs.evals is not None:
+        counts = {int(e.shape[0]) if e.ndim else -1 for e in inputs.evals}
+        if -1 in counts or len(counts) != 1:
+            raise ValueError("the inputs .npz eval arrays must be [N, ...] samples, the same N for every input")
+    for spec, array in zip(specs or [], inputs.timing, strict=False):
+        if tuple(array.shape) != tuple(spec.shape) or str(array.dtype) != spec.dtype:
+            raise ValueError(f"input {spec.name}: the .npz holds {array.dtype}{list(array.shape)}, the request "
+                             f"says {spec.dtype}{list(spec.shape)}")
+
+
+def load_inputs(path: str, specs: list[TensorSpec] | None = None) -> Inputs:
+    """Every input's timing (and eval) arrays from an inputs .npz, checked against ``specs``."""
     with np.load(path, allow_pickle=False) as npz:
-        if "timing" not in npz.files:
-            raise ValueError(f"the inputs .npz has no 'timing' array (keys: {npz.files})")
-        timing = np.ascontiguousarray(npz["timing"])
-        evals = np.ascontiguousarray(npz["eval"]) if "eval" in npz.files else None
-    if evals is not None and evals.ndim < 1:
-        raise ValueError("the inputs .npz 'eval' array must be [N, ...] samples")
-    return timing, evals
+        inputs = _arrays(npz, specs)
+    _check(inputs, specs)
+    return inputs

@@ -3,8 +3,10 @@
 Steps, each timed with ``time.perf_counter_ns``:
 
 1. isolation: CPU affinity and the memory limit (``limits``), before the runtime is imported;
-2. read the inputs; record the RSS of the empty worker; import and configure the runtime; record
-   the baseline RSS (runtime imported, no model);
+2. read the inputs (one array per model input, checked against the request's ``inputs``; fed to
+   the runtime by name, or by position where the format keeps no names); record the RSS of the
+   empty worker; import and configure the runtime; record the baseline RSS (runtime imported, no
+   model);
 3. load the model (peak RSS of the load phase), run a first inference;
 4. warm up and take raw timed samples under ``stopping.RunControl`` (minimum count and seconds,
    maximum seconds, adaptive stop on the CI of the median), with the power meter around them;
@@ -30,7 +32,6 @@ the result).
 from __future__ import annotations
 
 import array
-import functools
 import gc
 import os
 import random
@@ -38,19 +39,19 @@ import re
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import psutil
 
 from . import stages
-from .arrays import load_inputs, npy_b64
+from .arrays import Inputs, load_inputs, npy_b64
 from .limits import apply_cpu_affinity, apply_memory_limit
 from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
-from .schema import RunResult, TensorSpec
+from .schema import RunResult, TensorSpec, tensors_from_wire
 from .stages import StageError, stage
 from .stopping import RunControl, Stopper, warm_up
 
@@ -133,10 +134,10 @@ class PhaseClock:
         self._last = now
 
 
-def _timed(session: Session, x: np.ndarray) -> tuple[int, list[np.ndarray]]:
+def _timed(session: Session, xs: Sequence[np.ndarray]) -> tuple[int, list[np.ndarray]]:
     """One inference: (nanoseconds, outputs)."""
     start = time.perf_counter_ns()
-    outputs = session.run(x)
+    outputs = session.run(xs)
     return time.perf_counter_ns() - start, outputs
 
 
@@ -175,8 +176,9 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         clock.lap("native_runner")
         native.phases_s = clock.phases
         return native.to_wire()
+    specs = tensors_from_wire(request.get("inputs"), "inputs")
     with stage("reading the inputs .npz"):
-        timing, evals = load_inputs(request["inputs_path"])
+        inputs = load_inputs(request["inputs_path"], specs)
     peaks = PhasePeaks()  # resets the high-water mark: nothing before this point counts
     empty = rss_bytes()
     clock.lap("setup")
@@ -195,6 +197,9 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         start = time.perf_counter_ns()
         session = runtime.load(request["artifact_path"], threads)
         load_ns = time.perf_counter_ns() - start
+    with stage("matching the inputs to the model's"):
+        order = inputs.ordered(session.input_names)
+        timing = [inputs.timing[i] for i in order]
     load_peak = peaks.end()
     clock.lap("load")
     _debug_crash(request.get("debug_crash"))  # test-only, like debug_sleep_s
@@ -227,14 +232,14 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         samples_ns=[], empty_rss_bytes=empty, baseline_rss_bytes=baseline,
         load_peak_rss_bytes=load_peak, inference_peak_rss_bytes=None, peak_rss_bytes=None,
         samples_buffer_bytes=0, memory_method=peaks.method,
-        input_tensors=[TensorSpec.of("input", timing)],
+        input_tensors=inputs.specs(),
         output_tensors=[TensorSpec.of(f"output_{i}", np.asarray(o))
                         for i, o in enumerate(first_outputs)])
     if request.get("return_outputs", True):
         result.timing_output_npy_b64 = npy_b64(timing_output)
-        if evals is not None:
+        if inputs.evals is not None:
             with stage("the evaluation inferences"):
-                result.outputs_npy_b64 = npy_b64(_eval_outputs(session, evals))
+                result.outputs_npy_b64 = npy_b64(_eval_outputs(session, inputs, order))
     result.inference_peak_rss_bytes = peaks.end()
     result.peak_rss_bytes = peaks.lifetime
     result.memory_method = peaks.method
@@ -258,13 +263,13 @@ def _split_loop(clock: PhaseClock, timed: dict[str, Any]) -> None:
     clock.phases["measure"] = loop - warmup
 
 
-def _runner(session: Session, timing: np.ndarray, noise: dict[str, Any] | None
+def _runner(session: Session, timing: list[np.ndarray], noise: dict[str, Any] | None
             ) -> Callable[[], Any]:
-    """The call the loops time: ``session.infer(timing)`` (bound once: no extra Python frame);
+    """The call the loops time: ``session.bind(timing)`` (the runtime's own call, bound once);
     with the test-only ``debug_noise``, a seeded random sleep of up to ``max_sleep_s`` inside
     ``fraction`` of the calls."""
     if not noise:
-        return functools.partial(session.infer, timing)
+        return session.bind(timing)
     rng = random.Random(noise.get("seed", 0))
     fraction, max_sleep_s = float(noise["fraction"]), float(noise["max_sleep_s"])
 
@@ -314,10 +319,12 @@ def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) 
             "timed_window_monotonic_ns": [window_start, window_end], **stopper.report()}
 
 
-def _eval_outputs(session: Session, evals: np.ndarray) -> np.ndarray:
+def _eval_outputs(session: Session, inputs: Inputs, order: list[int]) -> np.ndarray:
     """Each sample batch-1; the first output flattened per sample, as float32 [N, K]."""
-    rows = [_first_output(session.run(evals[i:i + 1])).astype(np.float32).reshape(-1)
-            for i in range(evals.shape[0])]
+    rows = []
+    for i in range(inputs.n_eval):
+        sample = inputs.eval_sample(i)
+        rows.append(_first_output(session.run([sample[j] for j in order])).astype(np.float32).reshape(-1))
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack(rows)

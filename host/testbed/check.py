@@ -31,7 +31,7 @@ def check(artifact: Any, model: Any, references: dict[str, np.ndarray] | None = 
         runtime.prepare()
         session = runtime.load(str(artifact.path), None)
         x = np.load(inset.path)["eval"]
-        outputs = np.stack([np.asarray(session.run(x[i:i + 1])[0]).reshape(-1) for i in range(len(x))])
+        outputs = np.stack([np.asarray(session.run([x[i:i + 1]])[0]).reshape(-1) for i in range(len(x))])
     except Exception as exc:  # noqa: BLE001 - any runtime failure is a finding about this artifact
         return {"parity": None, "accuracy": None, "error": f"{artifact.runtime}: {first_line(exc)}"}
     return {

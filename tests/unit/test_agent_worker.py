@@ -92,7 +92,7 @@ def test_inputs_without_timing(files: dict) -> None:
     result = run_worker({"runtime": "onnxruntime", "artifact_path": files["model"],
                          "inputs_path": str(files["tmp"] / "bad.npz"), "threads": None,
                          "warmup": 0, "iterations": 1, "return_outputs": True})
-    assert "no 'timing' array" in result["error"]
+    assert "no 'timing' or 'timing/<name>' arrays" in result["error"]
 
 
 def test_stdout_isolation() -> None:
@@ -108,8 +108,8 @@ def test_helpers(tmp_path: Path) -> None:
     arr = np.arange(6, dtype=np.float32).reshape(2, 3)
     assert np.array_equal(np.load(io.BytesIO(base64.b64decode(npy_b64(arr)))), arr)
     np.savez(tmp_path / "t.npz", timing=arr[:1])
-    timing, evals = load_inputs(str(tmp_path / "t.npz"))
-    assert timing.shape == (1, 3) and evals is None
+    inputs = load_inputs(str(tmp_path / "t.npz"))
+    assert inputs.names == ["input"] and inputs.timing[0].shape == (1, 3) and inputs.evals is None
     assert first_line(ValueError("\n  first\nsecond")) == "ValueError: first"
     assert first_line(RuntimeError()) == "RuntimeError"
 

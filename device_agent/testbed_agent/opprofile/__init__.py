@@ -18,6 +18,7 @@ What comes back, by ``source``:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,13 @@ def unavailable(source: str, reason: str) -> dict[str, Any]:
     return {"source": source, "available": False, "reason": reason}
 
 
-def collect_native(binary: Path, artifact_path: str, x: np.ndarray, threads: int | None,
+def collect_native(binary: Path, artifact_path: str, xs: Sequence[np.ndarray], threads: int | None,
                    runs: int = PROFILE_RUNS, warmup: int = PROFILE_WARMUP) -> dict[str, Any]:
     """The ETDump of a separate et_runner invocation (executorch-native)."""
     try:
         from .etdump import profile_native
 
-        return profile_native(binary, artifact_path, x, threads, runs, warmup)
+        return profile_native(binary, artifact_path, xs, threads, runs, warmup)
     except Exception as exc:
         return unavailable("etdump", f"profiling failed: {first_line(exc)}")
 

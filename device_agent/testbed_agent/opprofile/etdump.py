@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def _record(data: bytes, runs: int, warmup: int, runner: str) -> dict[str, Any]:
             "warmup": warmup, "etdump_b64": base64.b64encode(data).decode("ascii")}
 
 
-def profile_python(path: str, x: np.ndarray, runs: int, warmup: int) -> dict[str, Any]:
+def profile_python(path: str, xs: Sequence[np.ndarray], runs: int, warmup: int) -> dict[str, Any]:
     """A second program loaded with ETDump on (the timed one carries no tracer)."""
     import torch
     from executorch.runtime import Runtime
@@ -33,9 +34,9 @@ def profile_python(path: str, x: np.ndarray, runs: int, warmup: int) -> dict[str
     method = program.load_method("forward")
     if method is None:
         raise ValueError("the program has no 'forward' method")
-    tensor = torch.from_numpy(x)
+    tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
     for _ in range(warmup + runs):
-        method.execute([tensor])
+        method.execute(tensors)
     with tempfile.TemporaryDirectory(prefix="etdump-") as tmp:
         dump, debug = os.path.join(tmp, "run.etdp"), os.path.join(tmp, "debug.bin")
         program.write_etdump_result_to_file(dump, debug)
@@ -43,12 +44,12 @@ def profile_python(path: str, x: np.ndarray, runs: int, warmup: int) -> dict[str
     return _record(data, runs, warmup, "python")
 
 
-def profile_native(binary: Path, path: str, x: np.ndarray, threads: int | None, runs: int,
+def profile_native(binary: Path, path: str, xs: Sequence[np.ndarray], threads: int | None, runs: int,
                    warmup: int) -> dict[str, Any]:
     """A separate et_runner invocation with ``--etdump`` (the timed invocation had none)."""
     from ..native import runner
 
-    result = runner.run(binary, path, x, warmup=warmup, iterations=runs, threads=threads,
+    result = runner.run(binary, path, list(xs), warmup=warmup, iterations=runs, threads=threads,
                         etdump=True)
     if not result.etdump:
         raise ValueError("the native runner wrote an empty ETDump")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ SOURCE = "onnxruntime-profiler"
 KERNEL_SUFFIX = "_kernel_time"
 
 
-def profile(path: str, x: np.ndarray, threads: int | None, runs: int, warmup: int,
+def profile(path: str, xs: Sequence[np.ndarray], threads: int | None, runs: int, warmup: int,
             timed: Any = None) -> dict[str, Any]:
     """A fresh profiling session (the timed one is never profiled), ``warmup`` + ``runs`` runs.
 
@@ -41,7 +42,7 @@ def profile(path: str, x: np.ndarray, threads: int | None, runs: int, warmup: in
         options.profile_file_prefix = os.path.join(tmp, "ort")
         session = ort.InferenceSession(path, sess_options=options, providers=providers,
                                        provider_options=provider_options)
-        feed = {session.get_inputs()[0].name: x}
+        feed = {i.name: x for i, x in zip(session.get_inputs(), xs, strict=True)}
         for _ in range(warmup + runs):
             session.run(None, feed)
         trace_path = session.end_profiling()

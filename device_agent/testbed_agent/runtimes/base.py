@@ -24,10 +24,11 @@ about it, so adding a runtime touches nothing else (docs/plugins.md):
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,7 +36,7 @@ from ..errors import first_line
 from ..opprofile import PROFILE_RUNS, PROFILE_WARMUP, unavailable
 
 __all__ = ["Probe", "Runtime", "Session", "check_keys", "dist_version", "module_present", "positive",
-           "probe_package", "single_input_error", "unavailable"]
+           "positional_names", "probe_package", "unavailable"]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,22 +56,27 @@ class Probe:
 
 
 class Session(ABC):
-    """A loaded model, ready to run batch-1 inferences on one input array."""
+    """A loaded model, ready to run batch-1 inferences. A model takes one or more inputs: every
+    call gets one array per input, in the model's order (``input_names``)."""
 
     #: The thread count applied (None = the runtime's default, explained in ``settings``).
     threads: int | None = None
     #: Every setting applied when loading, for the result JSON.
     settings: dict[str, Any]
+    #: The model's inputs in its own order: the names the format keeps (ONNX, LiteRT, SavedModel),
+    #: else positional ``input_0``, ``input_1``... (ExecuTorch and torch.export programs feed by position).
+    input_names: list[str]
 
     @abstractmethod
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """Set the input, invoke, and return every output as a numpy array (copied)."""
+    def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Set the inputs, invoke, and return every output as a numpy array (copied)."""
 
-    def infer(self, x: np.ndarray) -> Any:
-        """One inference as the timed loop calls it: the runtime's own call with ``x`` as input,
+    def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
+        """The call the timed loop makes, bound to these inputs once: the runtime's own call,
+        with whatever per-call preparation can be done once done here (feed dicts, tensor views),
         outputs left in whatever form the runtime returns them (no conversion for the harness:
-        see bench/README.md). Default: ``run(x)``."""
-        return self.run(x)
+        see bench/README.md). Default: ``run(xs)``."""
+        return functools.partial(self.run, list(xs))
 
 
 class Runtime(ABC):
@@ -119,17 +125,17 @@ class Runtime(ABC):
     def load(self, path: str, threads: int | None) -> Session:
         """Load the artifact at ``path`` with ``threads`` (None = runtime default)."""
 
-    def profile_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any = None,
+    def profile_ops(self, artifact_path: str, xs: Sequence[np.ndarray], threads: int | None, session: Any = None,
                     runs: int = PROFILE_RUNS, warmup: int = PROFILE_WARMUP) -> dict[str, Any]:
         """The per-op profile of ``artifact_path`` (a separate pass after the timed runs; see
         ``opprofile``); ``session`` is the timed one, whose options a profiling session may copy.
         Never raises: a profile is extra, it must not fail the measured run."""
         try:
-            return self.collect_ops(artifact_path, x, threads, session, runs, warmup)
+            return self.collect_ops(artifact_path, xs, threads, session, runs, warmup)
         except Exception as exc:
             return unavailable(self.ops_source, f"profiling failed: {first_line(exc)}")
 
-    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+    def collect_ops(self, artifact_path: str, xs: Sequence[np.ndarray], threads: int | None, session: Any,
                     runs: int, warmup: int) -> dict[str, Any]:
         """The runtime's own profiler (override); the default says there is none."""
         return unavailable("none", f"no per-op profiler for runtime {self.name}")
@@ -176,7 +182,6 @@ def positive(runtime: str, **values: int | None) -> None:
             raise ValueError(f"runtime_settings {runtime}.{key} must be an integer >= 1, got {value!r:.40}")
 
 
-def single_input_error(runtime: str, count: int) -> ValueError:
-    """The error for a model that does not take exactly one input."""
-    return ValueError(f"the {runtime} model has {count} inputs; the agent feeds exactly one "
-                      "input array (export the model with a single input)")
+def positional_names(count: int) -> list[str]:
+    """``input_0``, ``input_1``...: the names of a format that keeps none (fed by position)."""
+    return [f"input_{i}" for i in range(count)]

@@ -13,12 +13,13 @@ result says ``"runner": "native"``. Load, RSS and latency figures are the runner
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..schema import RunResult, TensorSpec
+from ..schema import RunResult, TensorSpec, tensors_from_wire
 from .base import Probe, Runtime, Session
 from .registry import register
 
@@ -50,11 +51,12 @@ class NativeSession(Session):
         self._path = path
         self.threads = threads
         self.settings = {"runner": "native", "binary": str(binary), "timing": TIMING}
+        self.input_names = []  # not known before a run: the runner feeds the arrays in the order given
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
+    def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         from ..native import runner
 
-        return runner.run(self._binary, self._path, x, threads=self.threads).outputs
+        return runner.run(self._binary, self._path, list(xs), threads=self.threads).outputs
 
 
 @register
@@ -103,8 +105,9 @@ class ExecuTorchNative(Runtime):
         min_time_s = float(request.get("min_time_s") or 0.0)
         max_time_s = request.get("max_time_s")
         warmup_min_s = float(request.get("warmup_min_s") or 0.0)
-        with stage("reading the inputs .npz"):
-            timing, evals = load_inputs(request["inputs_path"])
+        with stage("reading the inputs .npz"):  # fed by position: a .pte keeps no input names
+            inputs = load_inputs(request["inputs_path"], tensors_from_wire(request.get("inputs"), "inputs"))
+        timing, evals = inputs.timing, inputs.evals
         with stage("building the native ExecuTorch runner"):
             self.prepare(path)
         assert self._binary is not None
@@ -155,7 +158,7 @@ class ExecuTorchNative(Runtime):
             peak_rss_bytes=info.get("peak_rss_bytes"),
             samples_buffer_bytes=8 * len(samples),  # the runner's std::vector<int64_t>
             memory_method="ru_maxrss of the et_runner process (peak so far, not per phase)",
-            input_tensors=[TensorSpec.of("input", timing)],
+            input_tensors=inputs.specs(),
             output_tensors=[TensorSpec.of(f"output_{i}", np.asarray(o))
                             for i, o in enumerate(timed.outputs)],
         )

@@ -7,17 +7,18 @@ count is given it is applied with ``portable_lib._unsafe_reset_threadpool`` befo
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, dist_version, module_present, positive, single_input_error
+from .base import Probe, Runtime, Session, dist_version, module_present, positional_names, positive
 from .registry import register
 
 METHOD = "forward"
@@ -35,31 +36,31 @@ class ExecuTorchSettings:
 
 
 class ExecuTorchSession(Session):
-    """A loaded ``forward`` method; inputs go in as torch tensors wrapping the numpy array."""
+    """A loaded ``forward`` method; inputs go in by position as torch tensors wrapping the numpy
+    arrays (a .pte keeps no input names)."""
 
     def __init__(self, method: Any, torch: Any, threads: int | None, settings: dict[str, Any]) -> None:
         self._method = method
         self._torch = torch
-        count = method.metadata.num_inputs()
-        if count != 1:
-            raise single_input_error("executorch", count)
+        self.input_names = positional_names(method.metadata.num_inputs())
         self.threads = threads
         self.settings = settings
-        self._x: Any = None
-        self._tensor: Any = None
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """``method.execute([tensor])``; outputs are copied out of the method's buffers."""
-        outputs = self._method.execute([self._torch.from_numpy(x)])
+    def _tensors(self, xs: Sequence[np.ndarray]) -> list[Any]:
+        if len(xs) != len(self.input_names):
+            raise ValueError(f"the executorch program takes {len(self.input_names)} inputs, {len(xs)} given")
+        return [self._torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+
+    def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``method.execute(tensors)``; outputs are copied out of the method's buffers."""
+        outputs = self._method.execute(self._tensors(xs))
         return [np.array(o.numpy() if hasattr(o, "numpy") else o, copy=True) for o in outputs]
 
-    def infer(self, x: np.ndarray) -> Any:
-        """``method.execute([tensor])`` returning its torch tensors (fresh ones every call). The
-        tensor view of ``x`` is made once per input array (``torch.from_numpy`` shares memory), not
-        per call: that and the numpy copies of ``run`` were 30 % of a digits_cnn inference."""
-        if x is not self._x:
-            self._x, self._tensor = x, self._torch.from_numpy(x)
-        return self._method.execute([self._tensor])
+    def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
+        """``method.execute(tensors)`` itself, returning its torch tensors (fresh ones every call).
+        The tensor views (``torch.from_numpy`` shares memory) are made once, not per call: that and
+        the numpy copies of ``run`` were 30 % of a digits_cnn inference."""
+        return functools.partial(self._method.execute, self._tensors(xs))
 
 
 @register
@@ -122,11 +123,11 @@ class ExecuTorch(Runtime):
         }
         return ExecuTorchSession(method, self._torch, threads, settings)
 
-    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+    def collect_ops(self, artifact_path: str, xs: Sequence[np.ndarray], threads: int | None, session: Any,
                     runs: int, warmup: int) -> dict[str, Any]:
         from ..opprofile.etdump import profile_python
 
-        return profile_python(artifact_path, x, runs, warmup)
+        return profile_python(artifact_path, xs, runs, warmup)
 
 
 @contextlib.contextmanager

@@ -12,13 +12,14 @@ Settings (``runtime_settings.onnxruntime``; the intra-op thread count travels as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, check_keys, positive, probe_package, single_input_error
+from .base import Probe, Runtime, Session, check_keys, positive, probe_package
 from .registry import register
 
 PROVIDERS = ["CPUExecutionProvider"]
@@ -44,17 +45,13 @@ class OnnxRuntimeSettings:
 
 
 class OrtSession(Session):
-    """An ``onnxruntime.InferenceSession`` fed through its first (only) input."""
+    """An ``onnxruntime.InferenceSession``, fed by input name."""
 
     def __init__(self, session: Any, options: Any, threads: int | None,
                  requested: dict[str, Any]) -> None:
         self._session = session
         inputs = session.get_inputs()
-        if len(inputs) != 1:
-            raise single_input_error("onnxruntime", len(inputs))
-        self._input = inputs[0].name
-        self._x: Any = None
-        self._feed: dict[str, Any] = {}
+        self.input_names = [i.name for i in inputs]
         self.threads = threads
         self.settings = {
             "providers": list(session.get_providers()),
@@ -64,20 +61,17 @@ class OrtSession(Session):
             "inter_op_num_threads": options.inter_op_num_threads,
             "execution_mode": str(options.execution_mode),
             "graph_optimization_level": str(options.graph_optimization_level),
-            "input_name": self._input,
-            "input_shape": [d if isinstance(d, int) else str(d) for d in inputs[0].shape],
-            "input_type": inputs[0].type,
+            "inputs": [{"name": i.name, "shape": [d if isinstance(d, int) else str(d) for d in i.shape],
+                        "type": i.type} for i in inputs],
         }
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """``session.run(None, {input: x})``; outputs are fresh arrays."""
-        return list(self._session.run(None, {self._input: x}))
+    def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """``session.run(None, {name: x, ...})``; outputs are fresh arrays."""
+        return list(self._session.run(None, dict(zip(self.input_names, xs, strict=True))))
 
-    def infer(self, x: np.ndarray) -> Any:
-        """``session.run(None, feed)`` with the feed dict made once per input array."""
-        if x is not self._x:
-            self._x, self._feed = x, {self._input: x}
-        return self._session.run(None, self._feed)
+    def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
+        """``session.run(None, feed)`` itself, the feed dict made once: no Python frame of ours."""
+        return functools.partial(self._session.run, None, dict(zip(self.input_names, xs, strict=True)))
 
 
 @register
@@ -148,8 +142,8 @@ class OnnxRuntime(Runtime):
         session = ort.InferenceSession(path, sess_options=options, providers=opts["providers"])
         return OrtSession(session, options, threads, opts)
 
-    def collect_ops(self, artifact_path: str, x: np.ndarray, threads: int | None, session: Any,
+    def collect_ops(self, artifact_path: str, xs: Sequence[np.ndarray], threads: int | None, session: Any,
                     runs: int, warmup: int) -> dict[str, Any]:
         from ..opprofile.ort import profile
 
-        return profile(artifact_path, x, threads, runs, warmup, getattr(session, "_session", None))
+        return profile(artifact_path, xs, threads, runs, warmup, getattr(session, "_session", None))

@@ -8,6 +8,7 @@ Settings (``runtime_settings.pytorch``): ``threads`` overrides the profile's thr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,29 +30,34 @@ class PyTorchSettings:
 
 
 class TorchSession(Session):
-    """The exported program's module, called with a tensor sharing the numpy input's memory."""
+    """The exported program's module, called with tensors sharing the numpy inputs' memory, in
+    the order of its user inputs (``input_names``: their names in the program's signature)."""
 
-    def __init__(self, module: Any, torch: Any, threads: int | None, settings: dict[str, Any]) -> None:
+    def __init__(self, module: Any, torch: Any, threads: int | None, settings: dict[str, Any],
+                 names: list[str]) -> None:
         self._module = module
         self._torch = torch
-        self._x: Any = None
-        self._tensor: Any = None
+        self.input_names = names
         self.threads = threads
         self.settings = settings
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
+    def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One call; every output copied out as a numpy array."""
         with self._torch.inference_mode():
-            out = self._module(self._torch.from_numpy(x))
+            out = self._module(*[self._torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
         outputs = out if isinstance(out, (list, tuple)) else [out]
         return [np.array(o.numpy(), copy=True) for o in outputs]
 
-    def infer(self, x: np.ndarray) -> Any:
-        """``module(tensor)`` under ``inference_mode``; the tensor view made once per input array."""
-        if x is not self._x:
-            self._x, self._tensor = x, self._torch.from_numpy(x)
-        with self._torch.inference_mode():
-            return self._module(self._tensor)
+    def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
+        """``module(*tensors)`` under ``inference_mode``; the tensor views made once."""
+        module, mode = self._module, self._torch.inference_mode
+        tensors = [self._torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+
+        def call() -> Any:
+            with mode():
+                return module(*tensors)
+
+        return call
 
 
 @register
@@ -83,7 +89,9 @@ class PyTorch(Runtime):
         torch = self._torch
         if threads is not None:
             torch.set_num_threads(threads)
-        module = torch.export.load(path).module()
+        program = torch.export.load(path)
+        module = program.module()
+        names = [str(n) for n in program.graph_signature.user_inputs]
         settings = {
             "api": "torch.export.load(path).module(), called under torch.inference_mode()",
             "num_threads": torch.get_num_threads(),
@@ -91,4 +99,4 @@ class PyTorch(Runtime):
             else "default (torch's: one thread per physical core)",
             "interop_threads": torch.get_num_interop_threads(),
         }
-        return TorchSession(module, torch, threads, settings)
+        return TorchSession(module, torch, threads, settings, names)

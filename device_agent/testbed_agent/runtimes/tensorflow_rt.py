@@ -13,18 +13,19 @@ count, ``inter_op_threads`` the threads between independent ops; None = TensorFl
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Probe, Runtime, Session, check_keys, dist_version, module_present, positive
+from .base import Probe, Runtime, Session, check_keys, dist_version, module_present, positional_names, positive
 from .registry import register
 
 
@@ -41,26 +42,34 @@ class TensorFlowSettings:
 
 
 class TensorFlowSession(Session):
-    """The SavedModel's ``serve`` function, called with a tensor made from the numpy input."""
+    """The SavedModel's ``serve`` function, called with tensors made from the numpy inputs, by
+    position (``input_names``: the names in its input signature where every input has one)."""
 
     def __init__(self, loaded: Any, fn: Any, tf: Any, threads: int | None, settings: dict[str, Any]) -> None:
         self._loaded = loaded  # the restored object owns the variables ``fn`` reads: keep it alive
         self._fn = fn
         self._tf = tf
-        self._x: Any = None
-        self._tensor: Any = None
+        self.input_names = _signature_names(fn)
         self.threads = threads
         self.settings = settings
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
+    def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One call; every output as a numpy array."""
-        return _outputs(self._fn(self._tf.constant(x)))
+        return _outputs(self._fn(*[self._tf.constant(x) for x in xs]))
 
-    def infer(self, x: np.ndarray) -> Any:
-        """``serve(tensor)``; the tensor made once per input array."""
-        if x is not self._x:
-            self._x, self._tensor = x, self._tf.constant(x)
-        return self._fn(self._tensor)
+    def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
+        """``serve(*tensors)`` itself; the tensors made once."""
+        return functools.partial(self._fn, *[self._tf.constant(x) for x in xs])
+
+
+def _signature_names(fn: Any) -> list[str]:
+    """The names of ``fn``'s inputs from its input signature; positional names where any is
+    missing or two are the same (Keras exports name them after its input layers)."""
+    specs = list(getattr(fn, "input_signature", None) or [])
+    names = [str(getattr(s, "name", "") or "") for s in specs]
+    if names and all(names) and len(set(names)) == len(names):
+        return names
+    return positional_names(len(specs) or 1)
 
 
 @register
@@ -105,7 +114,9 @@ class TensorFlow(Runtime):
             raise ValueError(f"TensorFlow's thread counts cannot be changed in this process: {exc}") from exc
         folder, unpacked = unpack(Path(path))
         loaded = tf.saved_model.load(str(folder))
-        fn = getattr(loaded, "serve", None) or loaded.signatures["serving_default"]
+        fn = getattr(loaded, "serve", None)
+        if fn is None:
+            raise ValueError("the SavedModel has no 'serve' endpoint (export it with keras Model.export)")
         settings = {
             "api": "tf.saved_model.load(folder).serve(tensor), eager",
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or

@@ -109,6 +109,7 @@ class WorkerRequest:
     cpu_affinity: list[int] | None = None
     memory_limit_mb: int | None = None
     profile_ops: bool | None = None
+    inputs: list[dict[str, Any]] | None = None  # the request's named input tensors (wire form), checked on the .npz
     idle_baseline: dict[str, Any] | None = None
     debug_sleep_s: float | None = None
     debug_noise: dict[str, Any] | None = None
