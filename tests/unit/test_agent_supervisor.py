@@ -13,7 +13,8 @@ from pathlib import Path
 
 import psutil
 
-from testbed_agent.supervisor import WorkerRunner, describe_exit, last_line
+from testbed_agent.supervisor import WorkerRunner
+from testbed_agent.worker_io import describe_exit, last_line
 
 
 def fake_worker(tmp_path: Path, body: str) -> WorkerRunner:

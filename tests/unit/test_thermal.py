@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from testbed_agent.thermal import ThermalReader, ThermalWatch, cooldown, decode_throttled, parse_throttled, summarize
+from testbed_agent.thermal import ThermalWatch, cooldown, summarize
+from testbed_agent.thermal_reader import ThermalReader
+from testbed_agent.vcgencmd import decode_throttled, parse_throttled
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "thermal"
 
