@@ -186,7 +186,7 @@ def test_offline_board_fix_names_its_wheelhouse() -> None:
 
 def test_install_summary_says_how_the_agent_really_runs() -> None:
     from testbed.commands.agent import service_line
-    from testbed.fleet.install import InstallReport
+    from testbed.fleet.install_options import InstallReport
 
     process = InstallReport(device="lab1", service="process", service_note="no systemd on the board",
                             unit_file="/h/testbed-agent.service")

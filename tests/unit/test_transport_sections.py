@@ -13,7 +13,8 @@ from testbed.agent_client import AgentClient
 from testbed.android.board import AdbBoard
 from testbed.cli import main
 from testbed.errors import ConfigError
-from testbed.fleet.install import InstallOptions, install
+from testbed.fleet.install import install
+from testbed.fleet.install_options import InstallOptions
 from testbed.transports import TRANSPORTS, BoardClient, Transport, TransportSettings, get
 from testbed.transports.adb import AdbSettings
 from testbed.transports.capabilities import (

@@ -14,7 +14,7 @@ from ..errors import ConfigError, TestbedError
 from ._common import err_console, fail
 
 if TYPE_CHECKING:
-    from ..fleet.install import InstallReport
+    from ..fleet.install_options import InstallReport
     from ..profiles import Profile
     from ..transports.capabilities import ManagesAgent
 
@@ -56,8 +56,8 @@ def _agent_profile(device: str) -> tuple[Path, Profile]:
 def install(device: str, wheelhouse: Path | None, base_python: str, force: bool, service: str,
             no_profile_update: bool, as_json: bool) -> None:
     """Install (or upgrade) the agent and the profile's runtimes on DEVICE, start it, wait for /v1/health."""
-    from ..fleet.install import InstallOptions
     from ..fleet.install import install as run_install
+    from ..fleet.install_options import InstallOptions
 
     try:
         path, profile = _agent_profile(device)

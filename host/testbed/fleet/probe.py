@@ -19,7 +19,7 @@ from ..profiles import Profile
 from ..transports.capabilities import SharesThisMachine, has
 from ..transports.ssh import SshTransport
 from ..transports.ssh_connect import SshSettings, Target, resolve
-from .install import STATE_SCRIPT
+from .board_venv import STATE_SCRIPT
 
 # One round trip for the machine facts: key=value lines.
 FACTS_SCRIPT = r"""
