@@ -9,6 +9,11 @@ say a ``runtime_settings`` key it does not know), is a finding: the cell is ``fa
 the reason, once, and the board goes on with its other cells. Wrong credentials (``PERMANENT``) are
 never retried: they stop the board. Every cell is committed with all its repeats in one transaction
 the moment it finishes.
+
+Where it lives: this module holds the thread (the executor's queue, the board's life: health check,
+lease, its cells, giving up); ``board_link`` the connection (health check within the timeout,
+retries with backoff, ``FAULTS``); ``board_cell`` one cell with its repeats and retries
+(``BoardLost``).
 """
 
 from __future__ import annotations
@@ -21,26 +26,18 @@ from typing import Any
 
 from .. import __version__
 from ..agent_client import prestart_workers
-from ..errors import PERMANENT, RETRYABLE, AgentServerError, TestbedError, TransportError, first_line
+from ..errors import TestbedError, first_line
 from ..profiles import Profile
 from ..transports import get as get_transport
 from ..transports.capabilities import SharesThisMachine
+from .board_cell import BoardLost, CellRunner
+from .board_link import FAULTS
 from .context import RunContext
 from .lease import BoardBusy, BoardLease
-from .measure import MeasureContext, measure_artifact
-from .plan import deploy_options
 from .request import board_runtime
 
-#: Retried with backoff (the board's fault). PERMANENT (authentication, host key) are caught first: never
-#: retried. Any other TestbedError is the request's fault: a failed cell, or a bad board before it starts.
-FAULTS = RETRYABLE
 
-
-class BoardLost(TestbedError):
-    pass
-
-
-class BoardWorker(threading.Thread):
+class BoardWorker(CellRunner, threading.Thread):
     def __init__(self, ctx: RunContext, profile: Profile, cells: list[Any]) -> None:
         super().__init__(name=f"board-{profile.id}", daemon=True)
         self.ctx, self.profile, self.cells = ctx, profile, cells
@@ -92,76 +89,6 @@ class BoardWorker(threading.Thread):
         if fut is not None and not fut.done():
             with contextlib.suppress(InvalidStateError):  # settled by the other thread meanwhile
                 fut.set_result(cell.state)
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    def _say(self, status: str) -> None:
-        self.ctx.ui.board(self.device, status, self.done, len(self.cells))
-
-    def _disconnect(self) -> None:
-        if self.transport is not None:
-            try:
-                self.transport.close()
-            except Exception:  # a dead connection may fail to close; it is dropped either way
-                pass
-        self.transport = self.client = None
-
-    def _connect_once(self) -> None:
-        """Open the board and check its health: the agent answers /v1/health and /v1/info, all within
-        the plan's ``health_timeout_s`` (plus the transport's own start-up time)."""
-        box: dict[str, Any] = {}
-
-        def attempt() -> None:
-            try:
-                transport, client = self.ctx.connect(self.profile)
-                box["conn"] = (transport, client)
-                health = client.health()
-                if health.get("status") != "ok":
-                    raise AgentServerError(f"agent on {self.device} reports status {health.get('status')!r}")
-                box["info"] = client.info()
-            except BaseException as exc:  # handed to the waiting thread
-                box["error"] = exc
-            if box.pop("abandoned", False) and "conn" in box:
-                box["conn"][0].close()
-
-        limit = self.ctx.plan.execution.health_timeout_s + self.profile.agent.start_timeout_s
-        thread = threading.Thread(target=attempt, name=f"health-{self.device}", daemon=True)
-        thread.start()
-        thread.join(limit)
-        if thread.is_alive():
-            box["abandoned"] = True
-            raise TransportError(f"{self.device} did not answer the health check within {limit:.0f} s")
-        if "conn" in box:
-            self.transport, self.client = box["conn"]
-        if "error" in box:
-            raise box["error"]
-        self.info = box["info"]
-        if self.lease is not None:
-            self.lease.rebind(self.client)
-
-    def _backoff(self, attempt: int) -> float:
-        ex = self.ctx.plan.execution
-        return min(ex.backoff_max_s, ex.backoff_s * (2 ** (attempt - 1)))
-
-    def _connect(self, what: str) -> None:
-        """Connect with retries and backoff; raise the last fault when every attempt failed."""
-        ex = self.ctx.plan.execution
-        for attempt in range(ex.retries + 1):
-            if attempt:
-                wait = self._backoff(attempt)
-                self._say(f"{what}: retry {attempt}/{ex.retries} in {wait:.0f} s")
-                self.ctx.sleep(wait)
-            try:
-                self._say(what)
-                self._connect_once()
-                return
-            except PERMANENT:
-                self._disconnect()
-                raise
-            except FAULTS as exc:
-                self._disconnect()
-                last = exc
-        raise last
 
     # -- the board's life -----------------------------------------------------------------------
 
@@ -259,65 +186,3 @@ class BoardWorker(threading.Thread):
                 self.ctx.store.mark_cells([cell.id], "skipped", reason)
                 cell.state = "skipped"
                 self.ctx.ui.cell(self.device, cell.key, "skipped", reason)
-
-    def _cell(self, cell: Any, deployment_id: str) -> None:
-        ctx, ex = self.ctx, self.ctx.plan.execution
-        art = ctx.artifacts[(cell.model, cell.converter)]
-        model = ctx.models[cell.model]
-        options = deploy_options(ctx.plan, cell.threads, ex.cell_timeout_s)
-        last: Exception | None = None
-        for attempt in range(ex.retries + 1):
-            if ctx.stop.is_set():
-                return
-            try:
-                if attempt:
-                    wait = self._backoff(attempt)
-                    self._say(f"{cell.converter}: board fault, retry {attempt}/{ex.retries} in {wait:.0f} s")
-                    ctx.sleep(wait)
-                    if ctx.stop.is_set():
-                        return
-                ctx.store.start_cell(cell.id)  # counts the attempt, reconnecting included
-                if self.client is None:
-                    self._say("reconnecting")
-                    self._connect_once()
-                assert self.lease is not None
-                self.lease.ensure()
-                results = []
-                for r in range(cell.repeats):
-                    if ctx.stop.is_set():
-                        return  # the cell stays unfinished: --resume redoes it whole
-                    self._say(f"{cell.model} {cell.converter}" + (f" threads {cell.threads}" if cell.threads else "")
-                              + f" run {r + 1}/{cell.repeats}")
-                    record, samples, power = measure_artifact(art, MeasureContext(
-                        model, self.transport, self.client, self.info, self.profile, options, ctx.refs[cell.model],
-                        deployment_id, faults=(*FAULTS, *PERMANENT)))
-                    results.append((record, samples, power))
-                    if record["status"] != "ok":
-                        break  # a failed run is a finding; repeating it measures nothing
-                bad = next((rec for rec, _, _ in results if rec["status"] != "ok"), None)
-                state = "failed" if bad else "done"
-                error = bad.get("error") if bad else None
-                ctx.store.finish_cell(cell.id, state, error, deployment_id, results)
-                cell.state = state
-                ctx.ui.cell(self.device, cell.key, state, error or _summary(results))
-                return
-            except PERMANENT as exc:
-                last = exc
-                break
-            except (BoardBusy, *FAULTS) as exc:
-                last = exc
-                self._disconnect()
-            except TestbedError as exc:  # not retryable, outside a run (a 4xx on the lease): the board stops
-                last = exc
-                break
-        tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
-        reason = f"{first_line(last) if last else 'interrupted'} ({tries})"
-        ctx.store.mark_cells([cell.id], "error", reason)
-        cell.state = "error"
-        ctx.ui.cell(self.device, cell.key, "error", reason)
-        raise BoardLost(reason)
-
-
-def _summary(results: list) -> str:
-    p50 = [rec["latency_ms"]["p50"] for rec, _, _ in results if rec.get("latency_ms", {}).get("p50") is not None]
-    return f"p50 {min(p50):.3f}..{max(p50):.3f} ms over {len(p50)} runs" if p50 else ""
