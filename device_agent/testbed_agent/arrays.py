@@ -47,9 +47,10 @@ class Inputs:
         return 0 if self.evals is None else int(self.evals[0].shape[0])
 
     def eval_sample(self, i: int) -> list[np.ndarray]:
-        """Sample ``i`` of every input, batch-1."""
+        """Sample ``i`` of every input, shaped as its timing array (batch-1 ``[1, ...]``, or a
+        scalar input's ``()``: the eval array is ``[N, ...]`` with one timing array's values per row)."""
         assert self.evals is not None
-        return [np.ascontiguousarray(e[i:i + 1]) for e in self.evals]
+        return [np.asarray(e[i].reshape(t.shape), order="C") for e, t in zip(self.evals, self.timing, strict=True)]
 
     def specs(self) -> list[TensorSpec]:
         return [TensorSpec.of(n, a) for n, a in zip(self.names, self.timing, strict=True)]
@@ -89,8 +90,8 @@ def _arrays(npz: np.lib.npyio.NpzFile, specs: list[TensorSpec] | None) -> Inputs
                          + (f" (missing: {', '.join(missing)})" if missing else ""))
     if evals and sorted(evals) != sorted(names):
         raise ValueError(f"the inputs .npz has eval arrays for {sorted(evals)}, not for every input {names}")
-    return Inputs(names, [np.ascontiguousarray(timing[n]) for n in names],
-                  [np.ascontiguousarray(evals[n]) for n in names] if evals else None)
+    return Inputs(names, [np.asarray(timing[n], order="C") for n in names],
+                  [np.asarray(evals[n], order="C") for n in names] if evals else None)
 
 
 def _check(inputs: Inputs, specs: list[TensorSpec] | None) -> None:
@@ -98,6 +99,9 @@ def _check(inputs: Inputs, specs: list[TensorSpec] | None) -> None:
         counts = {int(e.shape[0]) if e.ndim else -1 for e in inputs.evals}
         if -1 in counts or len(counts) != 1:
             raise ValueError("the inputs .npz eval arrays must be [N, ...] samples, the same N for every input")
+        for name, e, t in zip(inputs.names, inputs.evals, inputs.timing, strict=True):
+            if e.shape[0] and e[0].size != t.size:
+                raise ValueError(f"input {name}: an eval sample holds {e[0].size} values, its timing array {t.size}")
     for spec, array in zip(specs or [], inputs.timing, strict=False):
         if tuple(array.shape) != tuple(spec.shape) or str(array.dtype) != spec.dtype:
             raise ValueError(f"input {spec.name}: the .npz holds {array.dtype}{list(array.shape)}, the request "

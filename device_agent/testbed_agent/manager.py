@@ -186,7 +186,7 @@ class RunManager:
                                         result)
             typed.wall_s = sum(typed.phases_s.values())
             typed.run_id = run.id
-            result = typed.to_wire()
+            result = typed.to_wire(req.get("host_schema", schema.SCHEMA_VERSION))
         self._finish(run, result, error, outcome.stderr_tail if error else None)
 
     def _idle_baseline(self, power: dict[str, Any] | None) -> dict[str, Any] | None:

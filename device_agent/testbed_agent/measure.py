@@ -239,7 +239,9 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         result.timing_output_npy_b64 = npy_b64(timing_output)
         if inputs.evals is not None:
             with stage("the evaluation inferences"):
-                result.outputs_npy_b64 = npy_b64(_eval_outputs(session, inputs, order))
+                per_output = _eval_outputs(session, inputs, order)
+                result.outputs_npy_b64 = npy_b64(per_output[0])
+                result.eval_outputs_npy_b64 = [npy_b64(o) for o in per_output]
     result.inference_peak_rss_bytes = peaks.end()
     result.peak_rss_bytes = peaks.lifetime
     result.memory_method = peaks.method
@@ -319,13 +321,18 @@ def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) 
             "timed_window_monotonic_ns": [window_start, window_end], **stopper.report()}
 
 
-def _eval_outputs(session: Session, inputs: Inputs, order: list[int]) -> np.ndarray:
-    """Each sample batch-1; the first output flattened per sample, as float32 [N, K]."""
-    rows = []
+def _eval_outputs(session: Session, inputs: Inputs, order: list[int]) -> list[np.ndarray]:
+    """Each sample batch-1; every output flattened per sample, as float32 ``[N, K]`` per output."""
+    per_output: list[list[np.ndarray]] = []
     for i in range(inputs.n_eval):
         sample = inputs.eval_sample(i)
-        rows.append(_first_output(session.run([sample[j] for j in order])).astype(np.float32).reshape(-1))
-    if not rows:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.stack(rows)
-
+        outputs = session.run([sample[j] for j in order])
+        if not outputs:
+            raise ValueError("the model returned no outputs")
+        if not per_output:
+            per_output = [[] for _ in outputs]
+        for rows, out in zip(per_output, outputs, strict=True):
+            rows.append(np.asarray(out).astype(np.float32).reshape(-1))
+    if not per_output:
+        return [np.zeros((0, 0), dtype=np.float32)]
+    return [np.stack(rows) for rows in per_output]

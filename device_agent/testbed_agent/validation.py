@@ -186,6 +186,7 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
         request["profile_ops"] = True
     if parsed.inputs is not None:
         request["inputs"] = [t.to_wire() for t in parsed.inputs]
+    request["host_schema"] = parsed.schema  # the result is answered in it (RunResult.to_wire)
     max_s = request["max_time_s"]
     if max_s is not None and max_s < request["min_time_s"]:
         raise RequestError(f"max_time_s ({max_s:g}) must be >= min_time_s "

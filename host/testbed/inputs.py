@@ -20,6 +20,7 @@ import numpy as np
 from .paths import cache_dir
 
 if TYPE_CHECKING:
+    from testbed_agent.schema import TensorSpec
     from testbed_zoo import ZooModel
 
 
@@ -29,6 +30,7 @@ class InputSet:
     sha256: str
     eval_nchw: np.ndarray  # the eval samples in the source layout (for references)
     labels: np.ndarray | None  # ground truth for accuracy, where the model has an evaluation set
+    tensors: list[TensorSpec]  # the timing inputs as the run request describes them (the agent checks the file)
 
 
 def build(model: ZooModel, layout: str) -> InputSet:
@@ -47,4 +49,13 @@ def build(model: ZooModel, layout: str) -> InputSet:
         tmp.write_bytes(buf.getvalue())
         tmp.replace(path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return InputSet(path=path, sha256=sha, eval_nchw=x_nchw, labels=labels)
+    return InputSet(path=path, sha256=sha, eval_nchw=x_nchw, labels=labels, tensors=_tensors(path))
+
+
+def _tensors(path: Path) -> list[TensorSpec]:
+    """The file's one timing input, named ``input`` (the agent matches it to the model's own name:
+    one input is fed by position whatever its name)."""
+    from testbed_agent.schema import TensorSpec
+
+    with np.load(path, allow_pickle=False) as npz:
+        return [TensorSpec.of("input", npz["timing"])]

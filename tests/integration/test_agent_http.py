@@ -26,7 +26,7 @@ RUNTIMES = ["onnxruntime", "litert", "executorch"]
 
 def _run_request(agent: Agent, model: bytes, inputs: bytes, runtime: str, **extra: object) -> dict:
     request = {"artifact_sha256": agent.upload(model), "inputs_sha256": agent.upload(inputs),
-               "runtime": runtime, "warmup": 2, "iterations": 5}
+               "runtime": runtime, "warmup": 2, "iterations": 5, "schema": SCHEMA_VERSION}  # as the host sends it
     request.update(extra)
     return request
 

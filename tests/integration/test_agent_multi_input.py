@@ -3,7 +3,8 @@ the arrays of the inputs .npz by name (ONNX Runtime, LiteRT) or by position (Exe
 programs keep no names), checked against the request's ``inputs`` description.
 
 The model: ``y = x @ W + b + sum(ids)`` with ``x`` float32 [1, IN] and ``ids`` int32 [1, 3]. The ONNX
-graph declares ``ids`` first and the request sends ``x`` first, so only feeding by name gets it right.
+graph declares ``ids`` first and the request sends ``x`` first, so only feeding by name gets it right;
+it also returns ``s = sum(ids)`` as a second output (every output of the eval samples comes back).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from agent_fixtures import IN_FEATURES, OUT_FEATURES, Agent, decode_npy
+from testbed_agent.schema import SCHEMA_VERSION
 
 pytestmark = [pytest.mark.integration, pytest.mark.framework]
 N_IDS = 3
@@ -32,7 +34,8 @@ def _onnx(w: np.ndarray, b: np.ndarray) -> bytes:
         nodes, "two_inputs",
         [helper.make_tensor_value_info("ids", TensorProto.INT32, [1, N_IDS]),  # declared first on purpose
          helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, IN_FEATURES])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, OUT_FEATURES])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, OUT_FEATURES]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 1])],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b"),
          numpy_helper.from_array(np.array([1], np.int64), "axes")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -107,7 +110,8 @@ def test_two_inputs_of_mixed_dtypes_are_fed_by_name_or_position(
 ) -> None:
     w, b = dense_weights
     request = {"artifact_sha256": agent.upload(BUILD[runtime](w, b)), "inputs_sha256": agent.upload(_npz(arrays)),
-               "runtime": runtime, "warmup": 2, "iterations": 5, "threads": 1, "inputs": _specs(arrays)}
+               "runtime": runtime, "warmup": 2, "iterations": 5, "threads": 1, "inputs": _specs(arrays),
+               "schema": SCHEMA_VERSION}  # a schema 3 host gets every output of the eval samples
     run = agent.run(**request)
     assert run["state"] == "done", run["error"]
     result = run["result"]
@@ -115,14 +119,19 @@ def test_two_inputs_of_mixed_dtypes_are_fed_by_name_or_position(
     assert [t["dtype"] for t in result["input_tensors"]] == ["float32", "int32"]
     np.testing.assert_allclose(decode_npy(result["timing_output_npy_b64"]).reshape(1, -1),
                                _expected(arrays["timing/x"], arrays["timing/ids"], w, b), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(decode_npy(result["outputs_npy_b64"]),
-                               _expected(arrays["eval/x"], arrays["eval/ids"], w, b), rtol=1e-4, atol=1e-4)
+    expected = _expected(arrays["eval/x"], arrays["eval/ids"], w, b)
+    np.testing.assert_allclose(decode_npy(result["outputs_npy_b64"]), expected, rtol=1e-4, atol=1e-4)
+    every = [decode_npy(o) for o in result["eval_outputs_npy_b64"]]
+    assert len(every) == (2 if runtime == "onnxruntime" else 1)
+    np.testing.assert_allclose(every[0], expected, rtol=1e-4, atol=1e-4)
+    if runtime == "onnxruntime":  # the second output: sum(ids) per sample, [N, 1]
+        np.testing.assert_allclose(every[1], arrays["eval/ids"].sum(-1, keepdims=True), rtol=1e-6)
 
 
 def test_inputs_that_do_not_match_the_request_or_the_model_fail_with_the_input_named(
         agent: Agent, arrays: dict[str, np.ndarray], dense_weights: tuple[np.ndarray, np.ndarray]) -> None:
     model = agent.upload(_onnx(*dense_weights))
-    wrong_shape = dict(arrays, **{"timing/ids": np.zeros((1, N_IDS + 1), np.int32)})
+    wrong_shape = {"timing/x": arrays["timing/x"], "timing/ids": np.zeros((1, N_IDS + 1), np.int32)}
     missing = {k: v for k, v in arrays.items() if not k.endswith("/ids")}
     renamed = {k.replace("/ids", "/mask"): v for k, v in arrays.items()}
     cases = [

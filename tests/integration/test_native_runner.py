@@ -27,7 +27,7 @@ import pytest
 
 from agent_fixtures import TOKEN, Agent, decode_npy, launch_agent, stop_agent
 from testbed_agent.native import build
-from testbed_agent.schema import RunResult
+from testbed_agent.schema import SCHEMA_VERSION, RunResult
 
 pytestmark = pytest.mark.integration
 
@@ -229,7 +229,7 @@ def _run_both(agent: Agent, dense_model: Any, dense_inputs: tuple[bytes, np.ndar
     pte = agent.upload(dense_model("executorch"))
     inputs = agent.upload(dense_inputs[0])
     return {rt: agent.run(artifact_sha256=pte, inputs_sha256=inputs, runtime=rt, warmup=2,
-                          iterations=10, **extra) for rt in runtimes}
+                          iterations=10, schema=SCHEMA_VERSION, **extra) for rt in runtimes}
 
 
 def test_agent_runs_a_pte_natively_and_matches_python(agent: Agent, dense_model: Any,

@@ -66,3 +66,12 @@ def test_runtime_order_by_name_else_by_position(tmp_path: Path) -> None:
         inputs.ordered(["x", "mask"])
     with pytest.raises(ValueError, match="the model takes inputs"):
         inputs.ordered(["input_0"])
+
+
+def test_a_scalar_input_and_its_eval_samples(tmp_path: Path) -> None:
+    path = _npz(tmp_path, timing__x=X, timing__sr=np.array(16000, np.int64),
+                eval__x=np.ones((3, 4), np.float32), eval__sr=np.array([8000, 16000, 22050], np.int64))
+    inputs = load_inputs(path, [TensorSpec("x", (1, 4), "float32"), TensorSpec("sr", (), "int64")])
+    assert [a.shape for a in inputs.eval_sample(2)] == [(1, 4), ()] and int(inputs.eval_sample(2)[1]) == 22050
+    with pytest.raises(ValueError, match="input x: an eval sample holds 5 values, its timing array 4"):
+        load_inputs(_npz(tmp_path, timing__x=X, eval__x=np.ones((3, 5), np.float32)))

@@ -28,7 +28,8 @@ def test_defaults() -> None:
                                                     "graph_optimization_level": None,
                                                     "execution_mode": None,
                                                     "inter_op_threads": None},
-        "cpu_affinity": None, "memory_limit_mb": None, "thermal": None}
+        "cpu_affinity": None, "memory_limit_mb": None, "thermal": None,
+        "host_schema": 1}  # no schema field: a v1 host, answered in schema 2
 
 
 def test_power_block_is_validated() -> None:

@@ -28,6 +28,8 @@ def test_real_evaluation_inputs_and_the_same_data_in_every_layout() -> None:
     np.testing.assert_array_equal(eval_h, testbed_zoo.to_layout(eval_c, "NHWC"))
     np.testing.assert_array_equal(timing_h, testbed_zoo.to_layout(timing_c, "NHWC"))
     np.testing.assert_array_equal(nchw.eval_nchw, nhwc.eval_nchw)  # one reference for both
+    # what the run request tells the agent to expect in the file (it checks the .npz against it)
+    assert [(t.name, t.shape, t.dtype) for t in nhwc.tensors] == [("input", timing_h.shape, "float32")]
 
 
 def test_random_inputs_are_seeded_and_stable() -> None:

@@ -191,3 +191,16 @@ def test_lease_requests_carry_the_schema_too() -> None:
     assert parse_lease_request({"holder": "h", "ttl_s": 5}) == ("h", 5.0)  # a schema 1 host
     with pytest.raises(UpgradeRequired, match="upgrade the agent"):
         parse_lease_request({"holder": "h", "schema": schema.SCHEMA_VERSION + 1})
+
+
+def test_every_eval_output_is_schema_3_and_left_out_for_a_schema_2_host() -> None:
+    wire = result(eval_outputs_npy_b64=["AAA", "BBB"], run_id="r1")
+    assert wire["schema"] == schema.SCHEMA_VERSION == 3
+    assert RunResult.from_wire(wire).eval_outputs_npy_b64 == ["AAA", "BBB"]
+    old = RunResult.from_wire(wire).to_wire(for_schema=2)  # the agent answering a schema 2 host
+    assert old["schema"] == 2 and "eval_outputs_npy_b64" not in old
+    assert RunResult.from_wire(old).eval_outputs_npy_b64 is None  # this host reads schema 2 results too
+    with pytest.raises(SchemaError, match="unknown field.*eval_outputs_npy_b64"):
+        RunResult.from_wire({**old, "eval_outputs_npy_b64": ["AAA"]})
+    assert agent_parse({"schema": 2, "artifact_sha256": ART, "inputs_sha256": INP,
+                        "runtime": "onnxruntime"})["host_schema"] == 2

@@ -34,7 +34,7 @@ def profile_python(path: str, xs: Sequence[np.ndarray], runs: int, warmup: int) 
     method = program.load_method("forward")
     if method is None:
         raise ValueError("the program has no 'forward' method")
-    tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+    tensors = [torch.from_numpy(np.asarray(x, order="C")) for x in xs]
     for _ in range(warmup + runs):
         method.execute(tensors)
     with tempfile.TemporaryDirectory(prefix="etdump-") as tmp:

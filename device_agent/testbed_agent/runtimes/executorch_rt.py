@@ -49,7 +49,7 @@ class ExecuTorchSession(Session):
     def _tensors(self, xs: Sequence[np.ndarray]) -> list[Any]:
         if len(xs) != len(self.input_names):
             raise ValueError(f"the executorch program takes {len(self.input_names)} inputs, {len(xs)} given")
-        return [self._torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+        return [self._torch.from_numpy(np.asarray(x, order="C")) for x in xs]
 
     def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """``method.execute(tensors)``; outputs are copied out of the method's buffers."""

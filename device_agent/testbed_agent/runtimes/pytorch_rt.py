@@ -44,14 +44,14 @@ class TorchSession(Session):
     def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One call; every output copied out as a numpy array."""
         with self._torch.inference_mode():
-            out = self._module(*[self._torch.from_numpy(np.ascontiguousarray(x)) for x in xs])
+            out = self._module(*[self._torch.from_numpy(np.asarray(x, order="C")) for x in xs])
         outputs = out if isinstance(out, (list, tuple)) else [out]
         return [np.array(o.numpy(), copy=True) for o in outputs]
 
     def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
         """``module(*tensors)`` under ``inference_mode``; the tensor views made once."""
         module, mode = self._module, self._torch.inference_mode
-        tensors = [self._torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+        tensors = [self._torch.from_numpy(np.asarray(x, order="C")) for x in xs]
 
         def call() -> Any:
             with mode():

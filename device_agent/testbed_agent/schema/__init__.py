@@ -18,6 +18,10 @@ Schema history:
   2  ``schema`` in every request and response; ``RunResult`` typed, with ``run_id`` (the agent's run
      id), ``input_tensors``/``output_tensors`` (lists of TensorSpec); ``AgentInfo.schema`` and
      ``min_host_schema``; ``RunRequest.inputs`` (optional, the host's description of the inputs).
+  3  ``RunResult.eval_outputs_npy_b64``: every output of the evaluation samples (one .npy per output,
+     each ``[N, K]`` float32), for parity on every output; the inputs ``.npz`` may hold named inputs
+     (``timing/<name>``, ``eval/<name>``). An agent answers a host of schema 2 in schema 2 (without
+     the new field, ``RunResult.to_wire(for_schema)``); a host reads results of schema 2 and 3.
 
 Versions: an agent answers hosts of schema ``MIN_HOST_SCHEMA``..``SCHEMA_VERSION``; a host needs an
 agent of at least ``MIN_AGENT_SCHEMA`` (a v1 agent refuses the ``schema`` field). Either side names

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from .tensors import TensorSpec, tensors_from_wire, tensors_to_wire
 from .versions import (
+    MIN_AGENT_SCHEMA,
     MIN_HOST_SCHEMA,
     SCHEMA_VERSION,
     SchemaError,
@@ -48,7 +49,8 @@ class RunResult:
     input_tensors: list[TensorSpec] | None = None
     output_tensors: list[TensorSpec] | None = None
     timing_output_npy_b64: str | None = None
-    outputs_npy_b64: str | None = None
+    outputs_npy_b64: str | None = None  # output 0 of every eval sample, [N, K] float32 (accuracy)
+    eval_outputs_npy_b64: list[str] | None = None  # schema 3: every output of every eval sample, one .npy each
     ops: dict[str, Any] | None = None  # profile_ops: the per-op table, or why not
     phases_s: dict[str, float] | None = None  # the worker's, then the agent's phases
     wall_s: float | None = None  # added by the agent
@@ -61,9 +63,11 @@ class RunResult:
 
     @classmethod
     def from_wire(cls, body: Any) -> RunResult:
-        _check_fields("run result", body, cls.FIELDS, _required(cls))
-        if body.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
-            raise SchemaVersionError(version_error(SCHEMA_VERSION, body.get("schema", 1)))
+        version = body.get("schema", SCHEMA_VERSION) if isinstance(body, Mapping) else SCHEMA_VERSION
+        if not isinstance(version, int) or not MIN_AGENT_SCHEMA <= version <= SCHEMA_VERSION:
+            raise SchemaVersionError(version_error(SCHEMA_VERSION, version if isinstance(version, int) else 1))
+        fields = tuple(f for f in cls.FIELDS if ADDED_IN.get(f, 0) <= version)
+        _check_fields("run result", body, fields, _required(cls))
         samples = body["samples_ns"]
         if not isinstance(samples, list) or not all(isinstance(s, int) for s in samples):
             raise SchemaError("samples_ns must be a list of integer nanoseconds")
@@ -72,12 +76,16 @@ class RunResult:
         values = {k: body[k] for k in cls.FIELDS if k in body}
         values["input_tensors"] = tensors_from_wire(values.get("input_tensors"), "input_tensors")
         values["output_tensors"] = tensors_from_wire(values.get("output_tensors"), "output_tensors")
-        return cls(**values)
+        return cls(**values, schema=version)
 
-    def to_wire(self) -> dict[str, Any]:
-        """Every field, in order (None where a runtime has no figure), and ``schema``."""
-        out: dict[str, Any] = {"schema": self.schema}
+    def to_wire(self, for_schema: int = SCHEMA_VERSION) -> dict[str, Any]:
+        """Every field, in order (None where a runtime has no figure), and ``schema``; for a host of
+        an older schema, in that schema (the fields added since left out)."""
+        version = max(MIN_AGENT_SCHEMA, min(for_schema, self.schema))
+        out: dict[str, Any] = {"schema": version}
         for name in self.FIELDS:
+            if ADDED_IN.get(name, 0) > version:
+                continue
             value = getattr(self, name)
             out[name] = (tensors_to_wire(value) if name in ("input_tensors", "output_tensors")
                          else value)
@@ -85,6 +93,8 @@ class RunResult:
 
 
 RunResult.FIELDS = _names(RunResult)
+#: Result fields added after schema 2, by the schema that added them.
+ADDED_IN = {"eval_outputs_npy_b64": 3}
 
 
 @dataclass

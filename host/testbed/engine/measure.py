@@ -102,7 +102,7 @@ def _measure(art: Artifact, ctx: MeasureContext, record: dict, phases: dict[str,
     if power is not None and not power_windows_wanted(profile, options, info, power["sensor"]):
         not_sampled, power = records.power_not_sampled(profile, power["sensor"]), None
     run_id = client.start_run(run_request(profile, agent_runtime, art.sha256, inset.sha256, options, measure,
-                                          power).to_wire())
+                                          power, inset.tensors).to_wire())
     cooldown_s = profile.thermal.cooldown_timeout_s if profile.thermal.cooldown_below_c else 0.0
     run = client.wait_run(run_id, timeout_s=measure.timeout_s + cooldown_s + 60)
     lap("agent_run")

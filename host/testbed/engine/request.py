@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed_agent.schema import RunRequest
+from testbed_agent.schema import RunRequest, TensorSpec
 
 from ..profiles import EffectiveMeasure, Profile
 
@@ -73,11 +73,13 @@ def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure
 
 
 def run_request(profile: Profile, runtime: str, artifact_sha256: str, inputs_sha256: str,
-                options: DeployOptions, measure: EffectiveMeasure, power: dict | None) -> RunRequest:
+                options: DeployOptions, measure: EffectiveMeasure, power: dict | None,
+                inputs: list[TensorSpec] | None = None) -> RunRequest:
     """The run request for ``runtime`` on this board, as the wire schema's ``RunRequest`` (the one
-    definition the agent parses it with; ``to_wire()`` is the JSON body, with ``schema``)."""
+    definition the agent parses it with; ``to_wire()`` is the JSON body, with ``schema``). ``inputs``:
+    the inputs file's tensors, which the agent checks the file against."""
     return RunRequest(artifact_sha256=artifact_sha256, runtime=runtime, inputs_sha256=inputs_sha256,
-                      profile_ops=True if options.profile_ops else None,
+                      profile_ops=True if options.profile_ops else None, inputs=inputs,
                       **run_settings(profile, runtime, options, measure, power))
 
 
