@@ -15,130 +15,32 @@ Steps, each timed with ``time.perf_counter_ns``:
 
 Statistics are the host's job: the result carries the raw samples and raw memory figures.
 
-Memory figures are this process's own: the high-water mark of its address space (``VmHWM``),
-never ``ru_maxrss``, which Linux carries over from the process that spawned the worker (exec
-folds the parent's peak into it: an agent that grew run after run made every worker's "peak"
-grow with it). In a worker forked by a fork server the baseline is taken in the worker, after
-the fork and a reset of the high-water mark, before anything is loaded.
-
-``phases_s`` says where the worker's time went (monotonic clock): ``worker_imports`` (the
-worker's own imports before measuring: ~0 when forked), ``setup`` (run control, isolation,
-inputs), ``runtime_import``, ``load``, ``first_inference``, ``power_idle`` (the idle window; 0
-when none was taken or a cached baseline was used), ``warmup``, ``measure`` (the timed runs),
-``power_summary``, ``eval`` (the evaluation inferences), ``profile_ops``, ``result`` (building
-the result).
+Where it lives: this module runs the steps (isolation, inputs, load, the result); ``timing`` holds the
+timed loop, the call it times and the phase clock (``phases_s``); ``memory`` the RSS figures
+(``PhasePeaks``: why ``VmHWM``, not ``ru_maxrss``).
 """
 
 from __future__ import annotations
 
-import array
-import gc
 import os
-import random
-import re
-import resource
-import sys
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import psutil
 
 from . import stages
 from .arrays import Inputs, load_inputs, npy_b64
 from .limits import apply_cpu_affinity, apply_memory_limit
+from .memory import PhasePeaks, rss_bytes
 from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
 from .schema import RunResult, TensorSpec, tensors_from_wire
 from .stages import StageError, stage
-from .stopping import RunControl, Stopper, warm_up
+from .stopping import RunControl
+from .timing import PhaseClock, _runner, _split_loop, _timed, _timed_loop
 
 __all__ = ["StageError", "load_inputs", "measure", "npy_b64", "stage"]  # the helpers' old home keeps them
-
-def rss_bytes() -> int:
-    """Current resident set size of this process."""
-    return int(psutil.Process().memory_info().rss)
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size so far (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-class PhasePeaks:
-    """Peak RSS per phase, from this process's own high-water mark (``VmHWM`` in
-    /proc/self/status), reset at the start of each phase by writing ``5`` to
-    /proc/self/clear_refs (also at the start, so nothing before the measurement counts). Where the
-    reset is refused each phase reports the process's own peak so far; where there is no VmHWM
-    (not Linux), ``ru_maxrss`` - which ``method`` says, with its caveat."""
-
-    STATUS, CLEAR = "/proc/self/status", "/proc/self/clear_refs"
-
-    def __init__(self) -> None:
-        self.per_phase = self._reset()
-        self.own_hwm = self._hwm() is not None
-        self.lifetime = self._peak()
-        if self.per_phase:
-            self.method = "VmHWM, reset per phase via /proc/self/clear_refs"
-        elif self.own_hwm:
-            self.method = "VmHWM (this process's peak so far, not per phase)"
-        else:
-            self.method = ("ru_maxrss (peak of the process so far, not per phase; may include the "
-                           "spawning process's peak)")
-
-    def _reset(self) -> bool:
-        try:
-            with open(self.CLEAR, "w") as f:
-                f.write("5")
-            return self._hwm() is not None
-        except OSError:
-            return False
-
-    def _hwm(self) -> int | None:
-        try:
-            with open(self.STATUS) as f:
-                found = re.search(r"^VmHWM:\s+(\d+)\s+kB", f.read(), re.MULTILINE)
-        except OSError:
-            return None
-        return int(found.group(1)) * 1024 if found else None
-
-    def _peak(self) -> int:
-        return (self._hwm() if self.own_hwm else None) or peak_rss_bytes()
-
-    def start(self) -> None:
-        """Start a phase: record the peak so far, reset the high-water mark."""
-        self.end()
-        if self.per_phase:
-            self._reset()
-
-    def end(self) -> int:
-        """The peak RSS of the phase that is ending (also folded into ``lifetime``)."""
-        peak = self._peak()
-        self.lifetime = max(self.lifetime, peak, rss_bytes())
-        return peak
-
-
-class PhaseClock:
-    """Seconds per phase: ``lap(name)`` charges the time since the previous lap to ``name``."""
-
-    def __init__(self, start_ns: int | None = None) -> None:
-        self.phases: dict[str, float] = {}
-        self._last = start_ns if start_ns is not None else time.monotonic_ns()
-
-    def lap(self, name: str) -> None:
-        now = time.monotonic_ns()
-        self.phases[name] = self.phases.get(name, 0.0) + (now - self._last) / 1e9
-        self._last = now
-
-
-def _timed(session: Session, xs: Sequence[np.ndarray]) -> tuple[int, list[np.ndarray]]:
-    """One inference: (nanoseconds, outputs)."""
-    start = time.perf_counter_ns()
-    outputs = session.run(xs)
-    return time.perf_counter_ns() - start, outputs
 
 
 def _first_output(outputs: list[np.ndarray]) -> np.ndarray:
@@ -257,33 +159,6 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
     return result.to_wire()
 
 
-def _split_loop(clock: PhaseClock, timed: dict[str, Any]) -> None:
-    """Split the timed loop's lap into ``warmup`` and ``measure`` (the rest: ``measure`` too)."""
-    loop = clock.phases.pop("timed_loop", 0.0)
-    warmup = min(float(timed.get("warmup_s") or 0.0), loop)
-    clock.phases["warmup"] = warmup
-    clock.phases["measure"] = loop - warmup
-
-
-def _runner(session: Session, timing: list[np.ndarray], noise: dict[str, Any] | None
-            ) -> Callable[[], Any]:
-    """The call the loops time: ``session.bind(timing)`` (the runtime's own call, bound once);
-    with the test-only ``debug_noise``, a seeded random sleep of up to ``max_sleep_s`` inside
-    ``fraction`` of the calls."""
-    if not noise:
-        return session.bind(timing)
-    rng = random.Random(noise.get("seed", 0))
-    fraction, max_sleep_s = float(noise["fraction"]), float(noise["max_sleep_s"])
-
-    def noisy() -> Any:
-        outputs = session.run(timing)
-        if rng.random() < fraction:
-            time.sleep(rng.uniform(0.0, max_sleep_s))
-        return outputs
-
-    return noisy
-
-
 def _debug_crash(kind: str | None) -> None:
     """Test-only: die like a broken native runtime would (a real SIGSEGV, or abort())."""
     if kind == "segfault":
@@ -292,33 +167,6 @@ def _debug_crash(kind: str | None) -> None:
         ctypes.string_at(0)  # reads address 0: SIGSEGV
     elif kind == "abort":
         os.abort()
-
-
-def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) -> dict[str, Any]:
-    """Warm up, then time ``run()`` until ``control`` says stop (see ``stopping``). GC is off
-    while timing. The power meter's active window is the timed phase exactly."""
-    samples = array.array("q")
-    stopper = Stopper(control)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        warmup_runs, warmup_s = warm_up(run, control)
-        with meter.active():
-            window_start = time.monotonic_ns()
-            stopper.start()
-            clock = time.perf_counter_ns  # a local: no lookups inside the timed region
-            while not stopper.done(samples):
-                start = clock()
-                run()
-                samples.append(clock() - start)
-            timed_s = stopper.elapsed_s()
-            window_end = time.monotonic_ns()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return {"samples": samples, "control": control.to_json(), "warmup_runs": warmup_runs,
-            "warmup_s": warmup_s, "timed_s": timed_s,
-            "timed_window_monotonic_ns": [window_start, window_end], **stopper.report()}
 
 
 def _eval_outputs(session: Session, inputs: Inputs, order: list[int]) -> list[np.ndarray]:
