@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import ModelError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; at run time __getattr__ imports them on first use
-    from .base import ZOO_ROOT, ZooModel, hash_sources
+    from .base import ZOO_ROOT, ZooModel
     from .layout import to_layout
+    from .sources import hash_sources
     from .spec import SPEC_FILENAME, ModelSpec, load_spec
 
 __all__ = ["SPEC_FILENAME", "ZOO_ROOT", "ModelError", "ModelSpec", "ZooModel", "available", "hash_sources", "load",
@@ -29,7 +30,7 @@ __all__ = ["SPEC_FILENAME", "ZOO_ROOT", "ModelError", "ModelSpec", "ZooModel", "
 
 # Public names and the submodule defining each: importing the package (or testbed_zoo.errors, which
 # the host's errors build on) does not import numpy, pydantic or the model bases.
-_LAZY = {"ZOO_ROOT": "base", "ZooModel": "base", "hash_sources": "base", "to_layout": "layout",
+_LAZY = {"ZOO_ROOT": "base", "ZooModel": "base", "hash_sources": "sources", "to_layout": "layout",
          "SPEC_FILENAME": "spec", "ModelSpec": "spec", "load_spec": "spec"}
 
 

@@ -2,27 +2,27 @@
 
 Each model folder's ``__init__.py`` defines ``Model``, a subclass that supplies the framework
 builders and, where real data exists, the data sets. Everything heavy is built lazily and
-cached on the instance. Two ready-made bases cover the zoo's weight sources:
-:class:`RandomInitModel` (seeded random torch weights, ported to Keras) and
-:class:`TrainedModel` (trained once per source version, cached as ``.npz``).
+cached on the instance. This module holds the base (identity, frameworks, references, stats,
+data) and :func:`first_output`. Two ready-made bases beside it cover the zoo's weight sources:
+:class:`~testbed_zoo.random_init.RandomInitModel` (seeded random torch weights, ported to Keras)
+and :class:`~testbed_zoo.trained.TrainedModel` with its ``DataSplit`` (trained once per source
+version, cached as ``.npz``); :mod:`testbed_zoo.sources` hashes a model's sources.
 User models (files, factories) are ``ZooModel`` subclasses too, in :mod:`testbed_zoo.user`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import reference_cache
-from .cache import read_json, read_npz, write_json, write_npz
+from .cache import read_json, write_json
 from .errors import ModelError
 from .layout import to_layout
-from .spec import SPEC_FILENAME, ModelSpec
+from .sources import SHARED_SOURCES, hash_sources
+from .spec import ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
@@ -34,35 +34,11 @@ ZOO_ROOT = Path(__file__).resolve().parent
 CALIBRATION_SEED = 1
 PARITY_SEED = 2
 
-# Shared modules that shape every zoo model's weights or graph: part of each model's source hash.
-SHARED_SOURCES = ("spec.py", "porting.py", "torch_blocks.py", "keras_blocks.py")
-
 # Random integer inputs of a user model whose vocabulary is unknown come from [0, USER_INT_HIGH).
 USER_INT_HIGH = 10
 
 # Native layout of each source framework's 4-D inputs (onnx/tflite files: spec.file_layout).
 FRAMEWORK_LAYOUTS = {"pytorch": "NCHW", "keras": "NHWC"}
-
-
-def hash_sources(folder: Path, extra: tuple[Path, ...] = ()) -> str:
-    """sha256 hex over the ``*.py`` files and ``spec.yaml`` under ``folder`` plus ``extra`` files.
-
-    Paths enter the hash relative to their root so a moved checkout hashes the same.
-    """
-    digest = hashlib.sha256()
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and (p.suffix == ".py" or p.name == SPEC_FILENAME)
-    )
-    entries = [(p.relative_to(folder).as_posix(), p) for p in files]
-    entries += [(f"<extra>/{p.name}", p) for p in extra]
-    for name, path in entries:
-        content = path.read_bytes()
-        digest.update(name.encode("utf-8") + b"\0")
-        digest.update(str(len(content)).encode("ascii") + b"\0")
-        digest.update(content)
-    return digest.hexdigest()
 
 
 def first_output(out: Any) -> Any:
@@ -306,150 +282,3 @@ class ZooModel:
 
     def _reference_tflite(self, x: np.ndarray) -> np.ndarray:
         raise ModelError(f"model '{self.id}' is not a TFLite file")  # user models override
-
-
-class RandomInitModel(ZooModel):
-    """Seeded random weights made in PyTorch; the Keras twin is built from them.
-
-    The model's package provides ``torch_model.build(num_classes) -> nn.Module`` (seeded, eval
-    mode) and ``keras_model.build(weights, batch_size) -> keras.Model`` (weights: the torch state
-    dict as numpy); its ``Model`` class only needs to subclass this one.
-    """
-
-    def __init__(self, spec: ModelSpec, folder: Path) -> None:
-        super().__init__(spec, folder)
-        self._weights: dict[str, np.ndarray] | None = None
-
-    def weights(self) -> dict[str, np.ndarray]:
-        """The torch state dict as numpy arrays (builds the torch module on first use)."""
-        if self._weights is None:
-            from .frameworks import state_dict_to_numpy
-
-            self._weights = state_dict_to_numpy(self.torch_module())
-        return self._weights
-
-    def _build_torch(self) -> torch.nn.Module:
-        return self._package_module("torch_model").build(self.spec.num_classes)
-
-    def _build_keras(self, batch_size: int | None) -> keras.Model:
-        return self._package_module("keras_model").build(self.weights(), batch_size=batch_size)
-
-    def _package_module(self, name: str) -> Any:
-        """Import ``<the Model class's package>.<name>``."""
-        package = sys.modules[type(self).__module__].__package__
-        return importlib.import_module(f"{package}.{name}")
-
-
-class DataSplit(NamedTuple):
-    """A model's real data: x in the model's input layout/dtype (NCHW images), y int64 labels."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-class TrainedModel(ZooModel):
-    """Weights trained once per source version in PyTorch on real data, cached as ``.npz``.
-
-    Subclasses implement :meth:`_split` (the fixed train/held-out data), :meth:`_train` (returns
-    the numpy state dict) and :meth:`_untrained_torch` (the bare architecture); later loads read
-    the cache and never retrain. Inputs come from the data: the held-out split is the eval set,
-    its first samples the parity inputs, and a seeded choice of training samples calibrates.
-    """
-
-    def __init__(self, spec: ModelSpec, folder: Path) -> None:
-        super().__init__(spec, folder)
-        self._weights: dict[str, np.ndarray] | None = None
-        self._data_split: DataSplit | None = None
-
-    def weights_path(self) -> Path:
-        """Where this source version's trained weights are cached."""
-        from .paths import cache_dir
-
-        return cache_dir("weights") / f"{self.id}-{self.source_hash()}.npz"
-
-    def _weights_stamp(self) -> str:
-        """The trained weights file's size and mtime: retrained weights (a deleted cache) give
-        other references, even if training is meant to be deterministic."""
-        try:
-            st = self.weights_path().stat()
-        except OSError:
-            return ":untrained"
-        return f":{st.st_size}:{st.st_mtime_ns}"
-
-    def weights(self) -> dict[str, np.ndarray]:
-        """Trained weights (torch state-dict layout, numpy); trains and caches them if missing."""
-        if self._weights is None:
-            path = self.weights_path()
-            cached = read_npz(path)
-            if cached is None:
-                cached = self._train()
-                write_npz(path, cached)
-            self._weights = cached
-        return self._weights
-
-    def _build_torch(self) -> torch.nn.Module:
-        from .frameworks import load_numpy_state
-
-        module = self._untrained_torch()
-        load_numpy_state(module, self.weights())
-        return module
-
-    def _split(self) -> DataSplit:
-        """The fixed train / held-out data (subclasses override; should be cached)."""
-        raise NotImplementedError
-
-    def _data(self) -> DataSplit:
-        """``_split()``, kept as ``.npz`` per source version under ``cache_dir("data")``: a
-        deploy needs the held-out inputs, not the library that makes them (scikit-learn and the
-        SciPy it imports cost 3-15 s on a loaded 2-core machine for digits' 1,797 images)."""
-        if self._data_split is None:
-            from .paths import cache_dir
-
-            path = cache_dir("data") / f"{self.id}-{self.source_hash()[:32]}.npz"
-            cached = read_npz(path)
-            if cached is None or set(DataSplit._fields) - set(cached):
-                cached = self._split()._asdict()
-                write_npz(path, cached)
-            arrays = [np.ascontiguousarray(cached[name]) for name in DataSplit._fields]
-            for a in arrays:
-                a.setflags(write=False)
-            self._data_split = DataSplit(*arrays)
-        return self._data_split
-
-    def _train(self) -> dict[str, np.ndarray]:
-        """Train deterministically; the torch state dict as numpy arrays (subclasses override)."""
-        raise NotImplementedError
-
-    def _untrained_torch(self) -> torch.nn.Module:
-        """The torch architecture with any weights (subclasses override)."""
-        raise NotImplementedError
-
-
-    # ------------------------------------------------------------ data
-
-    def example_input(self, layout: str = "NCHW", seed: int = 0) -> np.ndarray:
-        """Held-out sample number ``seed`` (modulo the set size), batch 1."""
-        x = self._data().x_test
-        return to_layout(x[seed % len(x)][None].copy(), layout)
-
-    def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The held-out split ``(x, y int64)``."""
-        d = self._data()
-        return d.x_test.copy(), d.y_test.copy()
-
-    def calibration_set(self, n: int = 64) -> np.ndarray:
-        """``n`` training samples, a fixed seeded choice (never held-out ones)."""
-        x = self._data().x_train
-        if not 1 <= n <= len(x):
-            raise ModelError(f"model '{self.id}': calibration set size must be 1..{len(x)}, got {n}")
-        order = np.random.default_rng(CALIBRATION_SEED).permutation(len(x))
-        return x[np.sort(order[:n])].copy()
-
-    def parity_inputs(self, n: int = 8) -> np.ndarray:
-        """The first ``n`` held-out samples."""
-        x = self._data().x_test
-        if not 1 <= n <= len(x):
-            raise ModelError(f"model '{self.id}': parity set size must be 1..{len(x)}, got {n}")
-        return x[:n].copy()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import DataSplit, TrainedModel
+from ..trained import DataSplit, TrainedModel
 from .data import split
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

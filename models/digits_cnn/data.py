@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from ..base import DataSplit
+from ..trained import DataSplit
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2

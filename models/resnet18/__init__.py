@@ -6,7 +6,7 @@ Keras; inputs (example, calibration, parity) are seeded standard-normal noise.
 
 from __future__ import annotations
 
-from ..base import RandomInitModel
+from ..random_init import RandomInitModel
 
 
 class Model(RandomInitModel):

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ..base import DataSplit
+from ..trained import DataSplit
 from .arch import SEQ_LEN, VOCAB_SIZE
 
 TOKEN_X = 7

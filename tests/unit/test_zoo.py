@@ -15,7 +15,7 @@ import testbed_zoo
 from helpers.zoo import PARITY_ATOL
 from testbed.errors import ModelError
 from testbed_zoo import ZooModel, hash_sources, load_spec, to_layout
-from testbed_zoo.base import SHARED_SOURCES
+from testbed_zoo.sources import SHARED_SOURCES
 
 # each zoo module gets its own empty TESTBED_HOME: its weight and stats caches start empty
 pytestmark = pytest.mark.usefixtures("isolated_home")
