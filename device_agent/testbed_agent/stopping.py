@@ -248,3 +248,18 @@ def warm_up(run: Callable[[], Any], control: RunControl, clock: Clock = time.per
         run()
         count += 1
     return count, (clock() - start) / 1e9
+
+
+def sure_runs(control: RunControl, warmup_runs: int, warmup_s: float) -> int:
+    """How many timed runs are certain to be needed and to end well inside ``max_s``: the timed
+    loop takes them back to back without asking ``Stopper.done()`` after each (its bookkeeping
+    between samples, ~1 us of Python, left a trace in 30 us inferences: bench/README.md). That is
+    ``min_runs`` (capped by ``max_samples``); with a ``max_s``, at most the runs that fit in half of
+    it at the warm-up's pace (none without a warm-up to judge the pace by), so a run that slows down
+    more than twofold after its warm-up can overrun ``max_s`` by the rest of that stretch."""
+    runs = min(control.min_runs, control.max_samples)
+    if control.max_s is None:
+        return runs
+    if warmup_runs <= 0 or warmup_s <= 0:
+        return 0
+    return max(0, min(runs, int(0.5 * control.max_s * warmup_runs / warmup_s)))

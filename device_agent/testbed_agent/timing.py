@@ -23,7 +23,7 @@ import numpy as np
 
 from .power import PowerMeter
 from .runtimes.base import Session
-from .stopping import RunControl, Stopper, warm_up
+from .stopping import RunControl, Stopper, sure_runs, warm_up
 
 
 class PhaseClock:
@@ -66,8 +66,9 @@ def _runner(session: Session, timing: list[np.ndarray], noise: dict[str, Any] | 
 
 
 def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) -> dict[str, Any]:
-    """Warm up, then time ``run()`` until ``control`` says stop (see ``stopping``). GC is off
-    while timing. The power meter's active window is the timed phase exactly."""
+    """Warm up, then time ``run()`` until ``control`` says stop (see ``stopping``): first the runs
+    that are sure to be needed back to back (``sure_runs``), then asking the Stopper after each. GC
+    is off while timing. The power meter's active window is the timed phase exactly."""
     samples = array.array("q")
     stopper = Stopper(control)
     gc_was_enabled = gc.isenabled()
@@ -78,10 +79,15 @@ def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) 
             window_start = time.monotonic_ns()
             stopper.start()
             clock = time.perf_counter_ns  # a local: no lookups inside the timed region
+            append = samples.append
+            for _ in range(sure_runs(control, warmup_runs, warmup_s)):
+                start = clock()
+                run()
+                append(clock() - start)
             while not stopper.done(samples):
                 start = clock()
                 run()
-                samples.append(clock() - start)
+                append(clock() - start)
             timed_s = stopper.elapsed_s()
             window_end = time.monotonic_ns()
     finally:

@@ -20,6 +20,7 @@ from testbed_agent.stopping import (
     Stopper,
     median_ci,
     median_ci_ranks,
+    sure_runs,
     warm_up,
 )
 
@@ -168,3 +169,11 @@ def test_run_control_from_request_and_validation() -> None:
         RunControl(min_s=5, max_s=1)
     with pytest.raises(ValueError, match="ci_target_pct"):
         RunControl(ci_target_pct=0)
+
+
+def test_the_runs_taken_without_asking_the_stopper_are_the_minimum_that_fits_in_half_of_max_s() -> None:
+    assert sure_runs(RunControl(min_runs=400), 10, 0.001) == 400  # no max_s: the minimum, whatever the pace
+    assert sure_runs(RunControl(min_runs=400, max_samples=100), 10, 0.001) == 100
+    assert sure_runs(RunControl(min_runs=400, max_s=10.0), 10, 0.001) == 400  # 0.1 ms a run: plenty of room
+    assert sure_runs(RunControl(min_runs=400, max_s=1.0), 10, 0.1) == 50  # 10 ms a run: half of 1 s is 50 runs
+    assert sure_runs(RunControl(min_runs=400, max_s=1.0), 0, 0.0) == 0  # no warm-up: no pace to judge by
