@@ -126,7 +126,7 @@ def stop_agent(agent: Agent, timeout_s: float = 10) -> int:
 
 def build_onnx(w: np.ndarray, b: np.ndarray) -> bytes:
     """MatMul + Add built with onnx.helper."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     graph = helper.make_graph(
@@ -134,10 +134,18 @@ def build_onnx(w: np.ndarray, b: np.ndarray) -> bytes:
         "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, IN_FEATURES])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, OUT_FEATURES])],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+    return onnx_bytes(graph)
+
+
+def onnx_bytes(graph: Any) -> bytes:
+    """An onnx.helper graph as a checked opset-17 model's bytes."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def build_tflite(w: np.ndarray, b: np.ndarray) -> bytes:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent_fixtures import IN_FEATURES, OUT_FEATURES, Agent, decode_npy
+from agent_fixtures import IN_FEATURES, OUT_FEATURES, Agent, decode_npy, onnx_bytes
 from testbed_agent.schema import SCHEMA_VERSION
 
 pytestmark = [pytest.mark.integration, pytest.mark.framework]
@@ -23,7 +23,7 @@ N_IDS = 3
 
 
 def _onnx(w: np.ndarray, b: np.ndarray) -> bytes:
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["dense"]),
@@ -38,10 +38,7 @@ def _onnx(w: np.ndarray, b: np.ndarray) -> bytes:
          helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 1])],
         [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b"),
          numpy_helper.from_array(np.array([1], np.int64), "axes")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return onnx_bytes(graph)
 
 
 def _tflite(w: np.ndarray, b: np.ndarray) -> bytes:
