@@ -8,10 +8,11 @@ installed by `testbed agent install`, reached over real SSH), no mocks:
 * a board slowed by a CPU cap between two runs is flagged regressed; a board left alone is not.
 
 The stand-in boards share this machine's CPUs, so each is pinned to one (``lab up --pin``: lab1 and lab3
-on the first CPU, lab2 on the second) to come closer to separate boards: unpinned, how busy the *other*
-boards happen to be moves a board's own latency, and a 17 us two-thread cell on lab1 came out +83 %
-slower in the second run (seen in CI) though nothing on lab1 changed. Pinned, lab1 shares its CPU with
-lab3 only, and the cap on lab3 can only take load off it.
+on the first CPU, lab2 on the second), and the roles are laid out on them so that the board left alone
+(CALM, lab2) has its CPU to itself: the board cut off (CUT, lab3) and the capped one (CAPPED, lab1) share
+the other. Unpinned, or sharing a CPU, how busy the *other* boards happen to be moves a board's own
+latency: a 17 us two-thread cell on the untouched board came out +83 % "regressed" in CI though nothing
+on it changed.
 
 Needs root and ``ip netns`` (marker ``lab``), like tests/integration/test_lab.py.
 """
@@ -59,6 +60,7 @@ def build():
     return net.eval(), (torch.zeros(1, 64),)
 '''
 BOARDS = ["lab1", "lab2", "lab3"]
+CAPPED, CALM, CUT = BOARDS  # pinned: lab1 and lab3 share CPU 0, lab2 has CPU 1 to itself
 
 
 def _testbed(env: dict, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -124,20 +126,20 @@ def _run_json(lab: dict, *args: str) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def baseline(lab: dict) -> dict:
-    """Run 1 with lab2's network cut mid-plan, then --resume once lab2 is back."""
+    """Run 1 with CUT's network cut mid-plan, then --resume once it is back."""
     plan = _plan(lab)
     store = Store(lab["db"])
     proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan), "--json"], env={**os.environ, **lab["env"]},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lab2 = lab["boards"]["lab2"]
+    cut = lab["boards"][CUT]
     try:
         run_row = wait_for(lambda: next(iter(store.plan_runs("nb-lab", limit=1)), None), 600, "the run")
-        wait_for(lambda: any(c.device == "lab2" and c.state == "done" for c in store.plan_cells(run_row.id)),
-                 600, "lab2's first finished cell")
-        _link(lab2, up=False)
+        wait_for(lambda: any(c.device == CUT and c.state == "done" for c in store.plan_cells(run_row.id)),
+                 600, f"{CUT}'s first finished cell")
+        _link(cut, up=False)
         stdout, stderr = proc.communicate(timeout=900)
     finally:
-        _link(lab2, up=True)
+        _link(cut, up=True)
         if proc.poll() is None:
             proc.kill()
     first = json.loads(stdout)
@@ -152,19 +154,19 @@ def baseline(lab: dict) -> dict:
 def test_a_board_cut_off_mid_plan_is_retried_then_its_cells_fail_with_the_reason(baseline: dict) -> None:
     first = baseline["first"]
     assert baseline["rc"] == 3, baseline["stderr"][-3000:]  # incomplete
-    assert first["boards"]["lab1"]["status"] == "ok" and first["boards"]["lab3"]["status"] == "ok"
-    assert first["boards"]["lab2"]["status"] == "lost", first["boards"]
+    assert first["boards"][CALM]["status"] == "ok" and first["boards"][CAPPED]["status"] == "ok"
+    assert first["boards"][CUT]["status"] == "lost", first["boards"]
     by_board: dict[str, list[dict]] = {}
     for c in first["cells"]:
         by_board.setdefault(c["device"], []).append(c)
-    for board in ("lab1", "lab3"):
+    for board in (CALM, CAPPED):
         assert {c["state"] for c in by_board[board]} == {"done"}, by_board[board]
-    lab2 = by_board["lab2"]
-    assert any(c["state"] == "done" for c in lab2) and any(c["state"] == "error" for c in lab2)
-    failed = [c for c in lab2 if c["state"] == "error"]
+    cut = by_board[CUT]
+    assert any(c["state"] == "done" for c in cut) and any(c["state"] == "error" for c in cut)
+    failed = [c for c in cut if c["state"] == "error"]
     assert all(c["error"] for c in failed)
     retried = [k for k, (state, error, attempts, _) in baseline["before"].items()
-               if k.startswith("lab2/") and state == "error" and attempts == 2]
+               if k.startswith(f"{CUT}/") and state == "error" and attempts == 2]
     assert len(retried) == 1, baseline["before"]  # the cell in flight: two attempts, then given up
     assert "after 2 attempts" in next(c["error"] for c in failed if c["key"] == retried[0])
     assert all("board lost" in c["error"] for c in failed if c["key"] != retried[0])
@@ -180,13 +182,13 @@ def test_resume_after_the_board_returns_completes_only_the_missing_cells(lab: di
         if state == "done":  # finished before the cut: untouched
             assert [r.id for r in results[cells[key].id]] == result_ids and cells[key].attempts == attempts
         else:
-            assert key.startswith("lab2/") and len(results[cells[key].id]) == 3
+            assert key.startswith(f"{CUT}/") and len(results[cells[key].id]) == 3
     assert store.plan_run(baseline["run_id"]).status == "done"
 
 
 def test_a_cpu_capped_board_is_regressed_and_an_untouched_one_is_not(lab: dict, baseline: dict) -> None:
     assert baseline["resume_rc"] == 0
-    cg = Path(lab["boards"]["lab3"]["cgroup"])
+    cg = Path(lab["boards"][CAPPED]["cgroup"])
     if (cg / "cpu.max").exists():  # cgroup v2
         (cg / "cpu.max").write_text("2000 10000")  # a fifth of a CPU, in 10 ms periods
     else:  # v1
@@ -197,8 +199,8 @@ def test_a_cpu_capped_board_is_regressed_and_an_untouched_one_is_not(lab: dict, 
     assert rc == 1, out
     verdicts = {c["key"]: c for c in out["cells"]}
     for threads in (1, 2):
-        capped = verdicts[f"lab3/nb_heavy:build/onnx-torch-fp32/t{threads}"]
+        capped = verdicts[f"{CAPPED}/nb_heavy:build/onnx-torch-fp32/t{threads}"]
         assert capped["verdict"] == "regressed" and capped["latency_change_pct"] > 50, capped
     for key, cell in verdicts.items():
-        if key.startswith("lab1/"):
-            assert cell["verdict"] not in ("regressed", "broken"), cell
+        if key.startswith(f"{CALM}/"):
+            assert cell["verdict"] not in ("regressed", "broken"), (key, cell["verdict_reason"])

@@ -141,7 +141,8 @@ def test_cooldown_then_thermal_record(tmp_path: Path) -> None:
     run = wait(manager, manager.submit(request).id)
     thermal = run["result"]["thermal"]
     assert thermal["available"] is True and thermal["governor"] == "ondemand"
-    assert thermal["cooldown"]["reached"] is True and thermal["cooldown"]["waited_s"] == 0.0
+    # reached at once: no poll (a poll sleeps 1 s); reading the fixture can take a millisecond under load
+    assert thermal["cooldown"]["reached"] is True and thermal["cooldown"]["waited_s"] < 0.5
     assert thermal["before"]["cpu_temp_c"] == 48.312
     manager.shutdown()
 
