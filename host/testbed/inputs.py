@@ -9,8 +9,6 @@ reused and a board that has them is not sent them again.
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,13 +39,12 @@ def build(model: ZooModel, layout: str) -> InputSet:
     dtype = np.dtype(getattr(model.spec, "input_dtype", "float32"))  # token models take int32/int64
     x_nchw = np.ascontiguousarray(x_nchw, dtype=dtype)
     path = cache_dir("inputs") / f"{model.id}-{model.source_hash()[:16]}-{layout}.npz"
-    if not path.exists():
-        buf = io.BytesIO()
-        np.savez(buf, timing=testbed_zoo.to_layout(model.example_input("NCHW"), layout).astype(dtype),
-                 eval=np.ascontiguousarray(testbed_zoo.to_layout(x_nchw, layout), dtype=dtype))
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(path)
+    if not path.exists():  # written under a unique temporary name, then renamed: two engines in one
+        # process (two threads, one pid) may write it at once - a pid-named temporary file raced there
+        from testbed_zoo.cache import write_npz
+
+        write_npz(path, {"timing": testbed_zoo.to_layout(model.example_input("NCHW"), layout).astype(dtype),
+                         "eval": np.ascontiguousarray(testbed_zoo.to_layout(x_nchw, layout), dtype=dtype)})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return InputSet(path=path, sha256=sha, eval_nchw=x_nchw, labels=labels, tensors=_tensors(path))
 
