@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import reference_cache
+from . import reference_cache, tensors
 from .cache import read_json, write_json
 from .errors import ModelError
 from .layout import to_layout
@@ -116,12 +116,18 @@ class ZooModel:
         return self._keras
 
     def reference(self, framework: str, x_nchw: np.ndarray) -> np.ndarray:
-        """Run the source model of ``framework`` on a batch; float32 ``[N, num_classes]``.
+        """The first output of a single-input model on a batch, float32 ``[N, K]`` (see :meth:`references`)."""
+        out = self.references(framework, {self.spec.inputs[0].name: x_nchw})[0]
+        return out.reshape(len(out), -1)
 
-        ``x_nchw`` is ``[N, *input_shape[1:]]`` (NCHW for images) of ``spec.input_dtype``; float
-        arrays holding whole numbers are accepted for integer inputs. ``framework`` is one of
-        ``spec.frameworks``: "pytorch", "keras", or for a user's file "onnx" / "tflite" (the
-        file itself runs, in onnxruntime / LiteRT). A zoo model's outputs are cached on disk
+    def references(self, framework: str, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the source model of ``framework`` on a batch of named inputs; every output, in the
+        model's order, float32 ``[N, ...]``.
+
+        ``xs`` maps each input name (``spec.inputs``) to ``[N, ...]`` (NCHW for images) of its
+        dtype; float arrays holding whole numbers are accepted for integer inputs. ``framework``
+        is one of ``spec.frameworks``: "pytorch", "keras", or for a user's file "onnx" / "tflite"
+        (the file itself runs, in onnxruntime / LiteRT). A zoo model's outputs are cached on disk
         (``reference_cache``: keyed by source hash, framework version and the inputs' sha256), so
         a repeated call in another process imports no framework; ``reference_sources`` says
         which were read back.
@@ -138,18 +144,21 @@ class ZooModel:
                 f"expected one of {', '.join(self.spec.frameworks)}"
             )
         self._require(framework)
-        x = self._check_batch(x_nchw)
-        path = (reference_cache.path_for(self.id, self.source_hash() + self._weights_stamp(), framework, x)
+        arrays = self._check_batch(xs)
+        n = tensors.count(arrays)
+        path = (reference_cache.path_for(self.id, self.source_hash() + self._weights_stamp(), framework, arrays)
                 if self._cache_references else None)
         cached = reference_cache.load(path) if path is not None else None
         if cached is not None:  # no framework imported (reference_cache says what the key holds)
             self.reference_sources[framework] = "cached"
             return cached
-        outs = [runners[framework](x[i : i + self._reference_chunk]) for i in range(0, len(x), self._reference_chunk)]
-        out = np.concatenate([o.reshape(len(o), -1) for o in outs], axis=0).astype(np.float32, copy=False)
+        chunks = [runners[framework](tensors.take(arrays, i, i + self._reference_chunk))
+                  for i in range(0, n, self._reference_chunk)]
+        out = [np.concatenate([np.asarray(c[k], dtype=np.float32).reshape(-1, *np.shape(c[k])[1:])
+                               for c in chunks], axis=0) for k in range(len(chunks[0]))]
         if path is not None:  # the key again: computing may have trained the weights just now
             reference_cache.save(reference_cache.path_for(self.id, self.source_hash() + self._weights_stamp(),
-                                                          framework, x), out)
+                                                          framework, arrays), out)
         self.reference_sources[framework] = "computed"
         return out
 
@@ -179,7 +188,7 @@ class ZooModel:
         from .stats import keras_stats, torch_stats
 
         if "pytorch" in self.spec.frameworks:
-            return torch_stats(self.torch_module(), (self._torch_tensor(self.example_input()),))
+            return torch_stats(self.torch_module(), tuple(self._torch_tensors(self.example_inputs())))
         return keras_stats(self.keras_model())
 
     # ----------------------------------------------------------------- data
@@ -194,6 +203,33 @@ class ZooModel:
     def eval_set(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Held-out ``(x NCHW, y int64)``, or None when the model has no eval data."""
         return None
+
+    # The named-input forms of the four above: ``{name: [n, ...]}`` in the model's input order. A
+    # single-input model's come from the methods above; a multi-input model overrides these (the
+    # defaults are seeded inputs fitted to each input's dtype and role, tensors.seeded).
+
+    def example_inputs(self, layout: str = "NCHW", seed: int = 0) -> dict[str, np.ndarray]:
+        """One batch-1 sample of every input, 4-D image inputs in ``layout``."""
+        if len(self.spec.inputs) == 1:
+            return {self.spec.inputs[0].name: self.example_input(layout, seed)}
+        return tensors.lay_out(tensors.seeded(self.spec.inputs, 1, seed), self.spec.inputs, layout)
+
+    def eval_inputs(self) -> tuple[dict[str, np.ndarray], np.ndarray | None] | None:
+        """Held-out ``({name: x}, labels or None)``, or None when the model has no eval data."""
+        evalset = self.eval_set()
+        return None if evalset is None else ({self.spec.inputs[0].name: evalset[0]}, evalset[1])
+
+    def calibration_inputs(self, n: int = 64) -> dict[str, np.ndarray]:
+        """``n`` samples of every input for quantisation calibration."""
+        if len(self.spec.inputs) == 1:
+            return {self.spec.inputs[0].name: self.calibration_set(n)}
+        return tensors.seeded(self.spec.inputs, n, CALIBRATION_SEED)
+
+    def parity_input_sets(self, n: int = 8) -> dict[str, np.ndarray]:
+        """``n`` samples of every input for parity checks; identical every call."""
+        if len(self.spec.inputs) == 1:
+            return {self.spec.inputs[0].name: self.parity_inputs(n)}
+        return tensors.seeded(self.spec.inputs, n, PARITY_SEED)
 
     def calibration_set(self, n: int = 64) -> np.ndarray:
         """``n`` NCHW inputs for quantisation calibration (seeded random by default)."""
@@ -226,46 +262,47 @@ class ZooModel:
             )
 
     def _random(self, n: int, seed: int) -> np.ndarray:
-        """``n`` seeded inputs of this model's shape and dtype (NCHW for images).
-
-        Floats are standard normal; integers are uniform in ``[0, vocab_size)``, or in
-        ``[0, USER_INT_HIGH)`` when the vocabulary is unknown.
-        """
+        """``n`` seeded samples of the first input (NCHW for images): floats standard normal,
+        integers uniform in ``[0, vocab_size)`` (``[0, USER_INT_HIGH)`` when the vocabulary is unknown)."""
         if n < 1:
             raise ModelError(f"need at least one sample, got n={n}")
-        rng = np.random.default_rng(seed)
-        shape = (n, *self.spec.input_shape[1:])
-        if self.spec.input_dtype == "float32":
-            return rng.standard_normal(shape, dtype=np.float32)
-        high = self.spec.vocab_size or USER_INT_HIGH
-        return rng.integers(0, high, size=shape, dtype=np.dtype(self.spec.input_dtype))
+        decl = self.spec.inputs[0]
+        if decl.high is None and np.dtype(decl.dtype).kind in "iu" and decl.kind != "mask":
+            decl = decl.model_copy(update={"high": self.spec.vocab_size or USER_INT_HIGH})
+        return tensors.seeded([decl], n, seed)[decl.name]
 
-    def _check_batch(self, x_nchw: np.ndarray) -> np.ndarray:
-        x = np.asarray(x_nchw)
-        expected = tuple(self.spec.input_shape[1:])
-        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
-            what = "an NCHW batch" if len(expected) == 3 else "a batch"
-            raise ModelError(
-                f"model '{self.id}' expects {what} [N, {', '.join(map(str, expected))}], got {list(x.shape)}"
-            )
-        dtype = np.dtype(self.spec.input_dtype)
-        whole = x.dtype.kind in "iu" or (x.dtype.kind == "f" and np.array_equal(x, np.round(x)))
-        if dtype.kind == "i" and not whole:
-            raise ModelError(f"model '{self.id}' takes {dtype.name} ids, got non-integer {x.dtype.name} values")
-        return np.ascontiguousarray(x, dtype=dtype)
+    def _check_batch(self, xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every input present, ``[N, *shape[1:]]`` of its dtype (whole floats accepted for integers)."""
+        arrays = tensors.ordered(xs, self.spec.inputs)
+        out = {}
+        for decl, x in zip(self.spec.inputs, arrays, strict=True):
+            expected = decl.shape[1:] if decl.shape else []
+            fixed = all(isinstance(d, int) and d >= 0 for d in expected)
+            if x.ndim != len(expected) + 1 or (fixed and tuple(x.shape[1:]) != tuple(expected)):
+                what = "an NCHW batch" if len(expected) == 3 else "a batch"
+                raise ModelError(f"model '{self.id}' input '{decl.name}' expects {what} "
+                                 f"[N, {', '.join(map(str, expected))}], got {list(x.shape)}")
+            dtype = np.dtype(decl.dtype)
+            whole = x.dtype.kind in "iub" or (x.dtype.kind == "f" and np.array_equal(x, np.round(x)))
+            if dtype.kind in "iu" and not whole:
+                raise ModelError(f"model '{self.id}' input '{decl.name}' takes {dtype.name} values, "
+                                 f"got non-integer {x.dtype.name} values")
+            out[decl.name] = np.ascontiguousarray(x, dtype=dtype)
+        return out
 
-    def _torch_tensor(self, x: np.ndarray) -> Any:
+    def _torch_tensors(self, xs: dict[str, np.ndarray]) -> list[Any]:
+        """The inputs as torch tensors in the model's order (a scalar input per sample: ``[N]``)."""
         import torch
 
-        return torch.tensor(np.asarray(x, dtype=np.dtype(self.spec.input_dtype)))
+        return [torch.tensor(x) for x in tensors.ordered(xs, self.spec.inputs)]
 
-    def _reference_torch(self, x: np.ndarray) -> np.ndarray:
+    def _reference_torch(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
         import torch
 
         module = self.torch_module()
         with torch.no_grad():
-            out = first_output(module(self._torch_tensor(x)))
-        return out.detach().cpu().float().numpy()
+            outs = tensors.all_outputs(module(*self._torch_tensors(xs)))
+        return [o.detach().cpu().float().numpy() for o in outs]
 
     def _keras_reference_model(self) -> keras.Model:
         """The Keras model used for references: any batch size where it can take one."""
@@ -273,12 +310,13 @@ class ZooModel:
             self._keras_any_batch = self._build_keras(batch_size=None)
         return self._keras_any_batch
 
-    def _reference_keras(self, x: np.ndarray) -> np.ndarray:
-        out = first_output(self._keras_reference_model()(to_layout(x, "NHWC"), training=False))
-        return np.asarray(out, dtype=np.float32)
+    def _reference_keras(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = tensors.ordered(tensors.lay_out(xs, self.spec.inputs, "NHWC"), self.spec.inputs)
+        outs = self._keras_reference_model()(arrays[0] if len(arrays) == 1 else arrays, training=False)
+        return [np.asarray(o, dtype=np.float32) for o in tensors.all_outputs(outs)]
 
-    def _reference_onnx(self, x: np.ndarray) -> np.ndarray:
+    def _reference_onnx(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
         raise ModelError(f"model '{self.id}' is not an ONNX file")  # user models override
 
-    def _reference_tflite(self, x: np.ndarray) -> np.ndarray:
+    def _reference_tflite(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
         raise ModelError(f"model '{self.id}' is not a TFLite file")  # user models override

@@ -27,7 +27,7 @@ import numpy as np
 from .cache import read_npz, write_npz
 from .paths import cache_dir
 
-REFERENCE_CACHE_VERSION = 1
+REFERENCE_CACHE_VERSION = 2  # 2: every output (output_0, output_1, ...), named inputs
 
 #: The distributions whose versions decide a framework's reference outputs (missing ones: "none").
 FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -53,30 +53,34 @@ def framework_versions(framework: str) -> str:
     return ",".join(parts)
 
 
-def inputs_sha256(x: np.ndarray) -> str:
-    """sha256 over the inputs' dtype, shape and bytes."""
-    digest = hashlib.sha256(f"{x.dtype.str}{list(x.shape)}".encode())
-    digest.update(np.ascontiguousarray(x).tobytes())
+def inputs_sha256(xs: dict[str, np.ndarray]) -> str:
+    """sha256 over every input's name, dtype, shape and bytes, in order."""
+    digest = hashlib.sha256()
+    for name, x in xs.items():
+        digest.update(f"{name}\0{x.dtype.str}{list(x.shape)}".encode())
+        digest.update(np.ascontiguousarray(x).tobytes())
     return digest.hexdigest()
 
 
-def path_for(model_id: str, source_hash: str, framework: str, x: np.ndarray) -> Path:
-    """The cache file of ``framework``'s outputs of model ``model_id`` on inputs ``x``."""
+def path_for(model_id: str, source_hash: str, framework: str, x: dict[str, np.ndarray]) -> Path:
+    """The cache file of ``framework``'s outputs of model ``model_id`` on the named inputs ``x``."""
     key = "\n".join((f"v{REFERENCE_CACHE_VERSION}", model_id, source_hash, framework,
                      framework_versions(framework), inputs_sha256(x)))
     name = hashlib.sha256(key.encode()).hexdigest()[:40]
     return cache_dir("references") / f"{model_id}-{framework}-{name}.npz"
 
 
-def load(path: Path) -> np.ndarray | None:
-    """The cached outputs, or None (missing, unreadable, or the cache turned off)."""
+def load(path: Path) -> list[np.ndarray] | None:
+    """Every cached output in order, or None (missing, unreadable, or the cache turned off)."""
     if not enabled():
         return None
-    arrays = read_npz(path)
-    out = (arrays or {}).get("outputs")
-    return None if out is None else out.astype(np.float32, copy=False)
+    arrays = read_npz(path) or {}
+    outs = [arrays[f"output_{i}"] for i in range(len(arrays)) if f"output_{i}" in arrays]
+    if not outs or len(outs) != len(arrays):
+        return None
+    return [o.astype(np.float32, copy=False) for o in outs]
 
 
-def save(path: Path, outputs: np.ndarray) -> None:
+def save(path: Path, outputs: list[np.ndarray]) -> None:
     if enabled():
-        write_npz(path, {"outputs": outputs})
+        write_npz(path, {f"output_{i}": o for i, o in enumerate(outputs)})

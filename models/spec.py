@@ -24,8 +24,58 @@ FILE_FRAMEWORKS = ("onnx", "tflite")
 # What the single input tensor holds. "image": float32 [1, C, H, W] (NCHW here; Keras/TFLite see NHWC);
 # "tokens": integer ids [1, T] (layout-free); "tensor": anything else a user model takes (rank >= 1).
 InputKind = Literal["image", "tokens", "tensor"]
-InputDtype = Literal["float32", "int32", "int64"]
+# Element types a model's tensors may have (every form, every runtime the agent feeds).
+TensorDtype = Literal["float32", "float16", "int8", "uint8", "int32", "int64", "bool"]
+InputDtype = TensorDtype
 Layout = Literal["NCHW", "NHWC"]
+# What one input holds, which decides how seeded inputs are drawn for it: "image" float [1, C, H, W]
+# (NCHW; laid out NHWC for Keras/TFLite), "tokens" integer ids in [0, high), "mask" 0/1 (an attention
+# mask), "segment" token type ids in [0, high) (default 2), "tensor" anything else (floats standard
+# normal, integers in [0, high)). A scalar input is a "tensor" of shape [].
+InputRole = Literal["image", "tokens", "mask", "segment", "tensor"]
+# What one output holds, which decides how its parity is judged (testbed.stats.output_parity):
+# "logits" top-1 agreement, "embedding" cosine similarity, "boxes" IoU, "tensor" max |delta| only.
+OutputRole = Literal["logits", "embedding", "boxes", "tensor"]
+
+
+class InputDecl(BaseModel):
+    """One named model input: ``{name: input_ids, shape: [1, 128], dtype: int64, kind: tokens, high: 30522}``.
+
+    ``shape`` holds sizes, or names for dynamic dimensions (``[batch, 16000]``): a named dimension
+    gets its size from the model's own example or from the user (``--input-shape NAME=1,16000``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    shape: list[int | str]
+    dtype: TensorDtype = "float32"
+    kind: InputRole = "tensor"
+    # Integer inputs: seeded values are drawn from [0, high) (tokens: the vocabulary size).
+    high: int | None = None
+
+    @property
+    def dynamic(self) -> list[int]:
+        """Positions of the dimensions without a size."""
+        return [i for i, d in enumerate(self.shape) if isinstance(d, str) or d < 0]
+
+    def concrete(self) -> tuple[int, ...]:
+        """The shape with sizes only; a ModelError-worthy ValueError names a dynamic dimension."""
+        if self.dynamic:
+            dims = ", ".join(str(self.shape[i]) for i in self.dynamic)
+            raise ValueError(f"input '{self.name}' has dynamic dimension(s) {dims} {self.shape}: give its shape "
+                             f"with --input-shape {self.name}=" + ",".join("1" if isinstance(d, str) or d < 0
+                                                                         else str(d) for d in self.shape))
+        return tuple(int(d) for d in self.shape)
+
+
+class OutputDecl(BaseModel):
+    """One named model output and how its parity is judged (``kind``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: OutputRole = "tensor"
 
 
 class ModelSpec(BaseModel):
@@ -70,6 +120,49 @@ class ModelSpec(BaseModel):
     origin: str | None = None
     # Human description of the held-out evaluation data, or None when there is none.
     eval_set: str | None = None
+    # Every input and output in the model's order. A spec may give them (several inputs/outputs),
+    # or the single-input fields above (input_shape, input_dtype, input_kind, vocab_size), from which
+    # one input named "input" and one output ("logits" for classifiers) are derived; either way both
+    # lists are filled, and input_shape / input_dtype describe the first input.
+    inputs: list[InputDecl] = []
+    outputs: list[OutputDecl] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_io(cls, data: Any) -> Any:
+        """Fill ``inputs``/``outputs`` from the single-input fields, or those from ``inputs[0]``."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        inputs = data.get("inputs")
+        if not inputs and "input_shape" in data:
+            kind = data.get("input_kind", "image")
+            data["inputs"] = [{"name": "input", "shape": data["input_shape"],
+                               "dtype": data.get("input_dtype", "float32"),
+                               "kind": kind, "high": data.get("vocab_size")}]
+        elif inputs and isinstance(inputs, list) and isinstance(inputs[0], dict):
+            first = inputs[0]
+            shape = first.get("shape")
+            if "input_shape" not in data and isinstance(shape, list):
+                data["input_shape"] = [d if isinstance(d, int) and d > 0 else 1 for d in shape] or [1]
+                data.setdefault("input_dtype", first.get("dtype", "float32"))
+                kind = first.get("kind", "tensor")
+                data.setdefault("input_kind", kind if kind in ("image", "tokens") else "tensor")
+                if kind == "tokens" and first.get("high"):
+                    data.setdefault("vocab_size", first["high"])
+        if not data.get("outputs"):
+            data["outputs"] = [{"name": "output",
+                                "kind": "logits" if data.get("task", "classification") == "classification"
+                                else "tensor"}]
+        return data
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _names_unique(cls, value: list[Any]) -> list[Any]:
+        names = [v.name for v in value]
+        if not names or len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"need one or more uniquely named tensors, got names {names}")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -114,7 +207,7 @@ class ModelSpec(BaseModel):
         if kind == "image" and (len(shape) != 4 or self.input_dtype != "float32"):
             raise ValueError(
                 f"input_kind image needs a float32 [1, C, H, W] input_shape, got {self.input_dtype} {shape}")
-        if kind == "tokens" and (len(shape) != 2 or self.input_dtype == "float32"):
+        if kind == "tokens" and (len(shape) != 2 or self.input_dtype not in ("int32", "int64")):
             raise ValueError(
                 f"input_kind tokens needs an int32/int64 [1, T] input_shape, got {self.input_dtype} {shape}")
         if self.vocab_size is not None and (kind != "tokens" or self.vocab_size < 2):

@@ -69,15 +69,16 @@ class UserModel(ZooModel):
     def _build_keras(self, batch_size: int | None) -> Any:
         return keras_with_batch(self._loaded_keras, batch_size, self.spec)
 
-    def _reference_onnx(self, x: np.ndarray) -> np.ndarray:
-        return self._run_file(x)
+    def _reference_onnx(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._run_file(xs)
 
-    def _reference_tflite(self, x: np.ndarray) -> np.ndarray:
-        return self._run_file(x)
+    def _reference_tflite(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._run_file(xs)
 
-    def _run_file(self, x: np.ndarray) -> np.ndarray:
+    def _run_file(self, xs: dict[str, np.ndarray]) -> list[np.ndarray]:
         assert self._runner is not None
-        return self._runner(to_layout(x, self.layout(self.spec.frameworks[0])))
+        (x,) = xs.values()
+        return [self._runner(to_layout(x, self.layout(self.spec.frameworks[0])))]
 
     def _count_stats(self) -> dict[str, Any]:
         return self._stats_fn() if self._stats_fn is not None else super()._count_stats()

@@ -52,16 +52,19 @@ def test_second_process_reads_the_references_and_imports_no_framework() -> None:
 
 def test_the_key_holds_model_source_framework_version_and_inputs() -> None:
     x = np.zeros((2, 1, 8, 8), np.float32)
-    base = reference_cache.path_for("m", "a" * 64, "pytorch", x)
-    assert base == reference_cache.path_for("m", "a" * 64, "pytorch", x.copy())
+    mask = np.ones((2, 8), np.int64)
+    base = reference_cache.path_for("m", "a" * 64, "pytorch", {"input": x})
+    assert base == reference_cache.path_for("m", "a" * 64, "pytorch", {"input": x.copy()})
     others = {
-        reference_cache.path_for("m", "b" * 64, "pytorch", x),  # another source (weights)
-        reference_cache.path_for("m", "a" * 64, "keras", x),  # another framework
-        reference_cache.path_for("m", "a" * 64, "pytorch", x + 1),  # other inputs
-        reference_cache.path_for("m", "a" * 64, "pytorch", x[:1]),  # fewer of them
-        reference_cache.path_for("m", "a" * 64, "pytorch", x.astype(np.float64)),  # another dtype
+        reference_cache.path_for("m", "b" * 64, "pytorch", {"input": x}),  # another source (weights)
+        reference_cache.path_for("m", "a" * 64, "keras", {"input": x}),  # another framework
+        reference_cache.path_for("m", "a" * 64, "pytorch", {"input": x + 1}),  # other inputs
+        reference_cache.path_for("m", "a" * 64, "pytorch", {"input": x[:1]}),  # fewer of them
+        reference_cache.path_for("m", "a" * 64, "pytorch", {"input": x.astype(np.float64)}),  # another dtype
+        reference_cache.path_for("m", "a" * 64, "pytorch", {"pixels": x}),  # another input name
+        reference_cache.path_for("m", "a" * 64, "pytorch", {"input": x, "mask": mask}),  # one more input
     }
-    assert base not in others and len(others) == 5
+    assert base not in others and len(others) == 7
     assert reference_cache.framework_versions("pytorch").startswith("torch=")
 
 
@@ -70,6 +73,6 @@ def test_an_unreadable_cache_file_reads_as_missing(tmp_path: Path) -> None:
     bad.write_bytes(b"not a zip")
     assert reference_cache.load(bad) is None
     good = tmp_path / "good.npz"
-    reference_cache.save(good, np.ones((3, 10), np.float32))
+    reference_cache.save(good, [np.ones((3, 10), np.float32), np.zeros((3, 4, 2), np.float64)])
     loaded = reference_cache.load(good)
-    assert loaded is not None and loaded.dtype == np.float32 and loaded.shape == (3, 10)
+    assert loaded is not None and [(o.dtype, o.shape) for o in loaded] == [(np.float32, (3, 10)), (np.float32, (3, 4, 2))]

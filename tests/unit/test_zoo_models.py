@@ -154,7 +154,8 @@ def _spec_text(**changes: str) -> str:
         ("input_kind: tokens", "input_kind: image", "image needs"),
         ("vocab_size: 1000", "vocab_size: 1", "vocab_size"),
         ("frameworks: [pytorch, keras]", "frameworks: [onnx, keras]", "frameworks"),
-        ("input_dtype: int32", "input_dtype: int8", "input_dtype"),
+        ("input_dtype: int32", "input_dtype: int4", "input_dtype"),
+        ("input_dtype: int32", "input_dtype: float16", "tokens needs"),
     ],
 )
 def test_token_spec_rules(tmp_path: Path, old: str, new: str, key: str) -> None:
