@@ -87,9 +87,10 @@ class ModelSpec(BaseModel):
     id: str
     # One human sentence: what the model is and where its weights come from.
     description: str
-    # What the model computes: "classification" (logits out) for the zoo; "other" for user models,
-    # whose outputs are only compared for parity (flattened per sample to [N, num_classes]).
-    task: Literal["classification", "other"] = "classification"
+    # What the model computes: "classification" (logits out; top-1 agreement and accuracy), "embedding"
+    # (a vector per sample; judged by cosine similarity and whether pair similarity rankings hold),
+    # "other" for user models, whose outputs are only compared for parity.
+    task: Literal["classification", "embedding", "other"] = "classification"
     # What the input is (see InputKind); decides the shape rules below and whether layouts apply.
     input_kind: InputKind = "image"
     # Input tensor shape with batch 1. image: NCHW [1, C, H, W] (Keras/TFLite take it as NHWC);
@@ -152,8 +153,8 @@ class ModelSpec(BaseModel):
                     data.setdefault("vocab_size", first["high"])
         if not data.get("outputs"):
             data["outputs"] = [{"name": "output",
-                                "kind": "logits" if data.get("task", "classification") == "classification"
-                                else "tensor"}]
+                                "kind": {"classification": "logits", "embedding": "embedding"}.get(
+                                    data.get("task", "classification"), "tensor")}]
         return data
 
     @field_validator("inputs", "outputs")
