@@ -55,8 +55,9 @@ def seeded(decls: Sequence[InputDecl], n: int, seed: int,
         dtype = np.dtype(decl.dtype)
         if decl.kind == "mask":
             out[decl.name] = _mask(rng, shape).astype(dtype)
-        elif dtype.kind == "f":
-            out[decl.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "f":  # float32 drawn as float32 (the stream the zoo's inputs always had)
+            draw = np.float32 if dtype == np.float32 else np.float64
+            out[decl.name] = rng.standard_normal(shape, dtype=draw).astype(dtype, copy=False)
         elif dtype.kind == "b":
             out[decl.name] = rng.integers(0, 2, size=shape).astype(bool)
         else:

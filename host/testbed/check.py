@@ -1,5 +1,5 @@
 """Check an artifact on the host: run it in its runtime (the agent's own runtime classes, in
-process) on real inputs and compare with the source framework — parity and accuracy.
+process) on real inputs and compare every output with the source framework's — parity and accuracy.
 
 This is what `testbed convert` reports; `testbed deploy` measures the same thing on the board.
 """
@@ -10,32 +10,39 @@ from typing import Any
 
 import numpy as np
 
-from . import inputs
+from . import inputs, records
 from .errors import first_line
-from .stats import accuracy, parity
 
 
-def check(artifact: Any, model: Any, references: dict[str, np.ndarray] | None = None) -> dict:
-    """``{"parity": {...}, "accuracy": float|None, "error": str|None}`` for an ok artifact.
-
-    ``references`` caches the source framework's outputs per source across artifacts of one model.
-    """
+def check(artifact: Any, model: Any, references: dict[str, records.References] | None = None) -> dict:
+    """``{"parity": {...}, "parity_outputs": [...], "accuracy": float|None, "error": str|None}`` for an
+    ok artifact (``parity``: the worst output). ``references`` caches the source framework's outputs
+    per source across artifacts of one model."""
+    from testbed_agent.arrays import load_inputs
     from testbed_agent.runtimes import registry as runtimes
 
     inset = inputs.build(model, artifact.layout)
     refs = references if references is not None else {}
     if artifact.source not in refs:
-        refs[artifact.source] = model.reference(artifact.source, inset.eval_nchw)
+        refs[artifact.source] = records.References.of(model, model.references(artifact.source, inset.evals))
     try:
         runtime = runtimes.get(artifact.runtime)
         runtime.prepare()
         session = runtime.load(str(artifact.path), None)
-        x = np.load(inset.path)["eval"]
-        outputs = np.stack([np.asarray(session.run([x[i:i + 1]])[0]).reshape(-1) for i in range(len(x))])
+        feed = load_inputs(str(inset.path), inset.tensors)
+        order = feed.ordered(session.input_names) if session.input_names else list(range(len(feed.names)))
+        per_sample = []
+        for i in range(feed.n_eval):
+            sample = feed.eval_sample(i)
+            per_sample.append(session.run([sample[j] for j in order]))
+        outputs = [np.stack([np.asarray(s[k]) for s in per_sample]) for k in range(len(per_sample[0]))]
     except Exception as exc:  # noqa: BLE001 - any runtime failure is a finding about this artifact
-        return {"parity": None, "accuracy": None, "error": f"{artifact.runtime}: {first_line(exc)}"}
-    return {
-        "parity": parity(outputs, refs[artifact.source]),
-        "accuracy": accuracy(outputs, inset.labels) if inset.labels is not None else None,
-        "error": None,
-    }
+        return {"parity": None, "parity_outputs": None, "accuracy": None,
+                "error": f"{artifact.runtime}: {first_line(exc)}"}
+    record: dict[str, Any] = {"parity": None, "parity_outputs": None, "accuracy": None}
+    from testbed_agent.arrays import npy_b64
+
+    records.add_parity(record, {"outputs_npy_b64": npy_b64(outputs[0]),
+                                "eval_outputs_npy_b64": [npy_b64(o) for o in outputs]},
+                       refs[artifact.source], inset.labels)
+    return {**record, "error": None}

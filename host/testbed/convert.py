@@ -6,8 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from . import records
 from .check import check
 from .errors import ConfigError
 
@@ -43,15 +42,15 @@ def convert_matrix(model_id: str, formats: list[str] | None, sources: list[str] 
     model = testbed_zoo.load(model_id)
     selection = choose(model, formats, sources, quantizations)
     outcome = ConvertOutcome(notes=selection.notes)
-    refs: dict[str, np.ndarray] = {}
+    refs: dict[str, records.References] = {}
     for conv in selection.converters:
         progress(f"converting {model.id} with {conv.name}")
         art = build(conv, model)
-        row = art.to_dict() | {"parity": None, "accuracy": None}
+        row = art.to_dict() | {"parity": None, "parity_outputs": None, "accuracy": None}
         if art.ok:
             progress(f"checking {conv.name} against {conv.source}")
             result = check(art, model, refs)
-            row.update(parity=result["parity"], accuracy=result["accuracy"])
+            row.update(parity=result["parity"], parity_outputs=result["parity_outputs"], accuracy=result["accuracy"])
             if result["error"]:
                 row.update(status="failed", error=result["error"])
         outcome.rows.append(row)

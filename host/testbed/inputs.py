@@ -1,9 +1,12 @@
 """The input files sent with every run: the same inputs for every variant of a model.
 
-``timing``: one batch-1 input used for the timed runs; ``eval``: the samples whose outputs are
-returned for accuracy and parity (the held-out evaluation split where the model has one, else a
-few seeded inputs). Written once per (model source, layout), so the same bytes and sha256 are
-reused and a board that has them is not sent them again.
+For every model input: ``timing``, one batch-1 sample used for the timed runs; ``eval``, the samples
+whose outputs are returned for accuracy and parity - the user's own arrays (``--inputs FILE.npz``),
+else the held-out evaluation split where the model has one, else a few seeded inputs fitted to each
+input's dtype and role. A single-input model's file holds the unnamed ``timing``/``eval`` pair
+every agent reads; a multi-input model's holds ``timing/<name>`` and ``eval/<name>`` per input
+(agent wire schema 3; the agent feeds them by name). Written once per (model source, inputs,
+layout), so the same bytes and sha256 are reused and a board that has them is not sent them again.
 """
 
 from __future__ import annotations
@@ -15,44 +18,110 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import ConfigError
 from .paths import cache_dir
 
 if TYPE_CHECKING:
     from testbed_agent.schema import TensorSpec
     from testbed_zoo import ZooModel
+    from testbed_zoo.spec import InputDecl
 
 
 @dataclass
 class InputSet:
     path: Path
     sha256: str
-    eval_nchw: np.ndarray  # the eval samples in the source layout (for references)
+    evals: dict[str, np.ndarray]  # every input's eval samples [N, ...] in the source layout (for references)
     labels: np.ndarray | None  # ground truth for accuracy, where the model has an evaluation set
     tensors: list[TensorSpec]  # the timing inputs as the run request describes them (the agent checks the file)
 
+    @property
+    def eval_nchw(self) -> np.ndarray:
+        """The first input's eval samples (a single-input model's only ones)."""
+        return next(iter(self.evals.values()))
+
+
+def eval_arrays(model: ZooModel) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The samples every variant is judged on, in the source layout, with labels where known: the
+    user's ``--inputs`` file (``model.user_inputs``), else the eval split, else seeded samples."""
+    user = getattr(model, "user_inputs", None)
+    if user is not None:
+        return dict(user), None
+    evalset = model.eval_inputs()
+    return evalset if evalset is not None else (model.parity_input_sets(8), None)
+
 
 def build(model: ZooModel, layout: str) -> InputSet:
-    import testbed_zoo
+    from testbed_zoo import tensors
+    from testbed_zoo.cache import write_npz
 
-    evalset = model.eval_set()
-    x_nchw, labels = evalset if evalset is not None else (model.parity_inputs(8), None)
-    dtype = np.dtype(getattr(model.spec, "input_dtype", "float32"))  # token models take int32/int64
-    x_nchw = np.ascontiguousarray(x_nchw, dtype=dtype)
-    path = cache_dir("inputs") / f"{model.id}-{model.source_hash()[:16]}-{layout}.npz"
+    decls = model.spec.inputs
+    evals, labels = eval_arrays(model)
+    evals = {d.name: np.ascontiguousarray(evals[d.name], dtype=d.dtype) for d in decls}
+    laid = tensors.lay_out(evals, decls, layout)
+    timing = {d.name: laid[d.name][0] if d.shape == [] else laid[d.name][:1] for d in decls}
+    if getattr(model, "user_inputs", None) is None:
+        # the timed sample: the model's example (its own, or sample 0 of its data), laid out
+        example = model.example_inputs(layout)
+        timing = {d.name: np.asarray(example[d.name][0] if d.shape == [] else example[d.name], dtype=d.dtype)
+                  for d in decls}
+    arrays = ({"timing": timing[decls[0].name], "eval": laid[decls[0].name]} if len(decls) == 1 else
+              {**{f"timing/{n}": a for n, a in timing.items()}, **{f"eval/{n}": a for n, a in laid.items()}})
+    digest = hashlib.sha256()
+    for key, array in arrays.items():
+        digest.update(f"{key}\0{array.dtype.str}{list(array.shape)}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    path = cache_dir("inputs") / f"{model.id}-{model.source_hash()[:16]}-{layout}-{digest.hexdigest()[:16]}.npz"
     if not path.exists():  # written under a unique temporary name, then renamed: two engines in one
         # process (two threads, one pid) may write it at once - a pid-named temporary file raced there
-        from testbed_zoo.cache import write_npz
-
-        write_npz(path, {"timing": testbed_zoo.to_layout(model.example_input("NCHW"), layout).astype(dtype),
-                         "eval": np.ascontiguousarray(testbed_zoo.to_layout(x_nchw, layout), dtype=dtype)})
+        write_npz(path, {k: np.ascontiguousarray(a) for k, a in arrays.items()})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return InputSet(path=path, sha256=sha, eval_nchw=x_nchw, labels=labels, tensors=_tensors(path))
+    return InputSet(path=path, sha256=sha, evals=evals, labels=labels, tensors=_tensors(decls, timing))
 
 
-def _tensors(path: Path) -> list[TensorSpec]:
-    """The file's one timing input, named ``input`` (the agent matches it to the model's own name:
-    one input is fed by position whatever its name)."""
+def _tensors(decls: list[InputDecl], timing: dict[str, np.ndarray]) -> list[TensorSpec]:
+    """The timing inputs as the request names them (one input: ``input``, which the agent matches to
+    the model's own name whatever it is; several: the model's names, fed by name)."""
     from testbed_agent.schema import TensorSpec
 
-    with np.load(path, allow_pickle=False) as npz:
-        return [TensorSpec.of("input", npz["timing"])]
+    if len(decls) == 1:
+        return [TensorSpec.of("input", timing[decls[0].name])]
+    return [TensorSpec.of(d.name, timing[d.name]) for d in decls]
+
+
+def load_user_inputs(model: ZooModel, path: Path) -> dict[str, np.ndarray]:
+    """The user's inputs file (``--inputs FILE.npz``: one array ``[N, ...]`` per input name, in the
+    source layout), checked against the model's inputs; a missing, unknown or mis-shaped array is
+    one ConfigError line saying what and how to fix it."""
+    decls = model.spec.inputs
+    names = [d.name for d in decls]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--inputs {path}: cannot read it as an .npz of arrays ({exc}); "
+                         f"save one with numpy.savez(path, {'=..., '.join(names)}=...)") from None
+    missing = [n for n in names if n not in arrays]
+    unknown = [k for k in arrays if k not in names]
+    if missing or unknown:
+        raise ConfigError(f"--inputs {path}: the model takes inputs {names}; the file "
+                         + (f"lacks {', '.join(missing)}" if missing else "")
+                         + ("; " if missing and unknown else "")
+                         + (f"has unknown {', '.join(unknown)}" if unknown else "")
+                         + " (one array [N, ...] per input, named as the model names it)")
+    counts = set()
+    for d in decls:
+        a = arrays[d.name]
+        want = d.shape[1:] if d.shape else []
+        ok = a.ndim == len(want) + 1 and all(not isinstance(w, int) or w < 0 or w == g
+                                             for w, g in zip(want, a.shape[1:], strict=False))
+        if not ok:
+            raise ConfigError(f"--inputs {path}: array '{d.name}' is {list(a.shape)}, the model takes "
+                             f"[N, {', '.join(map(str, want))}] (N samples of {d.dtype})")
+        if np.dtype(d.dtype).kind in "iub" and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
+            raise ConfigError(f"--inputs {path}: array '{d.name}' holds non-integer values, the model takes {d.dtype}")
+        counts.add(int(a.shape[0]))
+    if len(counts) != 1 or 0 in counts:
+        raise ConfigError(f"--inputs {path}: every array needs the same number of samples N >= 1, got "
+                         f"{ {d.name: int(arrays[d.name].shape[0]) for d in decls} }")
+    return {d.name: np.ascontiguousarray(arrays[d.name], dtype=d.dtype) for d in decls}

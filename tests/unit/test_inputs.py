@@ -56,10 +56,10 @@ def test_every_variant_of_a_model_gets_the_same_file(model_id: str) -> None:
 
     model = testbed_zoo.load(model_id)
     calls: list[str] = []
-    model_ref = SimpleNamespace(**{k: getattr(model, k) for k in ("id", "eval_set", "parity_inputs",
-                                                                   "example_input", "source_hash",
+    model_ref = SimpleNamespace(**{k: getattr(model, k) for k in ("id", "eval_inputs", "parity_input_sets",
+                                                                   "example_inputs", "source_hash",
                                                                    "spec")},
-                                reference=lambda source, x: calls.append(source) or np.zeros(len(x)))
+                                references=lambda source, xs: calls.append(source) or [np.zeros(8)])
     refs: dict = {}
     torch_art = SimpleNamespace(source="pytorch", layout="NCHW")
     keras_art = SimpleNamespace(source="keras", layout="NCHW")

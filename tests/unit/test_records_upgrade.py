@@ -43,7 +43,13 @@ def test_golden_records_upgrade_to_the_current_version(version: int) -> None:
     assert set(current_record()) <= set(upgraded)  # every field of the current shape is there
     typed = records.read(raw)
     assert isinstance(typed, Record) and typed.model == "digits_cnn" and typed.status == "ok"
-    assert typed.agent_run_id is None and typed.input_tensors is None  # v6: not known before
+    if version < 6:
+        assert typed.agent_run_id is None and typed.input_tensors is None  # v6: not known before
+    # v7: the one parity figure becomes the single output's entry, nothing else is made up
+    assert typed.parity_outputs == ([{"name": "output", "kind": "logits", **raw["parity"]}]
+                                    if "top1_agreement" in (raw["parity"] or {}) else
+                                    [{"name": "output", "kind": "tensor", **raw["parity"]}] if raw["parity"] else None)
+    assert typed.input_dtype_changes is None
     # what the record measured is kept as it was; nothing is made up for what it did not
     assert typed.latency_ms["p50"] == raw["latency_ms"]["p50"] and typed.load_ms == raw["load_ms"]
     if version < 2:

@@ -41,36 +41,70 @@ def import_tensorflow() -> Any:
 
 
 def input_dtype(model: Any) -> Any:
-    """The numpy dtype of the model's input: ``model.spec.input_dtype`` (float32 images, int32 or
-    int64 token ids); float32 for a model without a spec."""
+    """The numpy dtype of the model's first input: ``model.spec.input_dtype`` (float32 images, int32
+    or int64 token ids); float32 for a model without a spec."""
     import numpy as np
 
     return np.dtype(getattr(getattr(model, "spec", None), "input_dtype", None) or "float32")
 
 
-def torch_example(model: Any) -> Any:
-    """The model's batch-1 NCHW example input as a torch tensor of the model's input dtype."""
+def input_names(model: Any) -> list[str]:
+    """The model's input names in its order (``spec.inputs``; ``["input"]`` without a spec)."""
+    spec = getattr(model, "spec", None)
+    return [d.name for d in spec.inputs] if spec is not None else ["input"]
+
+
+def output_names(model: Any) -> list[str]:
+    """The model's output names in its order (``spec.outputs``; ``["output"]`` without a spec)."""
+    spec = getattr(model, "spec", None)
+    return [d.name for d in spec.outputs] if spec is not None else ["output"]
+
+
+def example_arrays(model: Any, layout: str) -> list[Any]:
+    """The model's batch-1 example inputs in its input order, in ``layout``, each of its own dtype."""
     import numpy as np
+
+    xs = model.example_inputs(layout=layout)
+    decls = {d.name: d for d in model.spec.inputs}
+    # a scalar input (shape []) travels as [1]: the model takes it as a rank-0 array
+    return [np.ascontiguousarray(xs[name][0] if decls[name].shape == [] else xs[name], dtype=decls[name].dtype)
+            for name in input_names(model)]
+
+
+def torch_examples(model: Any) -> tuple[Any, ...]:
+    """The model's batch-1 NCHW example inputs as torch tensors, one per input in the model's order
+    (the positional arguments of its forward)."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(model.example_input(layout="NCHW"), dtype=input_dtype(model)))
+    return tuple(torch.from_numpy(x) for x in example_arrays(model, "NCHW"))
 
 
 def keras_signature(model: Any) -> list[Any]:
-    """The ``tf.TensorSpec`` input signature (batch 1, NHWC for images, the model's input dtype)
-    of the model's Keras form."""
+    """The ``tf.TensorSpec`` input signature of the model's Keras form: one per input, named as the
+    model names it (batch 1, NHWC for images, each input's dtype)."""
     tf = import_tensorflow()
-    shape = list(model.example_input(layout="NHWC").shape)
-    return [tf.TensorSpec(shape, tf.as_dtype(input_dtype(model)), name="input")]
+    return [tf.TensorSpec(list(x.shape), tf.as_dtype(x.dtype), name=name)
+            for name, x in zip(input_names(model), example_arrays(model, "NHWC"), strict=True)]
 
 
-# Samples of ``model.calibration_set()`` that static quantization calibrates on (part of options()).
+def keras_call(keras_model: Any, n_inputs: int) -> Any:
+    """A function of the inputs as positional arguments that calls ``keras_model`` the way it takes
+    them (one tensor, or a list for a multi-input model)."""
+    if n_inputs == 1:
+        return lambda x: keras_model(x, training=False)
+    return lambda *xs: keras_model(list(xs), training=False)
+
+
+# Samples of ``model.calibration_inputs()`` that static quantization calibrates on (part of options()).
 CALIBRATION_SAMPLES = 64
+#: Calibration samples: each ``{input name: batch-1 array}`` in the model's input order.
+Calibration = list[dict[str, Any]]
 
 
-def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) -> list[Any]:
-    """``n`` calibration inputs of ``model`` as batch-1 arrays in ``layout``, of the model's input
-    dtype (float32 images; int32 token ids stay integers: only weights and activations get quantized).
+def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) -> Calibration:
+    """``n`` calibration samples of ``model``: each ``{input name: batch-1 array}`` in the model's
+    input order and in ``layout``, of each input's dtype (integer inputs stay integers: only weights
+    and activations get quantized; calibration feeds the real ids).
 
     The artifacts have a fixed batch of 1, so calibration runs them one sample at a time.
     """
@@ -78,30 +112,48 @@ def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) ->
 
     from testbed_zoo import to_layout
 
-    batch = to_layout(np.asarray(model.calibration_set(n), dtype=input_dtype(model)), layout)
-    return [np.ascontiguousarray(batch[i : i + 1]) for i in range(len(batch))]
+    xs = model.calibration_inputs(n)
+    decls = {d.name: d for d in model.spec.inputs}
+    single = len(decls) == 1
+    laid = {name: (to_layout(np.asarray(x), layout) if single or decls[name].kind == "image" else np.asarray(x))
+            .astype(decls[name].dtype, copy=False) for name, x in xs.items()}
+    count = len(next(iter(laid.values())))
+    # a scalar input (shape []) travels as [N]: its batch-1 sample is a rank-0 array
+    return [{name: np.ascontiguousarray(laid[name][i] if decls[name].shape == [] else laid[name][i:i + 1])
+             for name in input_names(model)} for i in range(count)]
 
 
-def pt2e_quantize(module: Any, sample: Any, quantizer: Any, calibration: list[Any] | None,
+def feed_by_name(names: list[str], sample: dict[str, Any]) -> dict[str, Any]:
+    """One calibration sample as a feed for an artifact whose inputs are ``names``: by name when the
+    artifact keeps the model's names, else by position (a tool that renames inputs, e.g.
+    ``args_0``); a count that differs is a ValueError naming both."""
+    if sorted(names) == sorted(sample):
+        return {name: sample[name] for name in names}
+    if len(names) != len(sample):
+        raise ValueError(f"the artifact takes inputs {names}, the model has {list(sample)}")
+    return dict(zip(names, sample.values(), strict=True))
+
+
+def pt2e_quantize(module: Any, samples: tuple[Any, ...], quantizer: Any, calibration: Calibration | None,
                   fold_quantize: bool = True) -> Any:
     """PT2E post-training quantization: export → ``prepare_pt2e`` → calibrate → ``convert_pt2e``.
 
     Returns the quantized ``torch.fx.GraphModule`` (quantize/dequantize ops around the
     quantized ops), ready to be exported again by the caller. Run it under ``torch.no_grad()``
     and :func:`torch_threads`. ``calibration`` is None for dynamic quantization: the graph
-    then runs once on ``sample`` anyway, because the weight observers only record the weights'
+    then runs once on ``samples`` anyway, because the weight observers only record the weights'
     ranges during a forward pass (without one, the int8 weights come out garbage).
     """
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    graph = torch.export.export(module, (sample,), strict=False).module()
+    graph = torch.export.export(module, samples, strict=False).module()
     graph = prepare_pt2e(graph, quantizer)
     if calibration:
-        for x in calibration:
-            graph(torch.from_numpy(x))
+        for xs in calibration:
+            graph(*(torch.from_numpy(x) for x in xs.values()))
     else:
-        graph(sample)
+        graph(*samples)
     return convert_pt2e(graph, fold_quantize=fold_quantize)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._support import CALIBRATION_SAMPLES, calibration_inputs, pt2e_quantize, torch_example, torch_threads
+from ._support import CALIBRATION_SAMPLES, Calibration, calibration_inputs, pt2e_quantize, torch_examples, torch_threads
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -34,14 +34,14 @@ class _ExecuTorch(Converter):
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
         """Export (and quantize), lower, write the program; report delegated/total op nodes."""
         module = model.torch_module()
-        sample = torch_example(model)
+        samples = torch_examples(model)
         calibration = self._calibration(model)
         try:
             import torch
             from executorch.exir import to_edge, to_edge_transform_and_lower
 
             with torch_threads(1), torch.no_grad():
-                exported = torch.export.export(self._quantize(module, sample, calibration), (sample,), strict=False)
+                exported = torch.export.export(self._quantize(module, samples, calibration), samples, strict=False)
                 if self.delegate == "xnnpack":
                     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
@@ -54,11 +54,11 @@ class _ExecuTorch(Converter):
             raise self._fail(exc) from exc
         return _delegation(edge)
 
-    def _calibration(self, model: ZooModelLike) -> list[Any] | None:
+    def _calibration(self, model: ZooModelLike) -> Calibration | None:
         """Calibration inputs (None when the variant needs none)."""
         return None
 
-    def _quantize(self, module: Any, sample: Any, calibration: list[Any] | None) -> Any:
+    def _quantize(self, module: Any, samples: tuple[Any, ...], calibration: Calibration | None) -> Any:
         """The module to export: ``module`` itself for fp32 variants."""
         return module
 
@@ -94,17 +94,17 @@ class ExecuTorchXnnpackInt8Static(_ExecuTorch):
             "calibration_samples": CALIBRATION_SAMPLES,
         }
 
-    def _calibration(self, model: ZooModelLike) -> list[Any] | None:
+    def _calibration(self, model: ZooModelLike) -> Calibration | None:
         return calibration_inputs(model, self.layout)
 
-    def _quantize(self, module: Any, sample: Any, calibration: list[Any] | None) -> Any:
+    def _quantize(self, module: Any, samples: tuple[Any, ...], calibration: Calibration | None) -> Any:
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
             get_symmetric_quantization_config,
         )
 
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-        return pt2e_quantize(module, sample, quantizer, calibration)
+        return pt2e_quantize(module, samples, quantizer, calibration)
 
 
 @register

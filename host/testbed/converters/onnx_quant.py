@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ._support import Calibration, feed_by_name
 from .file_passthrough import OnnxFileFp32
 from .onnx_keras import OnnxKerasFp32
 from .onnx_torch import OnnxTorchFp32
@@ -44,11 +45,11 @@ class OrtStatic(PostQuantized):
             "calibrate_method": "MinMax",
         }
 
-    def quantize(self, src: Path, out_path: Path, calibration: list[Any] | None, scratch: Path) -> dict[str, Any]:
+    def quantize(self, src: Path, out_path: Path, calibration: Calibration | None, scratch: Path) -> dict[str, Any]:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
         pre = _preprocess(src, scratch)
-        reader = _CalibrationReader(_input_name(pre), calibration or [])
+        reader = _CalibrationReader(_input_names(pre), calibration or [])
         quantize_static(
             str(pre),
             str(out_path),
@@ -77,7 +78,7 @@ class OrtDynamic(PostQuantized):
             "per_channel": False,
         }
 
-    def quantize(self, src: Path, out_path: Path, calibration: list[Any] | None, scratch: Path) -> dict[str, Any]:
+    def quantize(self, src: Path, out_path: Path, calibration: Calibration | None, scratch: Path) -> dict[str, Any]:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(str(_preprocess(src, scratch)), str(out_path), weight_type=QuantType.QInt8, per_channel=False)
@@ -123,8 +124,8 @@ class OnnxFileInt8Dynamic(OrtDynamic):
 class _CalibrationReader:
     """An ORT ``CalibrationDataReader`` over batch-1 inputs (the ABC is duck-typed by ORT)."""
 
-    def __init__(self, input_name: str, batches: list[Any]) -> None:
-        self._feeds = iter([{input_name: x} for x in batches])
+    def __init__(self, input_names: list[str], samples: list[dict[str, Any]]) -> None:
+        self._feeds = iter([feed_by_name(input_names, x) for x in samples])
 
     def get_next(self) -> dict[str, Any] | None:
         return next(self._feeds, None)
@@ -148,12 +149,12 @@ def _preprocess(src: Path, scratch: Path) -> Path:
     return out
 
 
-def _input_name(path: Path) -> str:
+def _input_names(path: Path) -> list[str]:
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
-    return next(inp.name for inp in graph.input if inp.name not in initializers)
+    return [inp.name for inp in graph.input if inp.name not in initializers]
 
 
 def _summary(path: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._support import quiet_stdout, torch_example, torch_threads
+from ._support import input_names, output_names, quiet_stdout, torch_examples, torch_threads
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -28,12 +28,13 @@ class OnnxTorchFp32(Converter):
 
     def options(self) -> dict[str, Any]:
         """Opset, exporter and I/O naming."""
-        return {"opset": OPSET, "dynamo": True, "batch": 1, "input_names": ["input"], "output_names": ["logits"]}
+        return {"opset": OPSET, "dynamo": True, "batch": 1, "input_names": "the model's (spec.inputs)",
+                "output_names": "the model's (spec.outputs)"}
 
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
         """Export, then run the ONNX checker on the written file."""
         module = model.torch_module()
-        sample = torch_example(model)
+        samples = torch_examples(model)
         try:
             import onnx
             import torch
@@ -41,12 +42,12 @@ class OnnxTorchFp32(Converter):
             with torch_threads(1), torch.no_grad(), quiet_stdout():
                 torch.onnx.export(
                     module,
-                    (sample,),
+                    samples,
                     str(out_path),
                     dynamo=True,
                     opset_version=OPSET,
-                    input_names=["input"],
-                    output_names=["logits"],
+                    input_names=input_names(model),
+                    output_names=output_names(model),
                     external_data=False,
                     verbose=False,
                 )

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from testbed.errors import ConversionError
 
-from ._support import CALIBRATION_SAMPLES, calibration_inputs
+from ._support import CALIBRATION_SAMPLES, Calibration, calibration_inputs
 from .base import Converter, ZooModelLike
 
 
@@ -97,10 +97,11 @@ class PostQuantized(Converter):
             **(extra or {}),
         }
 
-    def quantize(self, src: Path, out_path: Path, calibration: list[Any] | None, scratch: Path) -> dict[str, Any]:
+    def quantize(self, src: Path, out_path: Path, calibration: Calibration | None, scratch: Path) -> dict[str, Any]:
         """Write the quantized form of the fp32 artifact ``src`` to ``out_path``.
 
-        ``calibration`` holds batch-1 inputs of the model's input dtype in the artifact's layout
-        (None unless ``calibrated``); ``scratch`` is a private temporary folder for intermediate files.
+        ``calibration`` holds batch-1 samples ``{input name: array}`` (model order, each input's
+        dtype) in the artifact's layout (None unless ``calibrated``); ``scratch`` is a private
+        temporary folder for intermediate files.
         """
         raise NotImplementedError

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._support import torch_example, torch_threads
+from ._support import torch_examples, torch_threads
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -33,12 +33,12 @@ class PyTorchExportFp32(Converter):
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
         """Export and save; the program is loaded back once (a file torch cannot load is no artifact)."""
         module = model.torch_module().eval()
-        sample = torch_example(model)
+        samples = torch_examples(model)
         try:
             import torch
 
             with torch_threads(1), torch.no_grad():
-                program = torch.export.export(module, (sample,), strict=False)
+                program = torch.export.export(module, samples, strict=False)
                 torch.export.save(program, str(out_path))
                 torch.export.load(str(out_path)).module()
         except Exception as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._support import CALIBRATION_SAMPLES, calibration_inputs, import_tensorflow, quiet_stdout
+from ._support import CALIBRATION_SAMPLES, Calibration, calibration_inputs, import_tensorflow, quiet_stdout
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -50,11 +50,11 @@ class TfliteKerasFp32(Converter):
             raise self._fail(exc) from exc
         return {}
 
-    def _calibration(self, model: ZooModelLike) -> list[Any] | None:
+    def _calibration(self, model: ZooModelLike) -> Calibration | None:
         """Representative inputs (None unless the variant calibrates)."""
         return None
 
-    def _configure(self, tf: Any, converter: Any, calibration: list[Any] | None) -> None:
+    def _configure(self, tf: Any, converter: Any, calibration: Calibration | None) -> None:
         """Set the converter's optimization attributes (fp32: none)."""
 
 
@@ -68,7 +68,7 @@ class TfliteKerasFp16(TfliteKerasFp32):
     def options(self) -> dict[str, Any]:
         return {**super().options(), "optimizations": ["DEFAULT"], "supported_types": ["float16"]}
 
-    def _configure(self, tf: Any, converter: Any, calibration: list[Any] | None) -> None:
+    def _configure(self, tf: Any, converter: Any, calibration: Calibration | None) -> None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
 
@@ -84,7 +84,7 @@ class TfliteKerasInt8Dynamic(TfliteKerasFp32):
     def options(self) -> dict[str, Any]:
         return {**super().options(), "optimizations": ["DEFAULT"]}
 
-    def _configure(self, tf: Any, converter: Any, calibration: list[Any] | None) -> None:
+    def _configure(self, tf: Any, converter: Any, calibration: Calibration | None) -> None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
 
@@ -110,13 +110,14 @@ class TfliteKerasInt8Static(TfliteKerasFp32):
             "inference_output_type": "float32",
         }
 
-    def _calibration(self, model: ZooModelLike) -> list[Any] | None:
+    def _calibration(self, model: ZooModelLike) -> Calibration | None:
         return calibration_inputs(model, self.layout)
 
-    def _configure(self, tf: Any, converter: Any, calibration: list[Any] | None) -> None:
+    def _configure(self, tf: Any, converter: Any, calibration: Calibration | None) -> None:
         samples = list(calibration or [])
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([x] for x in samples)
+        # one input: a list of it; several: by signature name (the Keras inputs' names)
+        converter.representative_dataset = lambda: ((list(x.values()) if len(x) == 1 else x) for x in samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32

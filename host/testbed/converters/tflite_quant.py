@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ._support import Calibration, feed_by_name
 from .file_passthrough import TfliteFileFp32
 from .post_quant import PostQuantized
 from .registry import register
@@ -35,7 +36,7 @@ class AiEdgeStatic(PostQuantized):
             "io": "float32 (INPUT/OUTPUT: NO_QUANTIZE)",
         }
 
-    def quantize(self, src: Path, out_path: Path, calibration: list[Any] | None, scratch: Path) -> dict[str, Any]:
+    def quantize(self, src: Path, out_path: Path, calibration: Calibration | None, scratch: Path) -> dict[str, Any]:
         from ai_edge_litert.interpreter import Interpreter
         from ai_edge_quantizer import qtyping, quantizer, recipe, recipe_manager
         from ai_edge_quantizer.algorithm_manager import AlgorithmName
@@ -49,13 +50,11 @@ class AiEdgeStatic(PostQuantized):
         if len(signatures) != 1:
             raise ValueError(f"expected one signature in the fp32 flatbuffer, found {sorted(signatures)}")
         key, signature = next(iter(signatures.items()))
-        if len(signature["inputs"]) != 1:
-            raise ValueError(f"expected one input in signature {key!r}, found {signature['inputs']}")
-        (input_name,) = signature["inputs"]
+        names = list(signature["inputs"])
 
         quant = quantizer.Quantizer(str(src))
         quant.load_quantization_recipe(manager.get_quantization_recipe())
-        result = quant.calibrate({key: [{input_name: x} for x in calibration or []]}, num_threads=1)
+        result = quant.calibrate({key: [feed_by_name(names, x) for x in calibration or []]}, num_threads=1)
         quant.quantize(result, enable_progress_report=False).export_model(str(out_path), overwrite=True)
         return {}
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ._support import pt2e_quantize, torch_example, torch_threads
+from ._support import pt2e_quantize, torch_examples, torch_threads
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -32,7 +32,7 @@ class TfliteTorchFp32(Converter):
     def convert(self, model: ZooModelLike, out_path: Path) -> dict[str, Any]:
         """Convert with litert-torch and write the flatbuffer."""
         module = model.torch_module()
-        sample = torch_example(model)
+        samples = torch_examples(model)
         try:
             os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,14 +40,14 @@ class TfliteTorchFp32(Converter):
             import torch
 
             with torch_threads(1), torch.no_grad():
-                module, quant_config = self._quantize(module, sample)
-                edge_model = litert_torch.convert(module, (sample,), strict_export=False, quant_config=quant_config)
+                module, quant_config = self._quantize(module, samples)
+                edge_model = litert_torch.convert(module, samples, strict_export=False, quant_config=quant_config)
             edge_model.export(str(out_path))
         except Exception as exc:
             raise self._fail(exc) from exc
         return {}
 
-    def _quantize(self, module: Any, sample: Any) -> tuple[Any, Any]:
+    def _quantize(self, module: Any, samples: tuple[Any, ...]) -> tuple[Any, Any]:
         """``(module to convert, litert_torch QuantConfig or None)``: fp32 converts as is."""
         return module, None
 
@@ -75,10 +75,10 @@ class TfliteTorchInt8Dynamic(TfliteTorchFp32):
                             "get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)))",
         }
 
-    def _quantize(self, module: Any, sample: Any) -> tuple[Any, Any]:
+    def _quantize(self, module: Any, samples: tuple[Any, ...]) -> tuple[Any, Any]:
         from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
         from litert_torch.quantize.quant_config import QuantConfig
 
         quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
-        graph = pt2e_quantize(module, sample, quantizer, calibration=None, fold_quantize=False)
+        graph = pt2e_quantize(module, samples, quantizer, calibration=None, fold_quantize=False)
         return graph, QuantConfig(pt2e_quantizer=quantizer)

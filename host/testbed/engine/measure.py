@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .. import inputs, records
 from ..errors import AgentError, TestbedError
 from ..profiles import Profile
@@ -69,12 +67,13 @@ def measure_artifact(art: Artifact, ctx: MeasureContext) -> tuple[dict, list[int
     return record, samples, power_samples
 
 
-def reference_inputs(model: ZooModel, art: Artifact, refs: dict) -> tuple[inputs.InputSet, np.ndarray]:
-    """The inputs file and the source framework's outputs on it, per (source, layout), computed once."""
+def reference_inputs(model: ZooModel, art: Artifact, refs: dict) -> tuple[inputs.InputSet, records.References]:
+    """The inputs file and the source framework's outputs on it (every output), per (source,
+    layout), computed once."""
     key = f"{art.source}/{art.layout}"
     if key not in refs:
         inset = inputs.build(model, art.layout)
-        refs[key] = (inset, model.reference(art.source, inset.eval_nchw))
+        refs[key] = (inset, records.References.of(model, model.references(art.source, inset.evals)))
     return refs[key]
 
 

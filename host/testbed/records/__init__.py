@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..stats import accuracy, latency_summary, mlperf_singlestream, parity, target_met
+from .. import parity as output_parity
+from ..stats import accuracy, latency_summary, mlperf_singlestream, target_met
 from .model import SCHEMA_VERSION, Record
 from .upgrade import RecordVersionError, read, upgrade
 
-__all__ = ["MB", "SCHEMA_VERSION", "Record", "RecordVersionError", "add_measurement", "add_phases",
-           "base_record", "decode_npy", "measurement", "memory", "no_power", "power_not_sampled", "read",
+__all__ = ["MB", "SCHEMA_VERSION", "Record", "RecordVersionError", "References", "add_measurement", "add_parity",
+           "add_phases", "base_record", "decode_npy", "measurement", "memory", "no_power", "power_not_sampled", "read",
            "upgrade"]
 MB = 1024 * 1024
 
@@ -39,7 +40,8 @@ def base_record(artifact: Any, device: str, run_id: str) -> dict:
         "tool_versions": dict(artifact.tool_versions), "conversion_info": dict(artifact.extra),
         "load_ms": None, "first_inference_ms": None, "latency_ms": latency_summary([]),
         "peak_rss_mb": None, "load_peak_rss_mb": None, "baseline_rss_mb": None,
-        "accuracy": None, "parity": None, "cached": False, "bytes_sent": 0,
+        "accuracy": None, "parity": None, "parity_outputs": None, "input_dtype_changes": None,
+        "cached": False, "bytes_sent": 0,
         "runtime_version": None, "threads": None, "settings": {}, "warmup": None, "iterations": None,
         "power": None, "measurement": None, "model_memory_mb": None, "memory": None, "thermal": None,
         "wall_s": None, "phases_s": None, "worker": None, "input_tensors": None, "output_tensors": None,
@@ -80,7 +82,7 @@ def add_phases(record: dict, host: dict[str, float], wall_s: float, agent: dict 
     record["phases_s"] = {k: round(v, 6) for k, v in phases.items()}
 
 
-def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
+def add_measurement(record: dict, result: dict, reference: References | np.ndarray | None,
                     labels: np.ndarray | None, requested: dict | None = None) -> tuple[list[int], list]:
     """Fill the record from the agent's raw result; return the raw latency and power samples
     to store beside it. ``requested``: the measurement settings sent (``EffectiveMeasure``)."""
@@ -117,11 +119,42 @@ def add_measurement(record: dict, result: dict, reference: np.ndarray | None,
     record["worker"] = {k: v for k, v in (result.get("worker") or {}).items()
                         if not k.endswith("_monotonic_ns")} or None
     if result.get("outputs_npy_b64") and reference is not None:
-        outputs = decode_npy(result["outputs_npy_b64"])
-        record["parity"] = parity(outputs, reference)
-        if labels is not None:
-            record["accuracy"] = accuracy(outputs, labels)
+        add_parity(record, result, reference, labels)
     return samples, power_samples
+
+
+def add_parity(record: dict, result: dict, reference: References | np.ndarray, labels: np.ndarray | None) -> None:
+    """``parity_outputs`` (every output against the source's, judged by its kind), ``parity`` (the
+    worst one) and ``accuracy`` (top-1 of the first output, where labels exist). An agent of wire
+    schema 2 returns the first output only: then only that one is judged."""
+    refs = reference if isinstance(reference, References) else References([np.asarray(reference)])
+    encoded = result.get("eval_outputs_npy_b64") or [result["outputs_npy_b64"]]
+    outputs = [decode_npy(b) for b in encoded][:len(refs.arrays)]
+    per_output = output_parity.all_outputs(refs.names[:len(outputs)], refs.kinds[:len(outputs)], outputs,
+                                           refs.arrays[:len(outputs)])
+    record["parity_outputs"] = per_output
+    record["parity"] = dict(output_parity.worst(per_output))
+    if labels is not None:
+        record["accuracy"] = accuracy(outputs[0], labels)
+
+
+class References:
+    """The source framework's outputs on the eval samples, in the model's output order, with each
+    output's name and kind (``OutputDecl``); one unnamed logits output by default."""
+
+    def __init__(self, arrays: list[np.ndarray], names: list[str] | None = None,
+                 kinds: list[str] | None = None) -> None:
+        self.arrays = arrays
+        self.names = names or [f"output_{i}" if i else "output" for i in range(len(arrays))]
+        self.kinds = kinds or ["logits"] * len(arrays)
+
+    @classmethod
+    def of(cls, model: Any, arrays: list[np.ndarray]) -> References:
+        outputs = model.spec.outputs
+        if len(outputs) != len(arrays):  # a model whose spec does not know its outputs: tensors
+            return cls(arrays, None, ["logits" if i == 0 and len(arrays) == 1 else "tensor"
+                                      for i in range(len(arrays))])
+        return cls(arrays, [o.name for o in outputs], [o.kind for o in outputs])
 
 
 def measurement(latency: dict, samples: list[int], result: dict, requested: dict | None) -> dict:

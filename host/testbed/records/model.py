@@ -53,6 +53,14 @@ tests/fixtures/records/vN.json, and ``records.upgrade`` reads each into the curr
             failed conversions) and ``input_tensors``/``output_tensors`` (the tensors the agent fed
             and got back: lists of ``{name, shape, dtype}``; None when unknown). ``runner`` is always
             present (None in upgraded records that predate the native runner).
+  7 (0.1.0) parity on every output: ``parity_outputs``, one entry per model output in its order
+            (``name``, ``kind``, ``n``, ``max_abs_err``, ``rel_err`` and the agreement of its kind:
+            ``top1_agreement`` for logits, ``cosine_min``/``cosine_mean``/``rank_agreement`` for
+            embeddings, ``iou_mean``/``iou_min`` for boxes; see ``testbed.parity``); ``parity`` is
+            now the worst of them (with its ``name``). Upgraded records get their one ``parity``
+            as the single entry (name ``output``, kind ``logits`` where it has a top-1 figure).
+            ``input_dtype_changes``: inputs whose dtype the artifact changed (e.g. int64 ids fed as
+            int32), ``{name: [model dtype, artifact dtype]}``; None when none changed or unknown.
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -64,7 +72,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class Record(BaseModel):
@@ -104,7 +112,9 @@ class Record(BaseModel):
     load_peak_rss_mb: float | None = None
     baseline_rss_mb: float | None = None
     accuracy: float | None = None  # top-1 on the model's evaluation inputs
-    parity: dict[str, Any] | None = None  # outputs against the framework's reference
+    parity: dict[str, Any] | None = None  # outputs against the framework's reference (v7: the worst output)
+    parity_outputs: list[dict[str, Any]] | None = None  # v7: every output's parity, in the model's order
+    input_dtype_changes: dict[str, list[str]] | None = None  # v7: {name: [model dtype, artifact dtype]}
     cached: bool = False  # the artifact came from the conversion cache
     bytes_sent: int = 0
     runtime_version: str | None = None

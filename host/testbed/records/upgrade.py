@@ -61,9 +61,16 @@ def _v5_to_v6(rec: dict[str, Any]) -> None:
         rec.setdefault(key, None)
 
 
+def _v6_to_v7(rec: dict[str, Any]) -> None:
+    parity = rec.get("parity")
+    rec.setdefault("parity_outputs", None if not isinstance(parity, dict) else [
+        {"name": "output", "kind": "logits" if "top1_agreement" in parity else "tensor", **parity}])
+    rec.setdefault("input_dtype_changes", None)
+
+
 #: STEPS[v] upgrades a record of version v to v + 1.
 STEPS: dict[int, Callable[[dict[str, Any]], None]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7,
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION)), "one upgrade step per older version"
 
