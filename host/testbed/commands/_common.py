@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import click
 from rich.console import Console
 
 from ..errors import TestbedError
@@ -26,3 +29,24 @@ def fail(exc: TestbedError) -> None:
 def split(value: str | None) -> list[str] | None:
     """'a, b' -> ['a', 'b']; None/'' -> None."""
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
+def model_input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--input-shape NAME=dims`` (repeatable) and ``--inputs FILE.npz``: what a model with dynamic
+    dimensions or real data needs (folded into the model reference, ``testbed_zoo.model_ref``)."""
+    command = click.option("--inputs", "inputs_file", metavar="FILE.npz", type=click.Path(dir_okay=False),
+                           help="Your own inputs: an .npz with one array [N, ...] per model input, named as "
+                                "the model names them; sample 0 is timed, all N judge parity.")(command)
+    return click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=DIMS",
+                        help="The concrete shape of an input with dynamic dimensions, e.g. "
+                             "--input-shape input_ids=1,128 (repeat per input; like benchmark_model "
+                             "--input_layer_shape).")(command)
+
+
+def with_inputs(model_id: str | None, input_shapes: tuple[str, ...], inputs_file: str | None) -> str | None:
+    """The model reference carrying the input options (the model id itself when none are given)."""
+    if model_id is None or (not input_shapes and not inputs_file):
+        return model_id
+    from testbed_zoo.model_ref import compose
+
+    return compose(model_id, input_shapes, inputs_file)

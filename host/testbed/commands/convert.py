@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from ..errors import TestbedError
-from ._common import err_console, fail, out_console, split
+from ._common import err_console, fail, model_input_options, out_console, split, with_inputs
 
 
 @click.command()
@@ -18,7 +18,9 @@ from ._common import err_console, fail, out_console, split
 @click.option("--quant", help="Comma list of quantizations, e.g. fp32,int8-static; int8: a user's already-quantized "
                                "file used as is (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the variants as a JSON list.")
-def convert(model_id: str, formats: str | None, sources: str | None, quant: str | None, as_json: bool) -> None:
+@model_input_options
+def convert(model_id: str, formats: str | None, sources: str | None, quant: str | None, as_json: bool,
+            input_shapes: tuple[str, ...] = (), inputs_file: str | None = None) -> None:
     """Convert MODEL to every selected variant and check each against its source (parity, accuracy)."""
     from ..convert import convert_matrix
     from ..paths import home
@@ -26,6 +28,7 @@ def convert(model_id: str, formats: str | None, sources: str | None, quant: str 
     from ..report.convert_table import render
 
     try:
+        model_id = with_inputs(model_id, input_shapes, inputs_file) or model_id
         with tool_output_to(home() / "logs" / "tools.log") as ui:
             with Console(file=ui, highlight=False).status("starting") as status:
                 outcome = convert_matrix(model_id, split(formats), split(sources), split(quant),

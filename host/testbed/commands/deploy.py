@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from ..errors import TestbedError
-from ._common import err_console, fail, out_console, split
+from ._common import err_console, fail, model_input_options, out_console, split, with_inputs
 
 
 @click.command()
@@ -38,11 +38,12 @@ from ._common import err_console, fail, out_console, split
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
 @click.option("--resume", "resume_id", metavar="RUN",
               help="Finish an interrupted deploy (`testbed runs`): measure only its missing variants.")
+@model_input_options
 def deploy(device: str | None, model_id: str | None, formats: str | None, sources: str | None, quant: str | None,
            preset: str | None, iterations: int | None, warmup: int | None, threads: int | None,
            timeout_s: float | None, db: str | None,
            as_json: bool, profile_ops: bool = False, power_windows: bool = False,
-           resume_id: str | None = None) -> None:
+           resume_id: str | None = None, input_shapes: tuple[str, ...] = (), inputs_file: str | None = None) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare. Exit status:
     0 every variant ran (failed rows included), 3 interrupted or unfinished (resumable), 2 an error."""
     from .. import profiles
@@ -60,6 +61,7 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         raise click.UsageError("give --device and --model, or --resume RUN alone")
     log = home() / "logs" / "tools.log"
     try:
+        model_id = with_inputs(model_id, input_shapes, inputs_file)
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
                              iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,

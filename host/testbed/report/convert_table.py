@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .table import fmt_num
+from .table import agreement_cell, fmt_num
 
 COLUMNS = ["Variant", "Format", "Source", "Quant", "Status", "Size (KB)", "Convert (s)",
-           "Parity max|Δ|", "Top-1 agree (%)", "Accuracy (%)", "Delegated nodes", "Cached"]
+           "Parity max|Δ|", "Agreement", "Accuracy (%)", "Delegated nodes", "Cached"]
 
 
 def _delegated(extra: dict) -> str:
@@ -28,8 +28,7 @@ def render(rows: list[dict], title: str, console: Console) -> None:
             r["converter"], r["format"], r["source"], r["quantization"],
             "[green]ok[/]" if r["status"] == "ok" else "[red]failed[/]",
             fmt_num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"),
-            fmt_num(r.get("conversion_s"), ".1f"), fmt_num(par.get("max_abs_err"), ".1e"),
-            fmt_num(par["top1_agreement"] * 100 if par.get("top1_agreement") is not None else None, ".1f"),
+            fmt_num(r.get("conversion_s"), ".1f"), fmt_num(par.get("max_abs_err"), ".1e"), agreement_cell(r),
             fmt_num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
             _delegated(r.get("extra") or {}), "yes" if r.get("cached") else "no")
     console.print(table)

@@ -10,13 +10,13 @@ COLUMNS = [
     ("Size (KB)", "right"), ("Load (ms)", "right"), ("p50 (ms)", "right"), ("±CI (%)", "right"),
     ("Target met", "left"), ("p90 (ms)", "right"), ("p99 (ms)", "right"), ("n", "right"),
     ("Model mem (MB)", "right"), ("Peak RSS (MB)", "right"), ("Accuracy (%)", "right"),
-    ("Parity |Δ|", "right"), ("Top-1 (%)", "right"), ("Power (W)", "right"),
+    ("Parity |Δ|", "right"), ("Agreement", "right"), ("Power (W)", "right"),
     ("Energy (mJ/inf)", "right"), ("Cached", "left"),
 ]
 
 
 #: Headers that may wrap onto two lines when the table is wider than the console.
-WRAPPABLE = ("Load (ms)", "Target met", "Model mem (MB)", "Parity |Δ|", "Top-1 (%)", "Cached")
+WRAPPABLE = ("Load (ms)", "Target met", "Model mem (MB)", "Parity |Δ|", "Agreement", "Cached")
 
 
 def fmt_num(value: float | None, fmt: str) -> str:
@@ -37,11 +37,27 @@ def row_cells(r: dict) -> list[str]:
         fmt_num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"),
         fmt_num(r.get("model_memory_mb"), ".1f"), fmt_num(r.get("peak_rss_mb"), ".0f"),
         fmt_num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
-        fmt_num(par.get("max_abs_err"), ".1e"),
-        fmt_num(par["top1_agreement"] * 100 if par.get("top1_agreement") is not None else None, ".1f"),
+        fmt_num(par.get("max_abs_err"), ".1e"), agreement_cell(r),
         *power_cells(r.get("power")),
         "yes" if r.get("cached") else "no",
     ]
+
+
+def agreement_cell(r: dict) -> str:
+    """The worst output's agreement with the source (``parity``): top-1 % for logits, the lowest
+    cosine similarity for embeddings, the lowest IoU for boxes; the output's name when the model has
+    several (the JSON has them all: ``parity_outputs``)."""
+    par = r.get("parity") or {}
+    if par.get("cosine_min") is not None:
+        cell = f"cos {par['cosine_min']:.4f}"
+    elif par.get("iou_min") is not None:
+        cell = f"IoU {par['iou_min']:.3f}"
+    elif par.get("top1_agreement") is not None:
+        cell = f"{par['top1_agreement'] * 100:.1f} %"
+    else:
+        return "–"
+    several = len(r.get("parity_outputs") or []) > 1
+    return f"{cell} {par['name']}" if several and par.get("name") else cell
 
 
 def status_cell(r: dict) -> str:
