@@ -3,9 +3,10 @@
 Public API::
 
     available() -> list[str]          ids of the discovered models, sorted
-    load(spec) -> ZooModel            a zoo id, or a user model: a .pt2 / .keras / .onnx / .tflite
-                                      file, a SavedModel folder or "package.module:function"
-                                      (see testbed_zoo.user); anything wrong is one ModelError line
+    load(spec, input_shapes=None)     a zoo id, or a user model: a .pt2 / .keras / .onnx / .tflite
+        -> ZooModel                   file, a SavedModel folder or "package.module:function"
+                                      (see testbed_zoo.user); input_shapes {name: [1, ...]} sizes
+                                      dynamic dims (--input-shape); anything wrong is one ModelError line
     to_layout(x_nchw, layout)         "NCHW" (identity) or "NHWC"; non-4-D inputs are unchanged
 
 Importing this package is cheap: torch, TensorFlow/Keras and scikit-learn are imported only
@@ -15,6 +16,7 @@ inside the functions that need them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError
@@ -51,9 +53,14 @@ def available() -> list[str]:
     )
 
 
-def load(model_id: str) -> ZooModel:
+def load(model_id: str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> ZooModel:
     """Load one model: a zoo id (validated spec + the folder's ``Model`` class; lazy, cheap), or a
-    user model file / factory (loaded and run once to inspect it; see :mod:`testbed_zoo.user`)."""
+    user model file / factory (loaded and run once to inspect it; see :mod:`testbed_zoo.user`).
+
+    ``input_shapes`` gives inputs their full batch-1 shapes by name (NCHW for images), as the CLI's
+    ``--input-shape NAME=1,512``: a user model's dynamic dimensions take these sizes; a zoo model's
+    shapes are fixed, so they are only checked. A name the model does not take, a rank or a fixed
+    size it contradicts is one ModelError line."""
     from .base import ZOO_ROOT, ZooModel
     from .spec import SPEC_FILENAME, load_spec
 
@@ -62,7 +69,7 @@ def load(model_id: str) -> ZooModel:
         from .user import SUPPORTED, load_user, looks_like_user_model
 
         if looks_like_user_model(model_id):
-            return load_user(model_id)
+            return load_user(model_id, input_shapes)
         raise ModelError(f"unknown model '{model_id}'; available: {', '.join(ids)}; or give a {SUPPORTED}")
     folder = ZOO_ROOT / model_id
     spec_path = folder / SPEC_FILENAME
@@ -76,4 +83,8 @@ def load(model_id: str) -> ZooModel:
     cls = getattr(package, "Model", ZooModel)
     if not (isinstance(cls, type) and issubclass(cls, ZooModel)):
         raise ModelError(f"model '{model_id}': {package.__name__}.Model must subclass testbed_zoo.ZooModel")
+    if input_shapes:
+        from .user_io import resolve_shapes
+
+        resolve_shapes(model_id, spec.inputs, input_shapes)
     return cls(spec, folder)

@@ -13,17 +13,23 @@ spec string                            frameworks      how it is read
 ``package.module:function``            pytorch|keras   ``function()`` returns ``(model, example_inputs)``
 =====================================  ==============  ==================================================
 
-Rules every kind follows: exactly one input tensor of float32, int32 or int64, batch 1 (a
-dynamic batch dim is taken as 1; other dims must be static); the first output is the model's
-output, flattened per sample to ``[N, num_classes]``; 4-D inputs are NCHW in the spec (pytorch is
-NCHW, keras NHWC; an onnx/tflite file's layout is guessed from where its small channel dim
-sits, default NCHW for ONNX and NHWC for TFLite: ``spec.file_layout``; what such a file computes
-in, fp32 / fp16 / int8, is read from its ops and tensor types: ``spec.file_precision``, see
-models/precision.py). No eval set; calibration
-and parity inputs are seeded random (integers in ``[0, USER_INT_HIGH)``); the example input is
-the program's / factory's own example where there is one. ``source_hash`` is the sha256 of the
-file bytes (a SavedModel: of all its files; a factory: of its module's source file and the
-function name). Every problem is one :class:`ModelError` line naming the spec and the fix.
+Every kind takes named tensor inputs and gives named outputs (``spec.inputs`` / ``spec.outputs``,
+see models/user_io.py): inputs of float32, float16, int8, uint8, int32, int64 or bool, of any rank (a
+scalar too, except as a model's only input), the first one with a batch dimension of 1 or dynamic;
+dynamic dimensions are sized by the model's own example (.pt2, factories) or by the user
+(``load(spec, input_shapes={"audio": [1, 16000]})``, the CLI's ``--input-shape audio=1,16000``).
+Every output counts (``references`` returns them all; ``num_classes`` is the values per sample of
+the first). 4-D inputs are NCHW in the spec (pytorch is NCHW, keras NHWC; an onnx/tflite file's
+layout is guessed from where its small channel dim sits, default NCHW for ONNX and NHWC for TFLite:
+``spec.file_layout``; what such a file computes in, fp32 / fp16 / int8, is read from its ops and
+tensor types: ``spec.file_precision``, see models/precision.py). No eval set; calibration and parity
+inputs are seeded random, fitted to each input's dtype and role (token ids in ``[0, USER_INT_HIGH)``,
+an input named ``*mask*`` 0/1); the example input is the program's / factory's own example where
+there is one. A factory returns ``(model, example_inputs)``: one tensor / array, a tuple or list of
+them (named after the forward's parameters, else ``input_0``, ...; a Keras model's in its input order)
+or a dict name -> tensor (passed by keyword). ``source_hash`` is the sha256 of the file bytes (a
+SavedModel: of all its files; a factory: of its module's source file and the function name). Every
+problem is one :class:`ModelError` line naming the spec and the fix.
 
 This module picks the loader; beside it: ``user_model`` (the ``UserModel`` class), ``user_describe``
 (input checks, the spec, hashes), ``user_torch``, ``user_keras`` and ``user_files`` (.onnx/.tflite).
@@ -35,7 +41,7 @@ import hashlib
 import importlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .base import ZooModel
@@ -44,7 +50,7 @@ from .user_describe import fail
 from .user_files import load_onnx, load_tflite
 from .user_keras import keras_user_model, load_keras_file, load_saved_model
 from .user_model import UserModel
-from .user_torch import load_pt2, torch_example, torch_user_model
+from .user_torch import factory_torch, load_pt2
 
 __all__ = ["FILE_KINDS", "SUPPORTED", "UserModel", "load_user", "looks_like_user_model"]
 
@@ -58,18 +64,22 @@ def looks_like_user_model(text: str) -> bool:
     return bool(_FACTORY.match(text)) or "/" in text or "\\" in text or bool(Path(text).suffix) or Path(text).exists()
 
 
-def load_user(text: str) -> ZooModel:
-    """Load a user model from a path or ``package.module:function`` (see the module docstring)."""
+InputShapes = Mapping[str, Sequence[int]] | None
+
+
+def load_user(text: str, input_shapes: InputShapes = None) -> ZooModel:
+    """Load a user model from a path or ``package.module:function`` (see the module docstring);
+    ``input_shapes`` sizes inputs by name (full shapes, NCHW for images, batch 1)."""
     if _FACTORY.match(text) and not Path(text).exists():
-        return _load_factory(text)
+        return _load_factory(text, input_shapes)
     path = Path(text).expanduser()
     if not path.exists():
         raise ModelError(f"{text}: no such file or folder; give an existing {SUPPORTED}")
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
-            return load_saved_model(path, text)
+            return load_saved_model(path, text, input_shapes)
         raise ModelError(f"{text}: a folder, but not a SavedModel (no saved_model.pb); give a {SUPPORTED}")
-    loaders: dict[str, Callable[[Path, str], ZooModel]] = {
+    loaders: dict[str, Callable[[Path, str, InputShapes], ZooModel]] = {
         ".pt2": load_pt2,
         ".keras": load_keras_file,
         ".onnx": load_onnx,
@@ -78,10 +88,10 @@ def load_user(text: str) -> ZooModel:
     suffix = path.suffix.lower()
     if suffix not in loaders:
         raise ModelError(f"{text}: unknown model file extension '{path.suffix}'; give a {SUPPORTED}")
-    return loaders[suffix](path, text)
+    return loaders[suffix](path, text, input_shapes)
 
 
-def _load_factory(text: str) -> ZooModel:
+def _load_factory(text: str, input_shapes: InputShapes) -> ZooModel:
     module_name, func_name = text.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -109,9 +119,7 @@ def _load_factory(text: str) -> ZooModel:
     folder = Path(source).parent if source else Path.cwd()
     if torch is not None and isinstance(model, torch.nn.Module):
         module = model.to(device="cpu").eval()
-        return torch_user_model(text, func_name, module, torch_example(text, example), folder, digest.hexdigest(),
-                                None, True)
+        return factory_torch(text, func_name, module, example, folder, digest.hexdigest(), input_shapes)
     if keras is not None and isinstance(model, keras.Model):
-        return keras_user_model(text, func_name, model, folder, digest.hexdigest(), None,
-                                torch_example(text, example))
+        return keras_user_model(text, func_name, model, folder, digest.hexdigest(), None, input_shapes, example)
     raise fail(text, f"{func_name}() returned a {type(model).__name__} as its model", fix=wrong)

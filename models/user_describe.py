@@ -1,24 +1,21 @@
-"""Describing a user model: its one input checked (dtype, batch-1 static shape), its output counted by
-running it once, its spec built, its bytes hashed; every problem is one ``ModelError`` line (``fail``)."""
+"""Describing a user model: its outputs found by running it once, its spec built from its inputs
+(models/user_io.py) and outputs, its bytes hashed; every problem is one ``ModelError`` line (``fail``)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from .base import first_output
 from .errors import ModelError, first_line
-from .layout import shape_to_nchw
-from .spec import ModelSpec
+from .spec import InputDecl, ModelSpec
 
-DTYPES = ("float32", "int32", "int64")
-SINGLE_INPUT = "testbed supports single-input models only"  # the fix for a model with more inputs
+Dim = int | str
 
 
 def fail(text: str, what: str, exc: BaseException | None = None, fix: str = "") -> ModelError:
@@ -33,40 +30,49 @@ def identifier(name: str) -> str:
     return f"m_{ident}" if ident[0].isdigit() else ident
 
 
-def input_dtype(text: str, dtype: Any) -> str:
+def dynamic(d: Dim) -> bool:
+    """Whether a dimension has no size: a name (``"batch"``) or a negative int."""
+    return isinstance(d, str) or d < 0
+
+
+def has_batch(shape: Sequence[Dim]) -> bool:
+    """Whether an input's dim 0 is the batch: dynamic or 1 (a scalar or a fixed other size is not)."""
+    return bool(shape) and (dynamic(shape[0]) or shape[0] == 1)
+
+
+def run_outputs(text: str, run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    """Run the model once on its batch-1 example; its outputs, each ``[1, ...]`` float32 (user_io.per_sample)."""
     try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = str(dtype)
-    if name not in DTYPES:
-        raise fail(text, f"input dtype {name} is not supported", fix="use a float32, int32 or int64 input")
-    return name
+        outs = run()
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise fail(text, "running the model on its batch-1 example input failed", exc,
+                   "check the input shapes/dtypes it was saved with (and any --input-shape given)") from exc
+    if not outs:
+        raise fail(text, "the model returned no output", fix="return one or more tensors")
+    for i, out in enumerate(outs):
+        if out.size == 0:
+            raise fail(text, f"the model's output {i} has shape {list(out.shape)[1:]}", fix="return non-empty outputs")
+    return outs
 
 
-def batch1_shape(text: str, dims: list[Any]) -> list[int]:
-    """Static ints with batch 1: a dynamic batch becomes 1; other dynamic dims are an error."""
-    if not dims:
-        raise fail(text, "the input is a scalar", fix="give the model a batched input [1, ...]")
-    out: list[int] = []
-    for i, d in enumerate(dims):
-        static = isinstance(d, (int, np.integer)) and d > 0
-        if i == 0:
-            if static and d != 1:
-                raise fail(text, f"the input batch dimension is {d}", fix="export / save it with a batch-1 input")
-            out.append(1)
-        elif static:
-            out.append(int(d))
-        else:
-            raise fail(text, f"input dimension {i} is dynamic ({d})", fix="export / save it with a static input shape")
-    return out
+def output_names(found: Sequence[str | None], count: int) -> list[str]:
+    """The format's output names where it keeps distinct ones, else ``output_0``, ``output_1``, ..."""
+    names = [str(n) for n in found if n]
+    if len(names) == count and len(set(names)) == count:
+        return names
+    return [f"output_{i}" for i in range(count)]
 
 
-def make_spec(text: str, name: str, framework: str, native_shape: list[int], dtype: str, outputs: int,
-              layout: str, file_layout: str | None = None, file_precision: str | None = None) -> ModelSpec:
-    """The spec of a user model (input shape given in the framework's ``layout``)."""
-    shape = shape_to_nchw(native_shape, layout)
-    kind = ("image" if len(shape) == 4 and dtype == "float32"
-            else "tokens" if len(shape) == 2 and dtype != "float32" else "tensor")
+def make_spec(text: str, name: str, framework: str, decls: list[InputDecl], shapes: dict[str, list[int]],
+              outputs: list[np.ndarray], names: list[str], file_layout: str | None = None,
+              file_precision: str | None = None) -> ModelSpec:
+    """The spec of a user model: its inputs (NCHW) and outputs; the single-input fields describe the
+    first input at its concrete batch-1 shape, ``num_classes`` the values per sample of the first output."""
+    first = decls[0]
+    shape = shapes[first.name] if has_batch(first.shape) else [1]
+    kind = first.kind if first.kind in ("image", "tokens") else "tensor"
     try:  # the strings are checked here by pydantic: a bad one is the user's error below
         return ModelSpec.model_validate(dict(
             id=identifier(name),
@@ -74,31 +80,21 @@ def make_spec(text: str, name: str, framework: str, native_shape: list[int], dty
             task="other",
             input_kind=kind,
             input_shape=shape,
-            input_dtype=dtype,
-            num_classes=outputs,
+            input_dtype=first.dtype,
+            num_classes=max(1, int(outputs[0].size)),
             trained=False,
             weights="user",
             frameworks=[framework],
             file_layout=file_layout,
             file_precision=file_precision,
             origin=text,
+            inputs=[d.model_dump() for d in decls],
+            outputs=[{"name": n, "kind": "tensor"} for n in names],
         ))
     except ValidationError as exc:
-        raise fail(text, f"cannot describe the model: {exc.errors()[0]['msg']}") from exc
-
-
-def count_outputs(text: str, run: Callable[[], Any]) -> int:
-    """Run the model once on its batch-1 example; values per sample of its first output."""
-    try:
-        out = np.asarray(first_output(run()))
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise fail(text, "running the model on its batch-1 example input failed", exc,
-                   "check the input shape/dtype it was saved with") from exc
-    if out.ndim == 0 or out.size == 0:
-        raise fail(text, f"the model's first output has shape {list(out.shape)}", fix="return a [1, K] output")
-    return int(out.size // out.shape[0]) if out.shape[0] else int(out.size)
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise fail(text, f"cannot describe the model: {where}: {err['msg']}") from exc
 
 
 def file_hash(path: Path) -> str:
@@ -115,10 +111,13 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def random_example(shape: list[int], dtype: str) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    if dtype == "float32":
-        return rng.standard_normal(shape, dtype=np.float32)
-    from .base import USER_INT_HIGH
-
-    return rng.integers(0, USER_INT_HIGH, size=shape, dtype=np.dtype(dtype))
+def to_numpy(text: str, what: str, value: Any) -> np.ndarray:
+    """A torch / TensorFlow tensor or numpy array as numpy (anything else: one ModelError line)."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray) and hasattr(value, "numpy"):
+        value = value.numpy()  # TensorFlow tensors
+    if not isinstance(value, np.ndarray):
+        raise fail(text, f"{what} is a {type(value).__name__}",
+                   fix="give a tensor / numpy array, a tuple/list of them or a dict name -> tensor")
+    return value
