@@ -86,7 +86,7 @@ def _natural(key: str) -> list[Any]:
 
 def load_saved_model(path: Path, text: str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> ZooModel:
     """A TF SavedModel through ``keras.layers.TFSMLayer`` (its ``serving_default`` signature, every
-    input passed by name, every output in the order of its keys)."""
+    input passed by name, inputs and outputs in the (natural) order of their keys)."""
     keras = import_keras()
     try:
         import tensorflow as tf
@@ -113,8 +113,10 @@ def load_saved_model(path: Path, text: str, input_shapes: Mapping[str, Sequence[
 
     try:
         layer = NamedTFSMLayer(str(path), call_endpoint="serving_default", name="saved_model")
-        inputs = {arg: keras.Input(shape=tuple(spec.shape.as_list()[1:]), dtype=spec.dtype.name, name=arg)
-                  for arg, spec in specs.items()}
+        # by keyword, in the signature's own keyword order (sorted; the dict's order varies with the
+        # protobuf implementation loaded)
+        inputs = {arg: keras.Input(shape=tuple(specs[arg].shape.as_list()[1:]), dtype=specs[arg].dtype.name, name=arg)
+                  for arg in sorted(specs)}
         out = layer(inputs)
         flat = [out[k] for k in keys] if isinstance(out, Mapping) and keys else tensors.all_outputs(out)
         ins = list(inputs.values())
