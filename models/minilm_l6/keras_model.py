@@ -2,9 +2,10 @@
 
 The graph mirrors ``torch_model`` op for op: embeddings (word + learned positions + token type)
 and LayerNorm; per layer dense q/k/v, reshape/transpose, ``keras.ops.matmul``, the additive mask
-bias, softmax, dense out, residual + LayerNorm, erf GELU feed-forward, residual + LayerNorm; then
-mean pooling over the mask and L2 normalisation (``UnitNormalization``, named ``embedding``). The
-positions are a tiny registered layer (``MiniLMPositions``) holding the ``[1, 128, 384]`` table.
+bias, softmax, dense out, residual + LayerNorm, erf GELU feed-forward (written out with ``erf``),
+residual + LayerNorm; then mean pooling over the mask and L2 normalisation (``UnitNormalization``,
+named ``embedding``). The positions are a tiny registered layer (``MiniLMPositions``) holding the
+``[1, 128, 384]`` table.
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ def _encoder_layer(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray]
     layers, name = keras.layers, layer_name(prefix)
     x = layers.Add(name=f"{name}_attn_add")([x, _attention(keras, x, bias, weights, prefix)])
     x = _layer_norm(keras, x, weights, f"{prefix}.attn_norm")
-    h = keras.ops.gelu(dense(keras, x, weights, f"{prefix}.ffn_in"), approximate=False)
+    h = dense(keras, x, weights, f"{prefix}.ffn_in")
+    # erf GELU written out: keras.ops.gelu is tf.nn.gelu, whose Erfc tf2onnx cannot convert; this
+    # form is torch's own decomposition, becomes ONNX Erf, and TFLite still fuses it into one GELU op.
+    h = h * 0.5 * (1.0 + keras.ops.erf(h * (1.0 / math.sqrt(2.0))))
     h = dense(keras, h, weights, f"{prefix}.ffn_out")
     x = layers.Add(name=f"{name}_ffn_add")([x, h])
     return _layer_norm(keras, x, weights, f"{prefix}.ffn_norm")
