@@ -276,7 +276,7 @@ class ZooModel:
         arrays = tensors.ordered(xs, self.spec.inputs)
         out = {}
         for decl, x in zip(self.spec.inputs, arrays, strict=True):
-            expected = decl.shape[1:] if decl.shape else []
+            expected = decl.shape[1:] if tensors.batched(decl.shape) else decl.shape
             fixed = all(isinstance(d, int) and d >= 0 for d in expected)
             if x.ndim != len(expected) + 1 or (fixed and tuple(x.shape[1:]) != tuple(expected)):
                 what = "an NCHW batch" if len(expected) == 3 else "a batch"

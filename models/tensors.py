@@ -2,7 +2,9 @@
 model's outputs flattened to a list, and the layout of a set of named inputs.
 
 A model's inputs travel as ``dict[name, array]`` in the model's order (``spec.inputs``), every array
-``[n, *shape[1:]]`` (batch first) - a scalar input (shape ``[]``) as ``[n]``, one value per sample.
+``[n, *shape[1:]]`` when the input's dim 0 is the batch (dynamic or 1: :func:`batched`); an input
+without a batch dimension - a scalar ``[]``, an RNN state ``[2, batch, 128]`` - travels as
+``[n, *shape]``, one whole input per sample, and is fed as ``x[i]`` (:func:`sample`).
 Its outputs are a ``list`` in the model's order (``spec.outputs``), each ``[n, ...]``.
 """
 
@@ -24,6 +26,17 @@ SEGMENT_HIGH = 2
 Arrays = dict[str, np.ndarray]
 
 
+def batched(shape: Sequence[int | str]) -> bool:
+    """Whether an input's dim 0 is the batch: dynamic or 1 (a scalar or a fixed other size is not)."""
+    return bool(shape) and (isinstance(shape[0], str) or shape[0] < 0 or shape[0] == 1)
+
+
+def sample(decl: InputDecl, x: np.ndarray, i: int) -> np.ndarray:
+    """Sample ``i`` of an input's ``[n, ...]`` array as the model takes it: ``x[i:i+1]`` for a batched
+    input, ``x[i]`` for one without a batch dimension (a scalar: a rank-0 array)."""
+    return np.ascontiguousarray(x[i:i + 1] if batched(decl.shape) else x[i])
+
+
 def sample_shape(decl: InputDecl, shapes: Mapping[str, Sequence[int]] | None = None) -> tuple[int, ...]:
     """One sample's shape (without the batch dimension, which the caller adds): the declared sizes,
     a dynamic dimension from ``shapes`` (the user's ``--input-shape``); a scalar input is ``()``."""
@@ -38,7 +51,7 @@ def sample_shape(decl: InputDecl, shapes: Mapping[str, Sequence[int]] | None = N
             full = decl.concrete()
         except ValueError as exc:
             raise ModelError(str(exc)) from None
-    return full[1:] if full else ()
+    return full[1:] if batched(decl.shape) else full
 
 
 def seeded(decls: Sequence[InputDecl], n: int, seed: int,

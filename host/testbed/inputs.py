@@ -59,12 +59,11 @@ def build(model: ZooModel, layout: str) -> InputSet:
     evals, labels = eval_arrays(model)
     evals = {d.name: np.ascontiguousarray(evals[d.name], dtype=d.dtype) for d in decls}
     laid = tensors.lay_out(evals, decls, layout)
-    timing = {d.name: laid[d.name][0] if d.shape == [] else laid[d.name][:1] for d in decls}
+    timing = {d.name: tensors.sample(d, laid[d.name], 0) for d in decls}
     if getattr(model, "user_inputs", None) is None:
         # the timed sample: the model's example (its own, or sample 0 of its data), laid out
         example = model.example_inputs(layout)
-        timing = {d.name: np.asarray(example[d.name][0] if d.shape == [] else example[d.name], dtype=d.dtype)
-                  for d in decls}
+        timing = {d.name: tensors.sample(d, np.asarray(example[d.name], dtype=d.dtype), 0) for d in decls}
     arrays = ({"timing": timing[decls[0].name], "eval": laid[decls[0].name]} if len(decls) == 1 else
               {**{f"timing/{n}": a for n, a in timing.items()}, **{f"eval/{n}": a for n, a in laid.items()}})
     digest = hashlib.sha256()

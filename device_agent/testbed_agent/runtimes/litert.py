@@ -8,6 +8,7 @@ delegate LiteRT applies by default); ``true`` or absent keeps ``OpResolverType.A
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -54,7 +55,7 @@ class LiteRTSession(Session):
         inputs = interpreter.get_input_details()
         self._inputs = [d["index"] for d in inputs]
         self.input_names = [_input_name(d, inputs) for d in inputs]
-        self._outputs = [d["index"] for d in interpreter.get_output_details()]
+        self._outputs = _output_order(interpreter)
         self.threads = threads
         self.settings = {
             "module": module,
@@ -89,6 +90,27 @@ class LiteRTSession(Session):
 
             return one
         return functools.partial(self.run, list(xs))
+
+
+def _output_order(interpreter: Any) -> list[int]:
+    """The output tensors in the model's own order: its one signature's outputs (``output_0``,
+    ``output_1``, ... in numeric order: a Keras model's outputs as it lists them), else the output
+    details' order. The details may list them otherwise (a two-head Keras model's come back as
+    ``[StatefulPartitionedCall:1, :0]``), which would compare one output with another."""
+    details = [d["index"] for d in interpreter.get_output_details()]
+    try:
+        signatures = interpreter._get_full_signature_list()  # noqa: SLF001 - the only API with the indices
+    except Exception:  # noqa: BLE001 - an interpreter without signatures: the details' order
+        return details
+    if len(signatures or {}) != 1:
+        return details
+    outputs: dict[str, int] = next(iter(signatures.values())).get("outputs") or {}
+    if sorted(outputs.values()) != sorted(details):
+        return details
+    names = list(outputs)
+    if all(re.fullmatch(r"output_\d+", n) for n in names):
+        names.sort(key=lambda n: int(n.rsplit("_", 1)[1]))
+    return [outputs[n] for n in names]
 
 
 def _input_name(detail: dict[str, Any], details: list[dict[str, Any]]) -> str:

@@ -49,27 +49,43 @@ class TensorFlowSession(Session):
         self._loaded = loaded  # the restored object owns the variables ``fn`` reads: keep it alive
         self._fn = fn
         self._tf = tf
-        self.input_names = _signature_names(fn)
+        self._nesting, self.input_names = _signature(fn)
         self.threads = threads
         self.settings = settings
 
+    def _args(self, xs: Sequence[np.ndarray]) -> list[Any]:
+        """``serve``'s arguments: one tensor per input, or - a multi-input Keras model's export takes
+        one argument - all of them in one list (or dict by name)."""
+        tensors = [self._tf.constant(x) for x in xs]
+        if self._nesting == "list":
+            return [tensors]
+        if self._nesting == "dict":
+            return [dict(zip(self.input_names, tensors, strict=True))]
+        return tensors
+
     def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One call; every output as a numpy array."""
-        return _outputs(self._fn(*[self._tf.constant(x) for x in xs]))
+        return _outputs(self._fn(*self._args(xs)))
 
     def bind(self, xs: Sequence[np.ndarray]) -> Callable[[], Any]:
-        """``serve(*tensors)`` itself; the tensors made once."""
-        return functools.partial(self._fn, *[self._tf.constant(x) for x in xs])
+        """``serve(...)`` itself; the tensors made once."""
+        return functools.partial(self._fn, *self._args(xs))
 
 
-def _signature_names(fn: Any) -> list[str]:
-    """The names of ``fn``'s inputs from its input signature; positional names where any is
-    missing or two are the same (Keras exports name them after its input layers)."""
+def _signature(fn: Any) -> tuple[str | None, list[str]]:
+    """How ``fn`` takes its inputs (None: one argument each; "list"/"dict": all in one argument, as
+    a multi-input Keras model's export takes them) and their names from its input signature;
+    positional names where any is missing or two are the same."""
     specs = list(getattr(fn, "input_signature", None) or [])
+    nesting = None
+    if len(specs) == 1 and isinstance(specs[0], (list, tuple)):
+        nesting, specs = "list", list(specs[0])
+    elif len(specs) == 1 and isinstance(specs[0], dict):
+        return "dict", [str(k) for k in specs[0]]
     names = [str(getattr(s, "name", "") or "") for s in specs]
     if names and all(names) and len(set(names)) == len(names):
-        return names
-    return positional_names(len(specs) or 1)
+        return nesting, names
+    return nesting, positional_names(len(specs) or 1)
 
 
 @register

@@ -64,11 +64,10 @@ def example_arrays(model: Any, layout: str) -> list[Any]:
     """The model's batch-1 example inputs in its input order, in ``layout``, each of its own dtype."""
     import numpy as np
 
+    from testbed_zoo.tensors import sample
+
     xs = model.example_inputs(layout=layout)
-    decls = {d.name: d for d in model.spec.inputs}
-    # a scalar input (shape []) travels as [1]: the model takes it as a rank-0 array
-    return [np.ascontiguousarray(xs[name][0] if decls[name].shape == [] else xs[name], dtype=decls[name].dtype)
-            for name in input_names(model)]
+    return [sample(d, np.asarray(xs[d.name], dtype=d.dtype), 0) for d in model.spec.inputs]
 
 
 def torch_examples(model: Any) -> tuple[Any, ...]:
@@ -111,6 +110,7 @@ def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) ->
     import numpy as np
 
     from testbed_zoo import to_layout
+    from testbed_zoo.tensors import sample
 
     xs = model.calibration_inputs(n)
     decls = {d.name: d for d in model.spec.inputs}
@@ -118,9 +118,7 @@ def calibration_inputs(model: Any, layout: str, n: int = CALIBRATION_SAMPLES) ->
     laid = {name: (to_layout(np.asarray(x), layout) if single or decls[name].kind == "image" else np.asarray(x))
             .astype(decls[name].dtype, copy=False) for name, x in xs.items()}
     count = len(next(iter(laid.values())))
-    # a scalar input (shape []) travels as [N]: its batch-1 sample is a rank-0 array
-    return [{name: np.ascontiguousarray(laid[name][i] if decls[name].shape == [] else laid[name][i:i + 1])
-             for name in input_names(model)} for i in range(count)]
+    return [{d.name: sample(d, laid[d.name], i) for d in model.spec.inputs} for i in range(count)]
 
 
 def feed_by_name(names: list[str], sample: dict[str, Any]) -> dict[str, Any]:
@@ -132,6 +130,29 @@ def feed_by_name(names: list[str], sample: dict[str, Any]) -> dict[str, Any]:
     if len(names) != len(sample):
         raise ValueError(f"the artifact takes inputs {names}, the model has {list(sample)}")
     return dict(zip(names, sample.values(), strict=True))
+
+
+def name_onnx_outputs(path: str, names: list[str]) -> None:
+    """Give an ONNX file's graph outputs the model's own names (exporters name them after layers or
+    ops: tf2onnx ``Identity:0``, torch ``linear_1``), renaming every use. An inner value that already
+    bears one of those names (torch names an ``aten::embedding`` result ``embedding``) is renamed
+    first, so the graph stays in SSA form. Nothing happens when the counts differ."""
+    import onnx
+
+    graph_model = onnx.load(path, load_external_data=False)
+    graph = graph_model.graph
+    current = [o.name for o in graph.output]
+    if len(current) != len(names) or current == names:
+        return
+    renames = dict(zip(current, names, strict=True))
+    taken = {n for n in names if n not in current}  # inner values that would clash
+    renames.update({n: f"{n}__inner" for n in taken})
+    for node in graph.node:
+        node.output[:] = [renames.get(x, x) for x in node.output]
+        node.input[:] = [renames.get(x, x) for x in node.input]
+    for value in (*graph.output, *graph.value_info):
+        value.name = renames.get(value.name, value.name)
+    onnx.save(graph_model, path)
 
 
 def pt2e_quantize(module: Any, samples: tuple[Any, ...], quantizer: Any, calibration: Calibration | None,

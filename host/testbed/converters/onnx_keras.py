@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._support import import_tensorflow, keras_call, keras_signature, output_names, quiet_stdout
+from ._support import import_tensorflow, keras_call, keras_signature, name_onnx_outputs, output_names, quiet_stdout
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -47,26 +47,9 @@ class OnnxKerasFp32(Converter):
             with quiet_stdout():
                 tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET,
                                               output_path=str(out_path))
-            _name_outputs(str(out_path), output_names(model))
+            name_onnx_outputs(str(out_path), output_names(model))
             onnx.checker.check_model(str(out_path), full_check=True)
         except Exception as exc:
             raise self._fail(exc) from exc
         return {"opset": OPSET}
 
-
-def _name_outputs(path: str, names: list[str]) -> None:
-    """Give the graph outputs the model's own names (tf2onnx names them after the Keras layers'
-    tensors, e.g. ``fc``/``Identity:0``), renaming every use; the counts must agree."""
-    import onnx
-
-    graph_model = onnx.load(path, load_external_data=False)
-    graph = graph_model.graph
-    if len(graph.output) != len(names) or [o.name for o in graph.output] == names:
-        return
-    renames = {o.name: n for o, n in zip(graph.output, names, strict=True)}
-    for node in graph.node:
-        node.output[:] = [renames.get(x, x) for x in node.output]
-        node.input[:] = [renames.get(x, x) for x in node.input]
-    for out in graph.output:
-        out.name = renames[out.name]
-    onnx.save(graph_model, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._support import input_names, output_names, quiet_stdout, torch_examples, torch_threads
+from ._support import input_names, name_onnx_outputs, output_names, quiet_stdout, torch_examples, torch_threads
 from .base import Converter, ZooModelLike
 from .registry import register
 
@@ -47,10 +47,10 @@ class OnnxTorchFp32(Converter):
                     dynamo=True,
                     opset_version=OPSET,
                     input_names=input_names(model),
-                    output_names=output_names(model),
                     external_data=False,
                     verbose=False,
                 )
+            name_onnx_outputs(str(out_path), output_names(model))  # the exporter's output_names can collide
             onnx.checker.check_model(str(out_path), full_check=True)
             opset_import = onnx.load(str(out_path), load_external_data=False).opset_import
             opset = max(op.version for op in opset_import if op.domain in ("", "ai.onnx"))
