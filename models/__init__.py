@@ -58,12 +58,18 @@ def load(model_id: str, input_shapes: Mapping[str, Sequence[int]] | None = None)
     user model file / factory (loaded and run once to inspect it; see :mod:`testbed_zoo.user`).
 
     ``input_shapes`` gives inputs their full batch-1 shapes by name (NCHW for images), as the CLI's
-    ``--input-shape NAME=1,512``: a user model's dynamic dimensions take these sizes; a zoo model's
-    shapes are fixed, so they are only checked. A name the model does not take, a rank or a fixed
-    size it contradicts is one ModelError line."""
+    ``--input-shape NAME=1,512`` (also read from a model reference ``MODEL#NAME=1,512;...``,
+    testbed_zoo.model_ref; ``input_shapes`` wins): a user model's dynamic dimensions take these sizes
+    (and they enter its source hash); a zoo model's shapes are fixed, so they are only checked. A
+    name the model does not take, a rank or a fixed size it contradicts is one ModelError line."""
     from .base import ZOO_ROOT, ZooModel
     from .spec import SPEC_FILENAME, load_spec
 
+    if "#" in model_id:  # a model reference MODEL#name=1,512;... (testbed_zoo.model_ref): its shapes
+        from .model_ref import parse
+
+        ref = parse(model_id)
+        model_id, input_shapes = ref.model, {**ref.input_shapes, **(input_shapes or {})}
     ids = available()
     if model_id not in ids:
         from .user import SUPPORTED, load_user, looks_like_user_model

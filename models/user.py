@@ -70,6 +70,13 @@ InputShapes = Mapping[str, Sequence[int]] | None
 def load_user(text: str, input_shapes: InputShapes = None) -> ZooModel:
     """Load a user model from a path or ``package.module:function`` (see the module docstring);
     ``input_shapes`` sizes inputs by name (full shapes, NCHW for images, batch 1)."""
+    model = _load(text, input_shapes)
+    if input_shapes and isinstance(model, UserModel):  # other shapes, other artifacts: another hash
+        model.fold_into_hash(model.input_shapes)
+    return model
+
+
+def _load(text: str, input_shapes: InputShapes) -> ZooModel:
     if _FACTORY.match(text) and not Path(text).exists():
         return _load_factory(text, input_shapes)
     path = Path(text).expanduser()

@@ -82,7 +82,7 @@ def _kind(name: str, dims: Sequence[Dim], dtype: str, multi: bool) -> InputRole:
     return "tensor"
 
 
-def _template(dims: Sequence[Dim], known: Mapping[str, int]) -> str:
+def _template(dims: Sequence[Dim], known: Mapping[Dim, int]) -> str:
     return ",".join(str(known.get(d, 1) if isinstance(d, str) else 1 if d < 0 else d) for d in dims)
 
 
@@ -123,22 +123,25 @@ def resolve_shapes(text: str, decls: Sequence[InputDecl], given: Mapping[str, Se
     if unknown:
         raise fail(text, f"--input-shape names {', '.join(unknown)}, which the model does not take",
                    fix=f"its inputs are {', '.join(names)}")
-    known = {d.shape[0]: 1 for d in decls if has_batch(d.shape) and isinstance(d.shape[0], str)}
+    known: dict[Dim, int] = {d.shape[0]: 1 for d in decls if has_batch(d.shape) and isinstance(d.shape[0], str)}
     shapes: Shapes = {}
-    for decl in decls:
+    for decl in decls:  # the user's shapes first: their named sizes hold for every input
         if decl.name in given:
             shapes[decl.name] = _checked(text, decl, [int(v) for v in given[decl.name]], "--input-shape")
-        elif examples is not None and decl.name in examples:
-            shapes[decl.name] = _checked(text, decl, list(np.shape(examples[decl.name])), "the model's example")
-        else:
-            continue
-        for d, v in zip(decl.shape, shapes[decl.name], strict=True):
-            if isinstance(d, str):
-                known.setdefault(d, v)
+            _learn(known, decl, shapes[decl.name])
     for decl in decls:
         if decl.name not in shapes:
-            shapes[decl.name] = _from_dims(text, decl, known)
-    return shapes
+            example = examples.get(decl.name) if examples is not None else None
+            own = None if example is None else _checked(text, decl, list(np.shape(example)), "the model's example")
+            shapes[decl.name] = _from_dims(text, decl, known, own)
+            _learn(known, decl, shapes[decl.name])
+    return {d.name: shapes[d.name] for d in decls}
+
+
+def _learn(known: dict[Dim, int], decl: InputDecl, shape: Sequence[int]) -> None:
+    for d, v in zip(decl.shape, shape, strict=True):
+        if isinstance(d, str):
+            known.setdefault(d, v)
 
 
 def _checked(text: str, decl: InputDecl, shape: list[int], source: str) -> list[int]:
@@ -158,16 +161,19 @@ def _checked(text: str, decl: InputDecl, shape: list[int], source: str) -> list[
     return shape
 
 
-def _from_dims(text: str, decl: InputDecl, known: Mapping[str, int]) -> list[int]:
-    """The static dims; dim 0 of a batched input and the batch's named dims are 1, the rest an error."""
+def _from_dims(text: str, decl: InputDecl, known: Mapping[Dim, int], example: Sequence[int] | None) -> list[int]:
+    """The static dims; a named dim another input sized (the batch's: 1), dim 0 of a batched input 1,
+    else the model's own example's size; a dynamic dim without any of these is an error."""
     out, missing = [], []
     for i, d in enumerate(decl.shape):
         if not dynamic(d):
             out.append(int(d))
-        elif i == 0 and has_batch(decl.shape):
-            out.append(1)
         elif isinstance(d, str) and d in known:
             out.append(known[d])
+        elif i == 0 and has_batch(decl.shape):
+            out.append(1)
+        elif example is not None:
+            out.append(example[i])
         else:
             missing.append(i)
     if missing:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,13 @@ class UserModel(ZooModel):
 
     def __repr__(self) -> str:
         return f"UserModel(id={self.id!r}, origin={self.spec.origin!r})"
+
+    def fold_into_hash(self, given: Mapping[str, Sequence[int]]) -> None:
+        """Make input shapes part of ``source_hash`` (artifacts differ by shape): a model loaded with
+        the user's ``--input-shape`` folds in every input's resolved shape, so the same sizes given
+        either way (``ids`` alone, or ``ids`` and ``mask`` that shares its named dim) agree."""
+        text = ";".join(f"{name}={','.join(str(int(d)) for d in dims)}" for name, dims in sorted(given.items()))
+        self._hash = hashlib.sha256(f"{self._hash}\0{text}".encode()).hexdigest()
 
     def source_file(self) -> Path | None:
         """The file (or SavedModel folder) this model was loaded from; None for factories."""

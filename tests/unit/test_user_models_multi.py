@@ -179,6 +179,34 @@ def test_pt2_program_names_and_example(root: Path) -> None:
         np.testing.assert_allclose(got, w.numpy(), rtol=0, atol=ATOL)
 
 
+def test_pt2_dynamic_dims_from_its_example_or_the_user(root: Path) -> None:
+    """A program exported with a dynamic batch and length: its own example (batch 2, cut to 1) sizes
+    them, or --input-shape does (one input's size holds for the other that shares the dim's name)."""
+    import multi_factory
+    import torch
+
+    module, (ids, mask) = multi_factory.make_ids_mask()
+    module.eval()
+    batch, seq = torch.export.Dim("batch", min=1, max=8), torch.export.Dim("seq", min=2, max=64)
+    with torch.no_grad():
+        program = torch.export.export(module, (ids, mask), dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}))
+    torch.export.save(program, root / "dynamic.pt2")
+    path = str(root / "dynamic.pt2")
+    model = testbed_zoo.load(path)
+    assert all(isinstance(d, str) for d in model.spec.inputs[0].shape)
+    assert model.input_shapes == {"ids": [1, 6], "mask": [1, 6]} and model.spec.input_shape == [1, 6]
+    longer = testbed_zoo.load(path + "#ids=1,12")  # a model reference (testbed_zoo.model_ref) carries the shapes
+    assert longer.input_shapes == {"ids": [1, 12], "mask": [1, 12]} and longer.example_inputs()["mask"].shape == (1, 12)
+    assert longer.source_hash() != model.source_hash()
+    assert testbed_zoo.load(path, input_shapes={"ids": [1, 12], "mask": [1, 12]}).source_hash() == longer.source_hash()
+    xs = longer.parity_input_sets(2)
+    out = longer.references("pytorch", xs)
+    with torch.no_grad():
+        want = module(torch.from_numpy(xs["ids"]), torch.from_numpy(xs["mask"]))
+    for got, w in zip(out, want):
+        np.testing.assert_allclose(got, w.numpy(), rtol=0, atol=ATOL)
+
+
 def test_factory_errors_are_one_line(root: Path) -> None:
     assert "the example input 'x' is a str" in _error("multi_factory:make_bad_example")
     assert "the example input 'gain' is a list" in _error("multi_factory:make_bad_dict")
@@ -252,6 +280,8 @@ def test_voice_onnx_with_input_shapes(voice: Path) -> None:
     # the state's "batch" is the audio's batch: it needs no shape of its own
     alone = testbed_zoo.load(str(voice), input_shapes={"audio": [1, 800]})
     assert alone.input_shapes["state"] == [2, 1, 128] and alone.input_shapes["audio"] == [1, 800]
+    assert alone.source_hash() != model.source_hash()
+    assert testbed_zoo.load(f"{voice}#audio=1,1600;state=2,1,128").source_hash() == model.source_hash()
 
 
 def test_voice_onnx_shape_errors(voice: Path) -> None:
