@@ -55,6 +55,26 @@ class Inputs:
     def specs(self) -> list[TensorSpec]:
         return [TensorSpec.of(n, a) for n, a in zip(self.names, self.timing, strict=True)]
 
+    def conform(self, dtypes: Sequence[str | None] | None, order: Sequence[int]) -> dict[str, list[str]]:
+        """Cast integer inputs to the integer type the artifact takes where a converter changed it
+        (litert-torch makes int64 token ids int32) and every value fits; ``{name: [sent, fed]}`` for
+        each input cast (the record's ``input_dtype_changes``). ``dtypes``: the runtime's input
+        types in its order (None: unknown); ``order``: :meth:`ordered`'s positions."""
+        casts: dict[str, list[str]] = {}
+        for want, i in zip(dtypes or [], order, strict=False):
+            have = self.timing[i].dtype
+            if want is None or have == np.dtype(want):
+                continue
+            target = np.dtype(want)
+            arrays = [self.timing[i], *([self.evals[i]] if self.evals is not None else [])]
+            if have.kind not in "iub" or target.kind not in "iu" or not all(_fits(a, target) for a in arrays):
+                continue  # not a safe cast: the runtime's own error says what it wants
+            self.timing[i] = self.timing[i].astype(target)
+            if self.evals is not None:
+                self.evals[i] = self.evals[i].astype(target)
+            casts[self.names[i]] = [have.name, target.name]
+        return casts
+
     def ordered(self, names: Sequence[str]) -> list[int]:
         """The positions of these inputs in a runtime's input order ``names``: by name when the
         names are the same set, else by position when the counts agree (a format that keeps no
@@ -67,6 +87,14 @@ class Inputs:
             return list(range(len(names)))
         raise ValueError(f"the model takes inputs {list(names)}, the request sends {self.names}: "
                          "send one array per model input, named as the model names them")
+
+
+def _fits(array: np.ndarray, dtype: np.dtype) -> bool:
+    """Whether every value of an integer/bool array is representable in integer ``dtype``."""
+    if array.size == 0:
+        return True
+    info = np.iinfo(dtype)
+    return bool(array.min() >= info.min and array.max() <= info.max)
 
 
 def _arrays(npz: np.lib.npyio.NpzFile, specs: list[TensorSpec] | None) -> Inputs:

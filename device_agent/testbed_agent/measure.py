@@ -101,6 +101,7 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         load_ns = time.perf_counter_ns() - start
     with stage("matching the inputs to the model's"):
         order = inputs.ordered(session.input_names)
+        casts = inputs.conform(session.input_dtypes, order)
         timing = [inputs.timing[i] for i in order]
     load_peak = peaks.end()
     clock.lap("load")
@@ -127,7 +128,8 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
     result = RunResult(
         runtime=runtime.name, runtime_version=runtime.version(), runner="python",
         threads=session.threads,
-        settings={**session.settings, **isolation, "gc_disabled_while_timing": True},
+        settings={**session.settings, **isolation, "gc_disabled_while_timing": True,
+                  **({"input_casts": casts} if casts else {})},
         artifact_size_bytes=os.path.getsize(request["artifact_path"]),
         load_ms=load_ns / 1e6, first_inference_ms=first_ns / 1e6, warmup=control.warmup,
         iterations=control.min_runs, min_time_s=control.min_s, measurement=timed, power=power,

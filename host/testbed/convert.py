@@ -50,7 +50,8 @@ def convert_matrix(model_id: str, formats: list[str] | None, sources: list[str] 
         if art.ok:
             progress(f"checking {conv.name} against {conv.source}")
             result = check(art, model, refs)
-            row.update(parity=result["parity"], parity_outputs=result["parity_outputs"], accuracy=result["accuracy"])
+            row.update(parity=result["parity"], parity_outputs=result["parity_outputs"], accuracy=result["accuracy"],
+                       input_dtype_changes=result["input_dtype_changes"])
             if result["error"]:
                 row.update(status="failed", error=result["error"])
         outcome.rows.append(row)

@@ -75,3 +75,19 @@ def test_a_scalar_input_and_its_eval_samples(tmp_path: Path) -> None:
     assert [a.shape for a in inputs.eval_sample(2)] == [(1, 4), ()] and int(inputs.eval_sample(2)[1]) == 22050
     with pytest.raises(ValueError, match="input x: an eval sample holds 5 values, its timing array 4"):
         load_inputs(_npz(tmp_path, timing__x=X, eval__x=np.ones((3, 5), np.float32)))
+
+
+def test_integer_inputs_are_cast_to_what_the_artifact_takes_where_every_value_fits(tmp_path: Path) -> None:
+    """litert-torch makes int64 ids int32: the agent feeds int32 and says so; floats and values that
+    would not fit are left for the runtime's own error."""
+    big = np.array([[2**40, 1, 2]], np.int64)
+    path = _npz(tmp_path, timing__ids=IDS, timing__x=X, timing__big=big, eval__ids=np.ones((2, 3), np.int64),
+                eval__x=np.ones((2, 4), np.float32), eval__big=np.repeat(big, 2, axis=0))
+    inputs = load_inputs(path)
+    order = inputs.ordered(["ids", "x", "big"])
+    casts = inputs.conform(["int32", "float16", "int32"], order)
+    assert casts == {"ids": ["int64", "int32"]}
+    assert inputs.timing[0].dtype == np.int32 and inputs.evals is not None and inputs.evals[0].dtype == np.int32
+    np.testing.assert_array_equal(inputs.timing[0], IDS)
+    assert inputs.timing[1].dtype == np.float32 and inputs.timing[2].dtype == np.int64  # left as sent
+    assert inputs.conform(None, order) == {}

@@ -66,6 +66,9 @@ class Session(ABC):
     #: The model's inputs in its own order: the names the format keeps (ONNX, LiteRT, SavedModel),
     #: else positional ``input_0``, ``input_1``... (ExecuTorch and torch.export programs feed by position).
     input_names: list[str]
+    #: The numpy type each input takes, in the same order, where the format says (None: unknown):
+    #: integer inputs are cast to it when a converter changed it (``Inputs.conform``).
+    input_dtypes: list[str | None] | None = None
 
     @abstractmethod
     def run(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:

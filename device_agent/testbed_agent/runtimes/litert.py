@@ -55,6 +55,7 @@ class LiteRTSession(Session):
         inputs = interpreter.get_input_details()
         self._inputs = [d["index"] for d in inputs]
         self.input_names = [_input_name(d, inputs) for d in inputs]
+        self.input_dtypes = [np.dtype(d["dtype"]).name for d in inputs]
         self._outputs = _output_order(interpreter)
         self.threads = threads
         self.settings = {

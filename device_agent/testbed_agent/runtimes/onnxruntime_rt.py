@@ -44,6 +44,12 @@ class OnnxRuntimeSettings:
         positive("onnxruntime", intra_op_threads=self.intra_op_threads, inter_op_threads=self.inter_op_threads)
 
 
+# ONNX Runtime's input type names -> numpy's (the integer ones a converter may change).
+_ORT_TYPES = {"tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16",
+              "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(float)": "float32",
+              "tensor(float16)": "float16", "tensor(bool)": "bool", "tensor(double)": "float64"}
+
+
 class OrtSession(Session):
     """An ``onnxruntime.InferenceSession``, fed by input name."""
 
@@ -52,6 +58,7 @@ class OrtSession(Session):
         self._session = session
         inputs = session.get_inputs()
         self.input_names = [i.name for i in inputs]
+        self.input_dtypes = [_ORT_TYPES.get(i.type) for i in inputs]
         self.threads = threads
         self.settings = {
             "providers": list(session.get_providers()),

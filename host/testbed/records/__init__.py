@@ -98,6 +98,7 @@ def add_measurement(record: dict, result: dict, reference: References | np.ndarr
         "input_tensors": result.get("input_tensors"), "output_tensors": result.get("output_tensors"),
         "runtime_version": result.get("runtime_version"), "threads": result.get("threads"),
         "settings": result.get("settings", {}), "warmup": result.get("warmup"),
+        "input_dtype_changes": (result.get("settings") or {}).get("input_casts") or None,
         "iterations": result.get("iterations"), "load_ms": result.get("load_ms"),
         "first_inference_ms": result.get("first_inference_ms"), "latency_ms": latency_summary(samples),
         "peak_rss_mb": _mb(result.get("peak_rss_bytes")),
