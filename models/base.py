@@ -70,6 +70,10 @@ class ZooModel:
         #: framework -> where its last reference outputs came from: "cached" or "computed"
         self.reference_sources: dict[str, str] = {}
 
+    #: The user's own inputs (``--inputs FILE.npz``, ``{name: [N, ...]}``): timed and judged instead
+    #: of the model's data or seeded samples (testbed.inputs); None otherwise.
+    user_inputs: dict[str, np.ndarray] | None = None
+
     # Samples per call when computing references (user models with a fixed batch use 1).
     _reference_chunk = 32
     # References kept in ``reference_cache`` (zoo models: the source hash fixes the weights).

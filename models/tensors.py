@@ -11,6 +11,7 @@ Its outputs are a ``list`` in the model's order (``spec.outputs``), each ``[n, .
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,3 +135,40 @@ def ordered(xs: Mapping[str, np.ndarray], decls: Sequence[InputDecl]) -> list[np
                          + (f" (missing: {', '.join(missing)})" if missing else "")
                          + (f" (unknown: {', '.join(extra)})" if extra else ""))
     return [np.asarray(xs[n]) for n in names]
+
+
+def read_inputs_file(decls: Sequence[InputDecl], path: Path) -> Arrays:
+    """The user's inputs file (``--inputs FILE.npz``: one array ``[N, ...]`` per input name, in the
+    source layout; an input without a batch dimension ``[N, *shape]``), checked against the model's
+    inputs; a missing, unknown or mis-shaped array is one ModelError line saying what and how to fix it."""
+    names = [d.name for d in decls]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"--inputs {path}: cannot read it as an .npz of arrays ({exc}); "
+                         f"save one with numpy.savez(path, {'=..., '.join(names)}=...)") from None
+    missing = [n for n in names if n not in arrays]
+    unknown = [k for k in arrays if k not in names]
+    if missing or unknown:
+        raise ModelError(f"--inputs {path}: the model takes inputs {names}; the file "
+                         + (f"lacks {', '.join(missing)}" if missing else "")
+                         + ("; " if missing and unknown else "")
+                         + (f"has unknown {', '.join(unknown)}" if unknown else "")
+                         + " (one array [N, ...] per input, named as the model names it)")
+    counts = set()
+    for d in decls:
+        a = arrays[d.name]
+        want = d.shape[1:] if batched(d.shape) else d.shape
+        ok = a.ndim == len(want) + 1 and all(not isinstance(w, int) or w < 0 or w == g
+                                             for w, g in zip(want, a.shape[1:], strict=False))
+        if not ok:
+            raise ModelError(f"--inputs {path}: array '{d.name}' is {list(a.shape)}, the model takes "
+                             f"[N, {', '.join(map(str, want))}] (N samples of {d.dtype})")
+        if np.dtype(d.dtype).kind in "iub" and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
+            raise ModelError(f"--inputs {path}: array '{d.name}' holds non-integer values, the model takes {d.dtype}")
+        counts.add(int(a.shape[0]))
+    if len(counts) != 1 or 0 in counts:
+        raise ModelError(f"--inputs {path}: every array needs the same number of samples N >= 1, got "
+                         f"{ {d.name: int(arrays[d.name].shape[0]) for d in decls} }")
+    return {d.name: np.ascontiguousarray(arrays[d.name], dtype=d.dtype) for d in decls}

@@ -1,7 +1,8 @@
 """The input files sent with every run: the same inputs for every variant of a model.
 
 For every model input: ``timing``, one batch-1 sample used for the timed runs; ``eval``, the samples
-whose outputs are returned for accuracy and parity - the user's own arrays (``--inputs FILE.npz``),
+whose outputs are returned for accuracy and parity - the user's own arrays (``--inputs FILE.npz``,
+``ZooModel.user_inputs``),
 else the held-out evaluation split where the model has one, else a few seeded inputs fitted to each
 input's dtype and role. A single-input model's file holds the unnamed ``timing``/``eval`` pair
 every agent reads; a multi-input model's holds ``timing/<name>`` and ``eval/<name>`` per input
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ConfigError
 from .paths import cache_dir
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class InputSet:
 def eval_arrays(model: ZooModel) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """The samples every variant is judged on, in the source layout, with labels where known: the
     user's ``--inputs`` file (``model.user_inputs``), else the eval split, else seeded samples."""
-    user = getattr(model, "user_inputs", None)
+    user = model.user_inputs
     if user is not None:
         return dict(user), None
     evalset = model.eval_inputs()
@@ -60,7 +60,7 @@ def build(model: ZooModel, layout: str) -> InputSet:
     evals = {d.name: np.ascontiguousarray(evals[d.name], dtype=d.dtype) for d in decls}
     laid = tensors.lay_out(evals, decls, layout)
     timing = {d.name: tensors.sample(d, laid[d.name], 0) for d in decls}
-    if getattr(model, "user_inputs", None) is None:
+    if model.user_inputs is None:
         # the timed sample: the model's example (its own, or sample 0 of its data), laid out
         example = model.example_inputs(layout)
         timing = {d.name: tensors.sample(d, np.asarray(example[d.name], dtype=d.dtype), 0) for d in decls}
@@ -87,40 +87,3 @@ def _tensors(decls: list[InputDecl], timing: dict[str, np.ndarray]) -> list[Tens
         return [TensorSpec.of("input", timing[decls[0].name])]
     return [TensorSpec.of(d.name, timing[d.name]) for d in decls]
 
-
-def load_user_inputs(model: ZooModel, path: Path) -> dict[str, np.ndarray]:
-    """The user's inputs file (``--inputs FILE.npz``: one array ``[N, ...]`` per input name, in the
-    source layout), checked against the model's inputs; a missing, unknown or mis-shaped array is
-    one ConfigError line saying what and how to fix it."""
-    decls = model.spec.inputs
-    names = [d.name for d in decls]
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--inputs {path}: cannot read it as an .npz of arrays ({exc}); "
-                         f"save one with numpy.savez(path, {'=..., '.join(names)}=...)") from None
-    missing = [n for n in names if n not in arrays]
-    unknown = [k for k in arrays if k not in names]
-    if missing or unknown:
-        raise ConfigError(f"--inputs {path}: the model takes inputs {names}; the file "
-                         + (f"lacks {', '.join(missing)}" if missing else "")
-                         + ("; " if missing and unknown else "")
-                         + (f"has unknown {', '.join(unknown)}" if unknown else "")
-                         + " (one array [N, ...] per input, named as the model names it)")
-    counts = set()
-    for d in decls:
-        a = arrays[d.name]
-        want = d.shape[1:] if d.shape else []
-        ok = a.ndim == len(want) + 1 and all(not isinstance(w, int) or w < 0 or w == g
-                                             for w, g in zip(want, a.shape[1:], strict=False))
-        if not ok:
-            raise ConfigError(f"--inputs {path}: array '{d.name}' is {list(a.shape)}, the model takes "
-                             f"[N, {', '.join(map(str, want))}] (N samples of {d.dtype})")
-        if np.dtype(d.dtype).kind in "iub" and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
-            raise ConfigError(f"--inputs {path}: array '{d.name}' holds non-integer values, the model takes {d.dtype}")
-        counts.add(int(a.shape[0]))
-    if len(counts) != 1 or 0 in counts:
-        raise ConfigError(f"--inputs {path}: every array needs the same number of samples N >= 1, got "
-                         f"{ {d.name: int(arrays[d.name].shape[0]) for d in decls} }")
-    return {d.name: np.ascontiguousarray(arrays[d.name], dtype=d.dtype) for d in decls}
