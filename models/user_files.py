@@ -2,9 +2,11 @@
 input fed by its name, every output returned; their layout guessed from the first 4-D input, what they
 compute in (fp32 / fp16 / int8) read from the file.
 
-Names: an ONNX graph's own input and output names; a TFLite file's signature names where it has a
-signature (else its tensor names, ``serving_default_X:0`` read as ``X``). Dynamic dimensions (an ONNX
-``dim_param`` or unknown dim, a TFLite ``-1``) are sized by ``--input-shape`` (models/user_io.py).
+Names: an ONNX graph's own input and output names (in its order); a TFLite file's signature names in
+the signature's order where it has a signature (else its tensor names, ``serving_default_X:0`` read as
+``X``, in its order); either way an input with a batch dimension leads (user_io.batch_first).
+Dynamic dimensions (an ONNX ``dim_param`` or unknown dim, a TFLite ``-1``) are sized by
+``--input-shape`` (models/user_io.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from .base import ZooModel
 from .layout import guess_layout
 from .user_describe import fail, file_hash, make_spec, output_names, run_outputs
-from .user_io import Found, feed, per_sample, plan_inputs, seeded
+from .user_io import Found, batch_first, feed, per_sample, plan_inputs, seeded
 from .user_model import Runner, UserModel
 
 ONNX_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
@@ -56,6 +58,7 @@ def load_onnx(path: Path, text: str, input_shapes: Shapes = None) -> ZooModel:
     def run(xs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(o) for o in session.run(None, xs)]
 
+    found = batch_first(found)
     return _file_model(text, path, "onnx", found, _layout(found, "NCHW"), input_shapes, run,
                        [o.name for o in session.get_outputs()])
 
@@ -85,10 +88,14 @@ def load_tflite(path: Path, text: str, input_shapes: Shapes = None) -> ZooModel:
         out_details = runner.get_output_details()
         outputs = [(name, int(out_details[name]["index"])) for name in signatures[key]["outputs"]]
         del runner  # it holds the interpreter's tensors: allocate_tensors() refuses while it lives
+    if in_names:  # the signature's order (by name, as TF lists a signature's inputs)
+        order = {name: i for i, name in enumerate(signatures[key]["inputs"])}
+        details = sorted(details, key=lambda d: order.get(in_names.get(int(d["index"]), ""), len(order)))
     found = [Found(in_names.get(int(d["index"])) or _tensor_name(d["name"]),
                    [int(v) for v in (d.get("shape_signature") if d.get("shape_signature") is not None else d["shape"])],
                    np.dtype(d["dtype"]).name) for d in details]
     index = {f.name: int(d["index"]) for f, d in zip(found, details, strict=True)}
+    found = batch_first(found)
     resized: list[bool] = []
 
     def run(xs: dict[str, np.ndarray]) -> list[np.ndarray]:

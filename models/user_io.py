@@ -86,6 +86,14 @@ def _template(dims: Sequence[Dim], known: Mapping[Dim, int]) -> str:
     return ",".join(str(known.get(d, 1) if isinstance(d, str) else 1 if d < 0 else d) for d in dims)
 
 
+def batch_first(found: Sequence[Found]) -> list[Found]:
+    """Inputs a format feeds by name (ONNX, TFLite, a SavedModel signature), with the first one that
+    has a batch dimension moved to the front where another leads: the spec's first input carries
+    the batch (``input_shape`` [1, ...]). A scalar or state first is otherwise refused."""
+    lead = next((i for i, f in enumerate(found) if has_batch(f.dims)), 0)
+    return [found[lead], *found[:lead], *found[lead + 1:]]
+
+
 def plan_inputs(text: str, found: Sequence[Found], layout: str, given: Mapping[str, Sequence[int]] | None,
                 examples: Mapping[str, np.ndarray] | None = None) -> tuple[list[InputDecl], Shapes]:
     """The spec's inputs (NCHW) and each one's concrete batch-1 shape (NCHW, as the model takes it).

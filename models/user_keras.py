@@ -102,6 +102,11 @@ def load_saved_model(path: Path, text: str, input_shapes: Mapping[str, Sequence[
     specs = signature.structured_input_signature[1]
     if not specs:
         raise fail(text, "its serving signature takes no named inputs", fix="save it with a named input signature")
+    unbatched = [arg for arg, spec in specs.items()
+                 if spec.shape.rank is None or spec.shape.rank == 0 or spec.shape.as_list()[0] not in (None, 1)]
+    if unbatched:
+        raise fail(text, f"its serving signature's input(s) {', '.join(unbatched)} have no batch dimension first "
+                   "(a Keras wrapper cannot take them)", fix="convert it to .tflite or .onnx and give that file")
     outputs = signature.structured_outputs
     keys = sorted(outputs, key=_natural) if isinstance(outputs, Mapping) else []
 

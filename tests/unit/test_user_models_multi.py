@@ -320,6 +320,18 @@ def keras_files(root: Path) -> dict[str, Any]:
     model.save(root / "two.keras")
     model.export(str(root / "two_saved"), verbose=False)
     (root / "two.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+    class Voice(tf.Module):  # the voice model's shape as a TFLite signature: dynamic dims, a scalar, a state
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio"),
+                                      tf.TensorSpec([], tf.int64, name="sr"),
+                                      tf.TensorSpec([2, None, 8], tf.float32, name="state")])
+        def __call__(self, audio: Any, sr: Any, state: Any) -> Any:
+            mean = tf.reduce_mean(audio, axis=1, keepdims=True)
+            return {"prob": tf.sigmoid(mean * tf.cast(sr, tf.float32) / 16000.0), "state_out": state * 0.5 + mean[None]}
+
+    voice = Voice()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([voice.__call__.get_concrete_function()], voice)
+    (root / "voice.tflite").write_bytes(converter.convert())
     return {"model": model, "root": root}
 
 
@@ -329,9 +341,9 @@ def _keras_expected(keras_model: Any, xs: dict[str, np.ndarray]) -> list[np.ndar
 
 @pytest.mark.parametrize(("name", "framework", "inputs", "outputs"), [
     ("two.keras", "keras", ["ids", "feat"], ["head_a", "head_b"]),
-    # a signature takes its inputs by keyword: in the signature's (sorted) keyword order
+    # a signature takes its inputs by keyword: in the signature's (sorted) keyword order, as TFLite lists them
     ("two_saved", "keras", ["feat", "ids"], ["output_0", "output_1"]),
-    ("two.tflite", "tflite", ["ids", "feat"], ["output_0", "output_1"]),
+    ("two.tflite", "tflite", ["feat", "ids"], ["output_0", "output_1"]),
 ])
 def test_two_input_keras_forms(keras_files: dict[str, Any], name: str, framework: str, inputs: list[str],
                                outputs: list[str]) -> None:
@@ -352,3 +364,20 @@ def test_two_input_keras_forms(keras_files: dict[str, Any], name: str, framework
         example = model.example_inputs("NHWC")
         for got, want in zip(fixed([example[n] for n in inputs]), model.references("keras", example)):
             np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=ATOL)
+
+
+def test_voice_tflite_dynamic_dims_scalar_and_state(keras_files: dict[str, Any]) -> None:
+    """A TFLite signature with [-1, -1] audio, a rank-0 int64 and a [2, -1, 8] state: TFLite names no
+    dims, so each dynamic one is given; the interpreter is resized to them."""
+    path = str(keras_files["root"] / "voice.tflite")
+    message = _error(path)
+    assert "input 'audio' dimension 1 is dynamic" in message and "--input-shape audio=" in message
+    model = testbed_zoo.load(path, input_shapes={"audio": [1, 160], "state": [2, 1, 8]})
+    assert [(d.name, d.shape, d.dtype) for d in model.spec.inputs] == [
+        ("audio", [-1, -1], "float32"), ("sr", [], "int64"), ("state", [2, -1, 8], "float32")]
+    assert [o.name for o in model.spec.outputs] == ["prob", "state_out"]
+    xs = model.parity_input_sets(3)
+    prob, state = model.references("tflite", xs)
+    mean = xs["audio"].mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-mean * xs["sr"][:, None] / 16000)), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(state, xs["state"] * 0.5 + mean[:, None, :, None], rtol=0, atol=ATOL)
