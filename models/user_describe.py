@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .errors import ModelError, first_line
 from .spec import InputDecl, ModelSpec
+from .tensors import batched
 
 Dim = int | str
 
@@ -33,11 +34,6 @@ def identifier(name: str) -> str:
 def dynamic(d: Dim) -> bool:
     """Whether a dimension has no size: a name (``"batch"``) or a negative int."""
     return isinstance(d, str) or d < 0
-
-
-def has_batch(shape: Sequence[Dim]) -> bool:
-    """Whether an input's dim 0 is the batch: dynamic or 1 (a scalar or a fixed other size is not)."""
-    return bool(shape) and (dynamic(shape[0]) or shape[0] == 1)
 
 
 def run_outputs(text: str, run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
@@ -71,7 +67,7 @@ def make_spec(text: str, name: str, framework: str, decls: list[InputDecl], shap
     """The spec of a user model: its inputs (NCHW) and outputs; the single-input fields describe the
     first input at its concrete batch-1 shape, ``num_classes`` the values per sample of the first output."""
     first = decls[0]
-    shape = shapes[first.name] if has_batch(first.shape) else [1]
+    shape = shapes[first.name] if batched(first.shape) else [1]
     kind = first.kind if first.kind in ("image", "tokens") else "tensor"
     try:  # the strings are checked here by pydantic: a bad one is the user's error below
         return ModelSpec.model_validate(dict(

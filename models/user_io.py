@@ -26,7 +26,8 @@ import numpy as np
 
 from . import tensors
 from .spec import InputDecl, InputRole, TensorDtype
-from .user_describe import Dim, dynamic, fail, has_batch
+from .tensors import batched
+from .user_describe import Dim, dynamic, fail
 
 DTYPES: tuple[TensorDtype, ...] = ("float32", "float16", "int8", "uint8", "int32", "int64", "bool")
 Shapes = dict[str, list[int]]
@@ -90,7 +91,7 @@ def batch_first(found: Sequence[Found]) -> list[Found]:
     """Inputs a format feeds by name (ONNX, TFLite, a SavedModel signature), with the first one that
     has a batch dimension moved to the front where another leads: the spec's first input carries
     the batch (``input_shape`` [1, ...]). A scalar or state first is otherwise refused."""
-    lead = next((i for i, f in enumerate(found) if has_batch(f.dims)), 0)
+    lead = next((i for i, f in enumerate(found) if batched(f.dims)), 0)
     return [found[lead], *found[:lead], *found[lead + 1:]]
 
 
@@ -116,7 +117,7 @@ def plan_inputs(text: str, found: Sequence[Found], layout: str, given: Mapping[s
     label = f"the input '{first.name}'" if multi else "the input"
     if not first.shape and not multi:
         raise fail(text, "the input is a scalar", fix="give the model a batched input [1, ...]")
-    if first.shape and not has_batch(first.shape):
+    if first.shape and not batched(first.shape):
         raise fail(text, f"{label} batch dimension is {first.shape[0]}",
                    fix="export / save it with a batch-1 (or dynamic batch) first input")
     return decls, resolve_shapes(text, decls, given, examples)
@@ -131,7 +132,7 @@ def resolve_shapes(text: str, decls: Sequence[InputDecl], given: Mapping[str, Se
     if unknown:
         raise fail(text, f"--input-shape names {', '.join(unknown)}, which the model does not take",
                    fix=f"its inputs are {', '.join(names)}")
-    known: dict[Dim, int] = {d.shape[0]: 1 for d in decls if has_batch(d.shape) and isinstance(d.shape[0], str)}
+    known: dict[Dim, int] = {d.shape[0]: 1 for d in decls if batched(d.shape) and isinstance(d.shape[0], str)}
     shapes: Shapes = {}
     for decl in decls:  # the user's shapes first: their named sizes hold for every input
         if decl.name in given:
@@ -164,7 +165,7 @@ def _checked(text: str, decl: InputDecl, shape: list[int], source: str) -> list[
         if not dynamic(d) and d != v:
             raise fail(text, f"{where}: dimension {i} is {v}, but the model's input '{decl.name}' fixes it "
                        f"to {d} {decl.shape}", fix=f"give --input-shape {decl.name}={_template(decl.shape, {})}")
-    if has_batch(decl.shape) and shape[0] != 1:
+    if batched(decl.shape) and shape[0] != 1:
         raise fail(text, f"{where}: the batch dimension (0) is {shape[0]}", fix="testbed runs batch 1: give 1 there")
     return shape
 
@@ -178,7 +179,7 @@ def _from_dims(text: str, decl: InputDecl, known: Mapping[Dim, int], example: Se
             out.append(int(d))
         elif isinstance(d, str) and d in known:
             out.append(known[d])
-        elif i == 0 and has_batch(decl.shape):
+        elif i == 0 and batched(decl.shape):
             out.append(1)
         elif example is not None:
             out.append(example[i])
@@ -196,15 +197,13 @@ def _from_dims(text: str, decl: InputDecl, known: Mapping[Dim, int], example: Se
 
 def dict_form(decls: Sequence[InputDecl], arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Batch-1 arrays as the model takes them (NCHW) -> the ``[1, ...]`` dict form (see the module doc)."""
-    return {d.name: np.asarray(arrays[d.name]) if has_batch(d.shape) else np.asarray(arrays[d.name])[None]
+    return {d.name: np.asarray(arrays[d.name]) if batched(d.shape) else np.asarray(arrays[d.name])[None]
             for d in decls}
 
 
 def seeded(decls: Sequence[InputDecl], shapes: Mapping[str, Sequence[int]], n: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` seeded samples of every input in the dict form (``tensors.seeded`` on the concrete shapes)."""
-    flat = [d.model_copy(update={"shape": list(shapes[d.name]) if has_batch(d.shape) else [1, *shapes[d.name]]})
-            for d in decls]
-    return tensors.seeded(flat, n, seed)
+    """``n`` seeded samples of every input in the dict form, at the concrete shapes (``tensors.seeded``)."""
+    return tensors.seeded(decls, n, seed, shapes)
 
 
 def feed(decls: Sequence[InputDecl], xs: Mapping[str, np.ndarray], layout: str) -> dict[str, np.ndarray]:
@@ -212,7 +211,7 @@ def feed(decls: Sequence[InputDecl], xs: Mapping[str, np.ndarray], layout: str) 
     order: 4-D images in ``layout``, an input without a batch dimension as ``x[0]`` (rank 0 for a scalar)."""
     laid = tensors.lay_out(xs, decls, layout)
     # np.asarray keeps a rank-0 array rank 0 (np.ascontiguousarray would make it [1])
-    return {d.name: np.asarray(laid[d.name] if has_batch(d.shape) else laid[d.name][0], order="C") for d in decls}
+    return {d.name: np.asarray(laid[d.name] if batched(d.shape) else laid[d.name][0], order="C") for d in decls}
 
 
 def per_sample(outputs: Sequence[object]) -> list[np.ndarray]:

@@ -15,7 +15,8 @@ from .errors import ModelError
 from .frameworks import import_keras
 from .layout import to_layout
 from .spec import ModelSpec
-from .user_describe import dynamic, has_batch
+from .tensors import batched
+from .user_describe import dynamic
 from .user_io import feed, per_sample, seeded
 
 # A file's runner: one batch-1 sample as the model takes it (by input name) -> every output.
@@ -111,7 +112,7 @@ class UserModel(ZooModel):
         accepted for integers); an input without a batch dimension as ``[N, *shape]``."""
         out = {}
         for decl, x in zip(self.spec.inputs, tensors.ordered(xs, self.spec.inputs), strict=True):
-            expected = decl.shape[1:] if has_batch(decl.shape) else decl.shape
+            expected = decl.shape[1:] if batched(decl.shape) else decl.shape
             if x.ndim != len(expected) + 1 or not all(dynamic(d) or d == s for d, s in
                                                        zip(expected, x.shape[1:], strict=True)):
                 what = "an NCHW batch" if len(expected) == 3 and decl.kind == "image" else "a batch"
