@@ -91,3 +91,42 @@ def dense(keras: Any, x: Any, weights: dict[str, np.ndarray], prefix: str, act: 
     x = layer(x)
     layer.set_weights([dense_kernel(weight), weights[f"{prefix}.bias"]])
     return apply_activation(keras, x, act, f"{name}_{act}")
+
+
+_POSITIONS: dict[int, type] = {}
+
+
+def positions_layer(keras: Any) -> type:
+    """The ``AddPositions`` layer class: adds a learned ``[1, length, dim]`` positional embedding to
+    its ``[N, length, dim]`` input (the transformers' position table; defined lazily, once per Keras
+    module: Keras must not load at import time)."""
+    if id(keras) in _POSITIONS:
+        return _POSITIONS[id(keras)]
+
+    @keras.saving.register_keras_serializable(package="testbed_zoo")
+    class AddPositions(keras.layers.Layer):
+        """Adds a learned ``[1, length, dim]`` positional embedding to its ``[N, length, dim]`` input."""
+
+        def __init__(self, length: int, dim: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.length, self.dim = length, dim
+
+        def build(self, input_shape: Any) -> None:
+            self.positions = self.add_weight(shape=(1, self.length, self.dim), initializer="zeros", name="positions")
+
+        def call(self, x: Any) -> Any:
+            return x + self.positions
+
+        def get_config(self) -> dict[str, Any]:
+            return {**super().get_config(), "length": self.length, "dim": self.dim}
+
+    _POSITIONS[id(keras)] = AddPositions
+    return AddPositions
+
+
+def layer_norm(keras: Any, x: Any, weights: dict[str, np.ndarray], prefix: str, epsilon: float) -> Any:
+    """``LayerNormalization`` with torch's ``<prefix>.weight``/``<prefix>.bias`` and its epsilon."""
+    layer = keras.layers.LayerNormalization(epsilon=epsilon, name=layer_name(prefix))
+    x = layer(x)
+    layer.set_weights([weights[f"{prefix}.weight"], weights[f"{prefix}.bias"]])
+    return x

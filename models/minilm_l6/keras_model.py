@@ -16,43 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..frameworks import import_keras
-from ..keras_blocks import dense, layer_name
+from ..keras_blocks import dense, layer_name, layer_norm, positions_layer
 from . import HEAD_DIM, HEADS, HIDDEN, LAYERS, LN_EPSILON, MASK_BIAS, SEQ_LEN
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def _positions_layer(keras: Any) -> type:
-    """The ``MiniLMPositions`` layer class (defined lazily: Keras must not load at import time)."""
-
-    @keras.saving.register_keras_serializable(package="testbed_zoo")
-    class MiniLMPositions(keras.layers.Layer):
-        """Adds a learned ``[1, length, dim]`` positional embedding to its ``[N, length, dim]`` input."""
-
-        def __init__(self, length: int, dim: int, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.length, self.dim = length, dim
-
-        def build(self, input_shape: Any) -> None:
-            self.positions = self.add_weight(shape=(1, self.length, self.dim), initializer="zeros", name="positions")
-
-        def call(self, x: Any) -> Any:
-            return x + self.positions
-
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "length": self.length, "dim": self.dim}
-
-    return MiniLMPositions
-
-
-def _layer_norm(keras: Any, x: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
-    layer = keras.layers.LayerNormalization(epsilon=LN_EPSILON, name=layer_name(prefix))
-    x = layer(x)
-    layer.set_weights([weights[f"{prefix}.weight"], weights[f"{prefix}.bias"]])
-    return x
 
 
 def _embedding(keras: Any, ids: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
@@ -85,14 +55,14 @@ def _attention(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray], pr
 def _encoder_layer(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
     layers, name = keras.layers, layer_name(prefix)
     x = layers.Add(name=f"{name}_attn_add")([x, _attention(keras, x, bias, weights, prefix)])
-    x = _layer_norm(keras, x, weights, f"{prefix}.attn_norm")
+    x = layer_norm(keras, x, weights, f"{prefix}.attn_norm", LN_EPSILON)
     h = dense(keras, x, weights, f"{prefix}.ffn_in")
     # erf GELU written out: keras.ops.gelu is tf.nn.gelu, whose Erfc tf2onnx cannot convert; this
     # form is torch's own decomposition, becomes ONNX Erf, and TFLite still fuses it into one GELU op.
     h = h * 0.5 * (1.0 + keras.ops.erf(h * (1.0 / math.sqrt(2.0))))
     h = dense(keras, h, weights, f"{prefix}.ffn_out")
     x = layers.Add(name=f"{name}_ffn_add")([x, h])
-    return _layer_norm(keras, x, weights, f"{prefix}.ffn_norm")
+    return layer_norm(keras, x, weights, f"{prefix}.ffn_norm", LN_EPSILON)
 
 
 def build(weights: dict[str, np.ndarray], batch_size: int | None = 1) -> keras.Model:
@@ -104,11 +74,11 @@ def build(weights: dict[str, np.ndarray], batch_size: int | None = 1) -> keras.M
         keras.Input(shape=(SEQ_LEN,), batch_size=batch_size, name=name, dtype="int32") for name in INPUT_NAMES
     )
     x = _embedding(keras, input_ids, weights, "word_embeddings")
-    positions = _positions_layer(keras)(SEQ_LEN, HIDDEN, name="position_embeddings")
+    positions = positions_layer(keras)(SEQ_LEN, HIDDEN, name="position_embeddings")
     x = positions(x)
     positions.set_weights([weights["position_embeddings"][None]])
     x = layers.Add(name="embed_add")([x, _embedding(keras, token_type_ids, weights, "token_type_embeddings")])
-    x = _layer_norm(keras, x, weights, "embed_norm")
+    x = layer_norm(keras, x, weights, "embed_norm", LN_EPSILON)
     mask = ops.cast(attention_mask, "float32")  # [N, T]
     bias = layers.Reshape((1, 1, SEQ_LEN), name="mask_bias")((1.0 - mask) * MASK_BIAS)
     for i in range(LAYERS):

@@ -13,41 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..frameworks import import_keras
-from ..keras_blocks import dense, layer_name
+from ..keras_blocks import dense, layer_name, layer_norm, positions_layer
 from .arch import D_MODEL, HEAD_DIM, HEADS, LAYERS, LN_EPSILON, SEQ_LEN
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
-
-
-def _positions_layer(keras: Any) -> type:
-    """The ``AddPositions`` layer class (defined lazily: Keras must not load at import time)."""
-
-    @keras.saving.register_keras_serializable(package="testbed_zoo")
-    class AddPositions(keras.layers.Layer):
-        """Adds a learned ``[1, length, dim]`` positional embedding to its ``[N, length, dim]`` input."""
-
-        def __init__(self, length: int, dim: int, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.length, self.dim = length, dim
-
-        def build(self, input_shape: Any) -> None:
-            self.positions = self.add_weight(shape=(1, self.length, self.dim), initializer="zeros", name="positions")
-
-        def call(self, x: Any) -> Any:
-            return x + self.positions
-
-        def get_config(self) -> dict[str, Any]:
-            return {**super().get_config(), "length": self.length, "dim": self.dim}
-
-    return AddPositions
-
-
-def _layer_norm(keras: Any, x: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
-    layer = keras.layers.LayerNormalization(epsilon=LN_EPSILON, name=layer_name(prefix))
-    x = layer(x)
-    layer.set_weights([weights[f"{prefix}.weight"], weights[f"{prefix}.bias"]])
-    return x
 
 
 def _attention(keras: Any, x: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
@@ -77,18 +47,17 @@ def build(weights: dict[str, np.ndarray], batch_size: int | None = 1) -> keras.M
     embed = layers.Embedding(*weights["embed.weight"].shape, name="embed")
     x = embed(inputs)
     embed.set_weights([weights["embed.weight"]])
-    positions = _positions_layer(keras)(SEQ_LEN, D_MODEL, name="pos")
+    positions = positions_layer(keras)(SEQ_LEN, D_MODEL, name="pos")
     x = positions(x)
     positions.set_weights([weights["pos"]])
     for i in range(LAYERS):
         prefix = f"layers.{i}"
-        x = layers.Add(name=f"{layer_name(prefix)}_attn_add")(
-            [x, _attention(keras, _layer_norm(keras, x, weights, f"{prefix}.norm1"), weights, f"{prefix}.attn")]
-        )
-        y = _layer_norm(keras, x, weights, f"{prefix}.norm2")
+        normed = layer_norm(keras, x, weights, f"{prefix}.norm1", LN_EPSILON)
+        x = layers.Add(name=f"{layer_name(prefix)}_attn_add")([x, _attention(keras, normed, weights, f"{prefix}.attn")])
+        y = layer_norm(keras, x, weights, f"{prefix}.norm2", LN_EPSILON)
         y = dense(keras, dense(keras, y, weights, f"{prefix}.ffn1", act="relu"), weights, f"{prefix}.ffn2")
         x = layers.Add(name=f"{layer_name(prefix)}_ffn_add")([x, y])
-    x = _layer_norm(keras, x, weights, "norm")
+    x = layer_norm(keras, x, weights, "norm", LN_EPSILON)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     outputs = dense(keras, x, weights, "classifier")
     return keras.Model(inputs, outputs, name="text_transformer")
