@@ -35,7 +35,8 @@ def batched(shape: Sequence[int | str]) -> bool:
 def sample(decl: InputDecl, x: np.ndarray, i: int) -> np.ndarray:
     """Sample ``i`` of an input's ``[n, ...]`` array as the model takes it: ``x[i:i+1]`` for a batched
     input, ``x[i]`` for one without a batch dimension (a scalar: a rank-0 array)."""
-    return np.ascontiguousarray(x[i:i + 1] if batched(decl.shape) else x[i])
+    # np.asarray(order="C"), not ascontiguousarray: that makes a rank-0 scalar [1]
+    return np.asarray(x[i:i + 1] if batched(decl.shape) else x[i], order="C")
 
 
 def sample_shape(decl: InputDecl, shapes: Mapping[str, Sequence[int]] | None = None) -> tuple[int, ...]:

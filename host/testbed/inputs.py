@@ -73,7 +73,7 @@ def build(model: ZooModel, layout: str) -> InputSet:
     path = cache_dir("inputs") / f"{model.id}-{model.source_hash()[:16]}-{layout}-{digest.hexdigest()[:16]}.npz"
     if not path.exists():  # written under a unique temporary name, then renamed: two engines in one
         # process (two threads, one pid) may write it at once - a pid-named temporary file raced there
-        write_npz(path, {k: np.ascontiguousarray(a) for k, a in arrays.items()})
+        write_npz(path, {k: np.asarray(a, order="C") for k, a in arrays.items()})
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return InputSet(path=path, sha256=sha, evals=evals, labels=labels, tensors=_tensors(decls, timing))
 
