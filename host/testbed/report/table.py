@@ -45,11 +45,13 @@ def row_cells(r: dict) -> list[str]:
 
 def agreement_cell(r: dict) -> str:
     """The worst output's agreement with the source (``parity``): top-1 % for logits, the lowest
-    cosine similarity for embeddings, the lowest IoU for boxes; the output's name when the model has
+    cosine similarity for embeddings (and the share of sample-pair similarity orderings kept), the
+    lowest IoU for boxes; the output's name when the model has
     several (the JSON has them all: ``parity_outputs``)."""
     par = r.get("parity") or {}
-    if par.get("cosine_min") is not None:
-        cell = f"cos {par['cosine_min']:.4f}"
+    if par.get("cosine_min") is not None:  # and whether the pairs' similarity ranking holds
+        rank = par.get("rank_agreement")
+        cell = f"cos {par['cosine_min']:.4f}" + (f", rank {rank * 100:.0f} %" if rank is not None else "")
     elif par.get("iou_min") is not None:
         cell = f"IoU {par['iou_min']:.3f}"
     elif par.get("top1_agreement") is not None:
