@@ -75,6 +75,19 @@ def make_scalar():
     return Scaled(), (torch.randn(1, 4), torch.tensor(2.0))
 
 
+def make_keras_two():
+    """A 2-input Keras model (an NHWC image and a feature vector) with a dict example by input name."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input(shape=(8, 8, 3), name="image")
+    extra = keras.Input(shape=(4,), name="extra")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(image))
+    out = keras.layers.Dense(2, name="head")(keras.layers.Concatenate()([pooled, extra]))
+    example = {"extra": np.ones((1, 4), np.float32), "image": np.full((1, 8, 8, 3), 0.5, np.float32)}
+    return keras.Model([image, extra], [out, pooled]), example
+
+
 def make_bad_example():
     return Scaled(), "not a tensor"
 
@@ -381,3 +394,20 @@ def test_voice_tflite_dynamic_dims_scalar_and_state(keras_files: dict[str, Any])
     mean = xs["audio"].mean(axis=1, keepdims=True)
     np.testing.assert_allclose(prob, 1 / (1 + np.exp(-mean * xs["sr"][:, None] / 16000)), rtol=0, atol=ATOL)
     np.testing.assert_allclose(state, xs["state"] * 0.5 + mean[:, None, :, None], rtol=0, atol=ATOL)
+
+
+def test_two_input_keras_factory_with_a_dict_example(keras_files: dict[str, Any]) -> None:
+    model = testbed_zoo.load("multi_factory:make_keras_two")
+    assert [(d.name, d.shape, d.kind) for d in model.spec.inputs] == [
+        ("image", [-1, 3, 8, 8], "image"), ("extra", [-1, 4], "tensor")]  # NCHW, the batch dynamic
+    assert len(model.spec.outputs) == 2 and model.spec.num_classes == 2 and model.spec.input_shape == [1, 3, 8, 8]
+    example = model.example_inputs()
+    assert example["image"].shape == (1, 3, 8, 8) and example["image"].min() == 0.5 and example["extra"].min() == 1.0
+    assert model.example_inputs("NHWC")["image"].shape == (1, 8, 8, 3)
+    xs = model.parity_input_sets(2)
+    keras_model = model.keras_model()
+    out = model.references("keras", xs)
+    for i in range(2):
+        got = keras_model([xs["image"][i:i + 1].transpose(0, 2, 3, 1), xs["extra"][i:i + 1]])
+        for o, g in zip(out, got):
+            np.testing.assert_allclose(o[i:i + 1], np.asarray(g), rtol=0, atol=ATOL)
