@@ -27,12 +27,16 @@ inputs are seeded random, fitted to each input's dtype and role (token ids in ``
 an input named ``*mask*`` 0/1); the example input is the program's / factory's own example where
 there is one. A factory returns ``(model, example_inputs)``: one tensor / array, a tuple or list of
 them (named after the forward's parameters, else ``input_0``, ...; a Keras model's in its input order)
-or a dict name -> tensor (passed by keyword). ``source_hash`` is the sha256 of the file bytes (a
-SavedModel: of all its files; a factory: of its module's source file and the function name). Every
-problem is one :class:`ModelError` line naming the spec and the fix.
+or a dict name -> tensor (passed by keyword). Input order: positional formats keep theirs; a
+SavedModel's and a TFLite signature's inputs are in the signature's (sorted) order, and a format fed
+by name leads with an input that has a batch dimension. ``source_hash`` is the sha256 of the file
+bytes (a SavedModel: of all its files; a factory: of its module's source file and the function name),
+with every input's resolved shape folded in when the user gave ``input_shapes``. Every problem is one
+:class:`ModelError` line naming the spec and the fix.
 
-This module picks the loader; beside it: ``user_model`` (the ``UserModel`` class), ``user_describe``
-(input checks, the spec, hashes), ``user_torch``, ``user_keras`` and ``user_files`` (.onnx/.tflite).
+This module picks the loader; beside it: ``user_model`` (the ``UserModel`` class), ``user_io`` (inputs:
+batch, shapes, seeded samples, the feed), ``user_describe`` (outputs, the spec, hashes), ``user_torch``,
+``user_keras`` and ``user_files`` (.onnx/.tflite).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ the spec's ``InputDecl`` list (NCHW for 4-D images) and one concrete batch-1 sha
 
 * the user's ``input_shapes`` (``--input-shape NAME=1,512``) first, else the model's own example
   (a .pt2 program's or a factory's), else the static dims; a dynamic batch dimension (dim 0) is 1,
-  and so is every dimension that shares its name (``state [2, batch, 128]``);
+  and so is every dimension that shares its name (``state [2, batch, 128]``); a named dimension one
+  input was given holds for every input that shares the name (``ids`` and ``mask`` ``[batch, seq]``);
 * a dynamic dimension left without a size, a name the model does not take, a rank or a fixed size
   the model contradicts: one ``ModelError`` line naming the input and the flag.
 
