@@ -276,14 +276,15 @@ class ZooModel:
         return tensors.seeded([decl], n, seed)[decl.name]
 
     def _check_batch(self, xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every input present, ``[N, *shape[1:]]`` of its dtype (whole floats accepted for integers)."""
+        """Every input present, ``[N, ...]`` of its rank and fixed sizes, of its dtype (whole floats
+        accepted for integers); an input without a batch dimension as ``[N, *shape]``."""
         arrays = tensors.ordered(xs, self.spec.inputs)
         out = {}
         for decl, x in zip(self.spec.inputs, arrays, strict=True):
             expected = decl.shape[1:] if tensors.batched(decl.shape) else decl.shape
-            fixed = all(isinstance(d, int) and d >= 0 for d in expected)
-            if x.ndim != len(expected) + 1 or (fixed and tuple(x.shape[1:]) != tuple(expected)):
-                what = "an NCHW batch" if len(expected) == 3 else "a batch"
+            if x.ndim != len(expected) + 1 or not all(tensors.dynamic(d) or d == n
+                                                       for d, n in zip(expected, x.shape[1:], strict=True)):
+                what = "an NCHW batch" if len(expected) == 3 and decl.kind == "image" else "a batch"
                 raise ModelError(f"model '{self.id}' input '{decl.name}' expects {what} "
                                  f"[N, {', '.join(map(str, expected))}], got {list(x.shape)}")
             dtype = np.dtype(decl.dtype)

@@ -27,6 +27,11 @@ SEGMENT_HIGH = 2
 Arrays = dict[str, np.ndarray]
 
 
+def dynamic(d: int | str) -> bool:
+    """Whether a dimension has no size: a name (``"batch"``) or a negative int."""
+    return isinstance(d, str) or d < 0
+
+
 def batched(shape: Sequence[int | str]) -> bool:
     """Whether an input's dim 0 is the batch: dynamic or 1 (a scalar or a fixed other size is not)."""
     return bool(shape) and (isinstance(shape[0], str) or shape[0] < 0 or shape[0] == 1)

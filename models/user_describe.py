@@ -31,9 +31,6 @@ def identifier(name: str) -> str:
     return f"m_{ident}" if ident[0].isdigit() else ident
 
 
-def dynamic(d: Dim) -> bool:
-    """Whether a dimension has no size: a name (``"batch"``) or a negative int."""
-    return isinstance(d, str) or d < 0
 
 
 def run_outputs(text: str, run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:

@@ -27,8 +27,8 @@ import numpy as np
 
 from . import tensors
 from .spec import InputDecl, InputRole, TensorDtype
-from .tensors import batched
-from .user_describe import Dim, dynamic, fail
+from .tensors import batched, dynamic
+from .user_describe import Dim, fail
 
 DTYPES: tuple[TensorDtype, ...] = ("float32", "float16", "int8", "uint8", "int32", "int64", "bool")
 Shapes = dict[str, list[int]]

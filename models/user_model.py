@@ -11,12 +11,9 @@ import numpy as np
 
 from . import tensors
 from .base import CALIBRATION_SEED, PARITY_SEED, ZooModel
-from .errors import ModelError
 from .frameworks import import_keras
 from .layout import to_layout
 from .spec import ModelSpec
-from .tensors import batched
-from .user_describe import dynamic
 from .user_io import feed, per_sample, seeded
 
 # A file's runner: one batch-1 sample as the model takes it (by input name) -> every output.
@@ -106,25 +103,6 @@ class UserModel(ZooModel):
 
     def _random(self, n: int, seed: int) -> np.ndarray:
         return self._seeded(n, seed)[self.spec.inputs[0].name]
-
-    def _check_batch(self, xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every input present, ``[N, ...]`` of its rank and fixed sizes, of its dtype (whole floats
-        accepted for integers); an input without a batch dimension as ``[N, *shape]``."""
-        out = {}
-        for decl, x in zip(self.spec.inputs, tensors.ordered(xs, self.spec.inputs), strict=True):
-            expected = decl.shape[1:] if batched(decl.shape) else decl.shape
-            if x.ndim != len(expected) + 1 or not all(dynamic(d) or d == s for d, s in
-                                                       zip(expected, x.shape[1:], strict=True)):
-                what = "an NCHW batch" if len(expected) == 3 and decl.kind == "image" else "a batch"
-                raise ModelError(f"model '{self.id}' input '{decl.name}' expects {what} "
-                                 f"[N, {', '.join(map(str, expected))}], got {list(x.shape)}")
-            dtype = np.dtype(decl.dtype)
-            whole = x.dtype.kind in "iub" or (x.dtype.kind == "f" and np.array_equal(x, np.round(x)))
-            if dtype.kind in "iu" and not whole:
-                raise ModelError(f"model '{self.id}' input '{decl.name}' takes {dtype.name} values, "
-                                 f"got non-integer {x.dtype.name} values")
-            out[decl.name] = np.ascontiguousarray(x, dtype=dtype)
-        return out
 
     def feed(self, xs: Mapping[str, np.ndarray], layout: str = "NCHW") -> dict[str, np.ndarray]:
         """One sample of ``xs`` (``[1, ...]`` each) as the model takes it, by name, in ``layout``."""
