@@ -8,6 +8,7 @@
 #   python3-venv                    `python3 -m venv` on a "board": test_agent_install.py, test_native_runner.py
 #   postgresql                      initdb + pg_ctl for a throwaway cluster: tests/integration/test_store_pg.py,
 #                                   test_nightly_*.py with a PostgreSQL store (tests/helpers/postgres.py)
+#   redis-server                    a throwaway Celery broker on 127.0.0.1: tests/integration/test_celery_executor.py
 #   chromium                        headless render of `testbed report --html`: tests/integration/test_report_html.py
 #   g++                             the native ExecuTorch runner: tests/integration/test_native_runner.py
 #   e2fsprogs                       mkfs.ext4 + debugfs for the arm64 seed disk: tests/unit/test_lab_arm64_parts.py
@@ -38,6 +39,7 @@ if have python3 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     missing+=(python3-venv)
 fi
 have_pg || missing+=(postgresql)
+have redis-server || missing+=(redis-server)
 { have chromium || have chromium-browser; } || missing+=(chromium)
 have g++ || missing+=(g++)
 { have mkfs.ext4 && have debugfs; } || missing+=(e2fsprogs)

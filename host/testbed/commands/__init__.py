@@ -6,7 +6,8 @@ import importlib
 
 import click
 
-COMMANDS = ["deploy", "convert", "devices", "models", "report", "run", "runs", "compare", "agent", "doctor", "lab"]
+COMMANDS = ["deploy", "convert", "devices", "models", "report", "run", "runs", "compare", "agent", "doctor", "lab",
+            "worker"]
 
 
 def register_all(group: click.Group) -> None:

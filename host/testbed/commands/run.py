@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome and the cell rows as JSON.")
 @click.option("--all-cells", is_flag=True, help="Show every cell in the verdict table, not only changes.")
+@click.option("--engine", type=click.Choice(["threads", "celery"]),
+              help="Where cells run (default: the plan's engine, threads): celery = the `testbed worker`s "
+                   "of the lab (broker: $TESTBED_BROKER or the lab file).")
 def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list_runs: bool, db: str | None,
-        as_json: bool, all_cells: bool) -> None:
+        as_json: bool, all_cells: bool, engine: str | None) -> None:
     """Run a PLAN on its boards (or --resume RUN). Exit status: 0 clean, 1 regressions, 3 incomplete
     (a board bad/busy/lost, cells skipped or in error, or interrupted), 2 usage/config error."""
     from ..engine.ui import LineUI, RichUI
@@ -44,6 +47,9 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
     if bool(plan_path) == bool(resume_id):
         fail(TestbedError("give exactly one of --plan FILE or --resume RUN"))
         return
+    if resume_id and engine:
+        fail(TestbedError("--engine goes with --plan; a resumed run keeps the engine of its stored plan"))
+        return
     if resume_id and baseline:
         fail(TestbedError("--baseline goes with --plan; a resumed run keeps its baseline "
                           "(`testbed compare` judges against any run)"))
@@ -51,6 +57,8 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
     try:
         store = Store(db)
         plan = load_plan(plan_path) if plan_path else None
+        if plan is not None and engine is not None:
+            plan.engine = engine  # type: ignore[assignment]  # click.Choice: one of the Literal's values
         with tool_output_to(home() / "logs" / "tools.log") as ui_file:
             from rich.console import Console
 

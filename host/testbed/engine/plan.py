@@ -73,6 +73,7 @@ class Plan(_Strict):
     runtimes: list[Literal["litert", "onnxruntime", "executorch"]] | None = None  # null = the board's
     threads: list[int | None] = [None]  # a cell per value; null = the profile's threads
     repeats: int = Field(default=1, ge=1, le=100)  # independent runs per cell (verdicts want >= 3)
+    engine: Literal["threads", "celery"] = "threads"  # where cells run: this process, or `testbed worker`s
     measure: MeasureSpec = MeasureSpec()
     execution: ExecutionSpec = ExecutionSpec()
     verdict: VerdictSpec = VerdictSpec()

@@ -161,7 +161,7 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
         models = {m: testbed_zoo.load(m) for m in dict.fromkeys(c.model for c in pending)}
         ctx = RunContext(store=store, run_id=run_id, plan=plan, holder=f"{me}:{run_id}", models=models,
                          artifacts={}, refs={m: {} for m in models}, ui=ui, connect=options.connect, stop=stop)
-        executor = options.executor(ctx, boards, pending)
+        executor = _executor_factory(plan, options)(ctx, boards, pending)
         conversions = Conversions(models, [(c.model, c.converter) for c in pending], options.progress)
         hold = not options.overlap or any(has(b.transport, SharesThisMachine) for b in boards)
         held: list[Any] = []
@@ -202,6 +202,15 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
     store.finish_plan_run(run_id, status)
     return RunResult(run_id=run_id, status=status, boards=executor.boards() if executor else {},
                      convert_s=conversions.seconds if conversions else None)
+
+
+def _executor_factory(plan: Plan, options: Options) -> ExecutorFactory:
+    """The plan's ``engine: celery`` sends cells to `testbed worker`s, unless a caller chose its own."""
+    if plan.engine == "celery" and options.executor is ThreadExecutor:
+        from .celery_executor import CeleryExecutor
+
+        return CeleryExecutor
+    return options.executor
 
 
 def _heartbeat(store: Store, run_id: str, owner: str, done: threading.Event) -> None:

@@ -1,0 +1,192 @@
+"""Celery for a lab larger than one host: the app, its settings, and the task that runs one cell.
+
+    LabSettings / settings()   broker, store and visibility timeout: the environment over a lab file
+    build_app(settings)        a Celery app: Redis broker, the run's store as result backend
+    run_cell(run_id, cell_id)  the task: ONE cell on a board this worker owns (``board.BoardWorker``)
+    serve(app, board)          a Celery worker for one board's queue, one cell at a time
+
+Settings, each from the environment, else the lab file (``$TESTBED_LAB``, default
+``$TESTBED_HOME/lab.yaml``, keys ``broker``, ``db``, ``visibility_timeout_s``)::
+
+    TESTBED_BROKER                  redis://lab-broker:6379/0
+    TESTBED_DB                      postgresql+psycopg://testbed@lab-db/testbed (also the result backend)
+    TESTBED_VISIBILITY_TIMEOUT_S    14400
+
+Celery's traps, handled here: ``acks_late`` with ``reject_on_worker_lost`` (a worker killed mid-cell
+leaves its message unacknowledged: Redis hands it out again once the visibility timeout has passed,
+so that timeout must exceed the longest cell, which ``celery_executor`` checks per plan); prefetch 1
+(a board's worker never holds a second cell it cannot start); time limits per cell (set by the
+executor from the plan on each message); and an idempotent commit: a cell whose row is done or
+failed is not measured again, and ``OnceStore.finish_cell`` stores a cell only while its row is
+unfinished, in the same transaction, so two deliveries of one cell never both store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..errors import ConfigError
+from ..store import FINISHED, Store
+from ..store.rows import _now, result_row, rowcount
+from ..store.schema import PlanCell
+
+TASK = "testbed.run_cell"
+QUEUE_PREFIX = "board."
+
+
+class LabSettings(BaseModel):
+    """Where a lab's broker and store are (the lab file's keys; every one may come from the environment)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker: str | None = None  # redis://host:6379/0 ($TESTBED_BROKER)
+    db: str | None = None  # the shared results store, PostgreSQL for a lab ($TESTBED_DB)
+    visibility_timeout_s: float = Field(default=14400.0, gt=0)  # above the longest cell (and its time limit)
+
+
+def queue_of(device: str) -> str:
+    """The queue of one board's cells: ``board.<device id>``."""
+    return QUEUE_PREFIX + device
+
+
+def lab_file() -> Path:
+    from ..paths import home
+
+    return Path(os.environ.get("TESTBED_LAB") or home() / "lab.yaml")
+
+
+def settings(broker: str | None = None, db: str | None = None) -> LabSettings:
+    """The arguments, else the environment, else the lab file; a missing broker is a ConfigError."""
+    path = lab_file()
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+            found = LabSettings.model_validate(data)
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise ConfigError(f"lab file {path}: {str(exc).splitlines()[0]}") from exc
+    else:
+        found = LabSettings()
+    env = os.environ
+    visibility = env.get("TESTBED_VISIBILITY_TIMEOUT_S")
+    chosen = LabSettings(broker=broker or env.get("TESTBED_BROKER") or found.broker,
+                         db=db or env.get("TESTBED_DB") or found.db,
+                         visibility_timeout_s=float(visibility) if visibility else found.visibility_timeout_s)
+    if not chosen.broker:
+        raise ConfigError(f"no Celery broker: give --broker redis://HOST:6379/0, set TESTBED_BROKER, "
+                          f"or write 'broker:' in the lab file {path}")
+    return chosen
+
+
+def build_app(lab: LabSettings) -> Any:
+    """A Celery app for the lab: its task registered, the traps' settings on."""
+    from celery import Celery
+
+    from ..store import default_url
+
+    app = Celery("testbed", broker=lab.broker, backend="db+" + (lab.db or default_url()), set_as_current=False)
+    sweep = max(1.0, min(10.0, lab.visibility_timeout_s / 10))  # look for abandoned messages this often
+    app.conf.update(
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_track_started=True, task_serializer="json", result_serializer="json", accept_content=["json"],
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False, worker_redirect_stdouts=False,
+        broker_transport_options={"visibility_timeout": lab.visibility_timeout_s,
+                                  "unacked_restore_interval": sweep, "unacked_restore_throttle": 1},
+    )
+
+    @app.task(name=TASK, bind=True)
+    def run_cell_task(task: Any, run_id: str, cell_id: int) -> str:
+        """The cell's final state (a redelivered cell that is finished: its stored state)."""
+        return run_cell(run_id, cell_id, store_for(lab.db))
+
+    return app
+
+
+_stores: dict[tuple[int, str | None], OnceStore] = {}
+
+
+def store_for(url: str | None) -> OnceStore:
+    """This process's store (one per forked pool process: a connection pool never crosses a fork)."""
+    key = (os.getpid(), url)
+    if key not in _stores:
+        _stores[key] = OnceStore(url)
+    return _stores[key]
+
+
+class OnceStore(Store):
+    """The store, with a cell stored at most once: ``finish_cell`` writes only while the row is unfinished."""
+
+    def finish_cell(self, cell_id: int, state: str, error: str | None, deployment_id: str | None,
+                    results: Iterable[tuple[dict, list[int], list]]) -> None:
+        with Session(self.engine) as s:
+            n = rowcount(s.execute(update(PlanCell).where(PlanCell.id == cell_id, PlanCell.state.not_in(FINISHED))
+                                   .values(state=state, error=error, deployment_id=deployment_id,
+                                           finished_at=_now())))
+            if not n:  # another delivery of this cell stored it first (the row lock made us wait for it)
+                s.rollback()
+                print(f"cell {cell_id} was already stored by another delivery: this measurement is dropped",
+                      file=sys.stderr, flush=True)
+                return
+            for record, samples, power_samples in results:
+                assert deployment_id is not None
+                s.add(result_row(deployment_id, record, samples, power_samples, cell_id=cell_id))
+            s.commit()
+
+
+def run_cell(run_id: str, cell_id: int, store: Store) -> str:
+    """Run one cell of a stored run on its board, through the same ``BoardWorker`` as a run in one
+    process: health check, lease, retries of board faults, one transaction. A cell already done or
+    failed (a redelivered message) is neither measured nor stored again."""
+    from rich.console import Console
+
+    import testbed_zoo
+
+    from .. import profiles
+    from ..converters.cache import build, lookup
+    from .board import BoardWorker
+    from .context import RunContext
+    from .plan import from_dict
+    from .ui import LineUI
+
+    run = store.plan_run(run_id)
+    if run is None:
+        raise ConfigError(f"run {run_id} is not in the store {store.url}: the worker and the controller "
+                          "must share one store (--db / TESTBED_DB)")
+    cell = next((c for c in store.plan_cells(run_id) if c.id == cell_id), None)
+    if cell is None:
+        raise ConfigError(f"run {run_id} has no cell {cell_id}")
+    if cell.state in FINISHED:
+        return cell.state
+    plan = from_dict(run.plan, where=f"plan stored with run {run_id}")
+    model = testbed_zoo.load(cell.model)
+    art = lookup(cell.converter, model) or build(cell.converter, model)  # the controller's cache, else here
+    ctx = RunContext(store=store, run_id=run_id, plan=plan, holder=f"{socket.gethostname()}:{os.getpid()}:{run_id}",
+                     models={cell.model: model}, artifacts={(cell.model, cell.converter): art},
+                     refs={cell.model: {}}, ui=LineUI(Console(stderr=True, highlight=False)))
+    worker = BoardWorker(ctx, profiles.load(cell.device), [cell])
+    worker.submit(cell)
+    worker.no_more()
+    worker.run()  # in this thread: the task ends when the cell is stored and the board let go
+    final = next(c for c in store.plan_cells(run_id) if c.id == cell_id)
+    return final.state
+
+
+def serve(app: Any, board: str, ready: Any = None) -> None:
+    """A Celery worker for one board's queue: one cell at a time (prefork, concurrency 1, prefetch 1)."""
+    from celery.signals import worker_ready
+
+    if ready is not None:
+        worker_ready.connect(ready, weak=False)
+    queue = queue_of(board)
+    app.worker_main(["worker", "-Q", queue, "-c", "1", "-P", "prefork", "-n", f"{queue}@{socket.gethostname()}",
+                     "--without-gossip", "--without-mingle", "-O", "fair", "-l", "INFO"])
