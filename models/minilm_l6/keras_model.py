@@ -1,11 +1,11 @@
 """all-MiniLM-L6-v2 in Keras, built from the same weights as the PyTorch model.
 
 The graph mirrors ``torch_model`` op for op: embeddings (word + learned positions + token type)
-and LayerNorm; per layer dense q/k/v, reshape/transpose, ``keras.ops.matmul``, the additive mask
-bias, softmax, dense out, residual + LayerNorm, erf GELU feed-forward (written out with ``erf``),
-residual + LayerNorm; then mean pooling over the mask and L2 normalisation (``UnitNormalization``,
-named ``embedding``). The positions are a tiny registered layer (``MiniLMPositions``) holding the
-``[1, 128, 384]`` table.
+and LayerNorm; per layer dense q/k/v, the padded keys zeroed (``k * mask``), reshape/transpose,
+``keras.ops.matmul``, the additive mask bias, softmax, dense out, residual + LayerNorm, erf GELU
+feed-forward (written out with ``erf``), residual + LayerNorm; then mean pooling over the mask and
+L2 normalisation (``UnitNormalization``, named ``embedding``). The positions are a tiny registered
+layer (``MiniLMPositions``) holding the ``[1, 128, 384]`` table.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _embedding(keras: Any, ids: Any, weights: dict[str, np.ndarray], prefix: str
     return x
 
 
-def _attention(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
+def _attention(keras: Any, x: Any, keep: Any, bias: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
     """Keras twin of the attention half of ``EncoderLayer`` (before the residual)."""
     layers, ops = keras.layers, keras.ops
     name = layer_name(prefix)
@@ -43,7 +43,7 @@ def _attention(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray], pr
         return layers.Permute(order, name=f"{name}_{which}_heads")(t)
 
     q = heads(dense(keras, x, weights, f"{prefix}.query"), "q", (2, 1, 3))  # [N, H, T, Dh]
-    k = heads(dense(keras, x, weights, f"{prefix}.key"), "k", (2, 3, 1))  # [N, H, Dh, T]
+    k = heads(dense(keras, x, weights, f"{prefix}.key") * keep, "k", (2, 3, 1))  # [N, H, Dh, T]
     v = heads(dense(keras, x, weights, f"{prefix}.value"), "v", (2, 1, 3))  # [N, H, T, Dh]
     scores = ops.matmul(q, k) * (1.0 / math.sqrt(HEAD_DIM)) + bias
     probs = layers.Softmax(axis=-1, name=f"{name}_softmax")(scores)
@@ -52,9 +52,9 @@ def _attention(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray], pr
     return dense(keras, y, weights, f"{prefix}.attn_out")
 
 
-def _encoder_layer(keras: Any, x: Any, bias: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
+def _encoder_layer(keras: Any, x: Any, keep: Any, bias: Any, weights: dict[str, np.ndarray], prefix: str) -> Any:
     layers, name = keras.layers, layer_name(prefix)
-    x = layers.Add(name=f"{name}_attn_add")([x, _attention(keras, x, bias, weights, prefix)])
+    x = layers.Add(name=f"{name}_attn_add")([x, _attention(keras, x, keep, bias, weights, prefix)])
     x = layer_norm(keras, x, weights, f"{prefix}.attn_norm", LN_EPSILON)
     h = dense(keras, x, weights, f"{prefix}.ffn_in")
     # erf GELU written out: keras.ops.gelu is tf.nn.gelu, whose Erfc tf2onnx cannot convert; this
@@ -80,10 +80,11 @@ def build(weights: dict[str, np.ndarray], batch_size: int | None = 1) -> keras.M
     x = layers.Add(name="embed_add")([x, _embedding(keras, token_type_ids, weights, "token_type_embeddings")])
     x = layer_norm(keras, x, weights, "embed_norm", LN_EPSILON)
     mask = ops.cast(attention_mask, "float32")  # [N, T]
+    keep = ops.expand_dims(mask, -1)  # [N, T, 1]
     bias = layers.Reshape((1, 1, SEQ_LEN), name="mask_bias")((1.0 - mask) * MASK_BIAS)
     for i in range(LAYERS):
-        x = _encoder_layer(keras, x, bias, weights, f"layers.{i}")
-    summed = ops.sum(x * ops.expand_dims(mask, -1), axis=1)
+        x = _encoder_layer(keras, x, keep, bias, weights, f"layers.{i}")
+    summed = ops.sum(x * keep, axis=1)
     pooled = summed / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1e-9)
     outputs = layers.UnitNormalization(axis=-1, name="embedding")(pooled)
     return keras.Model([input_ids, attention_mask, token_type_ids], outputs, name="minilm_l6")

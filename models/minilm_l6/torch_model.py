@@ -1,7 +1,9 @@
 """all-MiniLM-L6-v2 in PyTorch: BERT from plain ops, mean pooling, L2 normalisation.
 
-Attention is written out (linear q/k/v, ``softmax(q k^T / sqrt(d) + bias) v``), the padding mask
-enters as an additive bias of ``MASK_BIAS`` on padded keys, GELU is the exact erf form (BERT's).
+Attention is written out (linear q/k/v, ``softmax(q k^T / sqrt(d) + bias) v``); the padding mask
+zeroes the padded keys (``k * mask``) and adds ``MASK_BIAS`` to their scores, so a padded key scores
+exactly ``MASK_BIAS`` (a bounded range for int8 calibration, see the constant); GELU is the exact erf
+form (BERT's).
 State-dict keys (the zoo names of ``testbed_zoo.minilm_l6``, which the Keras port reads too):
 ``{word,token_type}_embeddings.weight``, ``position_embeddings`` ``[128, 384]``,
 ``embed_norm.*`` and ``layers.<i>.{query,key,value,attn_out,attn_norm,ffn_in,ffn_out,ffn_norm}.*``.
@@ -43,11 +45,12 @@ class EncoderLayer(nn.Module):
         self.ffn_out = nn.Linear(FFN, HIDDEN)
         self.ffn_norm = nn.LayerNorm(HIDDEN, eps=LN_EPSILON)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[N, T, D]``, ``bias`` ``[N, 1, 1, T]`` (0 or MASK_BIAS per key) -> ``[N, T, D]``."""
+    def forward(self, x: torch.Tensor, keep: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``x`` ``[N, T, D]``, ``keep`` ``[N, T, 1]`` (1 or 0 per token), ``bias`` ``[N, 1, 1, T]``
+        (0 or MASK_BIAS per key) -> ``[N, T, D]``."""
         n, t, _ = x.shape
         q = self.query(x).reshape(n, t, HEADS, HEAD_DIM).permute(0, 2, 1, 3)  # [N, H, T, Dh]
-        k = self.key(x).reshape(n, t, HEADS, HEAD_DIM).permute(0, 2, 3, 1)  # [N, H, Dh, T]
+        k = (self.key(x) * keep).reshape(n, t, HEADS, HEAD_DIM).permute(0, 2, 3, 1)  # [N, H, Dh, T]
         v = self.value(x).reshape(n, t, HEADS, HEAD_DIM).permute(0, 2, 1, 3)  # [N, H, T, Dh]
         scores = torch.matmul(q, k) * (1.0 / math.sqrt(HEAD_DIM)) + bias
         y = torch.matmul(torch.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).reshape(n, t, HIDDEN)
@@ -73,10 +76,11 @@ class MiniLM(nn.Module):
         x = self.word_embeddings(input_ids) + self.position_embeddings + self.token_type_embeddings(token_type_ids)
         x = self.embed_norm(x)
         mask = attention_mask.to(x.dtype)  # [N, T]
+        keep = mask.unsqueeze(-1)  # [N, T, 1]
         bias = ((1.0 - mask) * MASK_BIAS).reshape(-1, 1, 1, SEQ_LEN)
         for layer in self.layers:
-            x = layer(x, bias)
-        summed = (x * mask.unsqueeze(-1)).sum(dim=1)
+            x = layer(x, keep, bias)
+        summed = (x * keep).sum(dim=1)
         pooled = summed / torch.clamp(mask.sum(dim=1, keepdim=True), min=1e-9)
         inv_norm = torch.clamp(torch.rsqrt((pooled * pooled).sum(dim=-1, keepdim=True)), max=MAX_INV_NORM)
         return pooled * inv_norm

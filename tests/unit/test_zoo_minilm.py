@@ -200,3 +200,37 @@ def test_parity_real_weights_and_stats(model: ZooModel) -> None:
     # 6 layers x (4 projections 128x384x384 + FFN 2x128x384x1536 + attention 2x12x128x128x32)
     assert stats["macs"] == 6 * (4 * 128 * 384 * 384 + 2 * 128 * 384 * 1536 + 2 * 12 * 128 * 128 * 32)
     assert stats["macs_by_op"]["bmm"] == 6 * 2 * 12 * 128 * 128 * 32
+
+
+@needs_package
+@pytest.mark.framework
+def test_padding_mask_keeps_scores_bounded(model: ZooModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A padded key scores exactly MASK_BIAS (its key is zeroed, the bias added), so the attention
+    scores' range, which int8 static calibration spreads over 256 steps, is about the real scores'
+    own: with -10000 every int8-static variant lost the real scores (cosine ~0.2). Padded keys still
+    get no weight (< 1e-9 per row) and padded tokens' ids change nothing."""
+    import torch
+
+    xs = minilm.encode(SENTENCES[:4])
+    padded = torch.from_numpy(xs["attention_mask"] == 0)  # [N, T]
+    seen: list[torch.Tensor] = []
+    softmax = torch.softmax
+
+    def spy(scores: torch.Tensor, dim: int) -> torch.Tensor:
+        seen.append(scores)
+        return softmax(scores, dim=dim)
+
+    monkeypatch.setattr(torch, "softmax", spy)
+    module = model.torch_module()
+    with torch.no_grad():
+        out = module(*(torch.from_numpy(xs[n]) for n in NAMES))
+        noise = dict(xs, input_ids=np.where(xs["attention_mask"] == 1, xs["input_ids"], 2000 + np.arange(128)))
+        other = module(*(torch.from_numpy(noise[n]) for n in NAMES))
+    assert len(seen) == 2 * minilm.LAYERS and abs(minilm.MASK_BIAS) <= 100
+    keys = padded[:, None, None, :].expand_as(seen[0])
+    for scores in seen[: minilm.LAYERS]:
+        assert bool((scores[keys] == minilm.MASK_BIAS).all())
+        real = scores[~keys]
+        assert float(scores.min()) >= min(float(real.min()), minilm.MASK_BIAS)
+        assert float((softmax(scores, dim=-1) * keys).sum(dim=-1).max()) < 1e-9  # padded keys' weight per row
+    np.testing.assert_allclose(other.numpy(), out.numpy(), rtol=0, atol=1e-6)
