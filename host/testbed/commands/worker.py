@@ -24,7 +24,7 @@ def worker(boards: str, db: str | None, broker: str | None, no_check: bool) -> N
     cells fail with the reason. SIGTERM / Ctrl-C: the cell in flight is finished first; a worker killed
     (SIGKILL, a host gone) leaves it to the broker, which hands it out again after its visibility timeout."""
     from .. import profiles
-    from ..engine.celery_app import build_app, queue_of, serve, settings
+    from ..engine.celery_app import build_app, queue_of, reclaim, serve, settings
 
     ids = split(boards) or []
     try:
@@ -45,7 +45,15 @@ def worker(boards: str, db: str | None, broker: str | None, no_check: bool) -> N
         def ready(sender: Any = None, **_: Any) -> None:
             _say(f"serving board {board} (queue {queue_of(board)}) as {getattr(sender, 'hostname', '?')}")
 
-        serve(build_app(lab), board, ready)
+        app = build_app(lab)
+        try:
+            again = reclaim(app, board)
+        except TestbedError as exc:
+            fail(exc)
+            return
+        if again:
+            _say(f"board {board}: {again} cell(s) an earlier worker left unfinished are queued again")
+        serve(app, board, ready)
         return
     sys.exit(_one_process_per_board([p.id for p in found], lab.broker or "", lab.db))
 

@@ -3,14 +3,16 @@
     LabSettings / settings()   broker, store and visibility timeout: the environment over a lab file
     build_app(settings)        a Celery app: Redis broker, the run's store as result backend
     run_cell(run_id, cell_id)  the task: ONE cell on a board this worker owns (``board.BoardWorker``)
+    reclaim(app, board)        before serving: one worker per board; its queue's abandoned cells again
     serve(app, board)          a Celery worker for one board's queue, one cell at a time
 
 Settings, each from the environment, else the lab file (``$TESTBED_LAB``, default
-``$TESTBED_HOME/lab.yaml``, keys ``broker``, ``db``, ``visibility_timeout_s``)::
+``$TESTBED_HOME/lab.yaml``, keys ``broker``, ``db``, ``visibility_timeout_s``, ``prepare_s``)::
 
     TESTBED_BROKER                  redis://lab-broker:6379/0
     TESTBED_DB                      postgresql+psycopg://testbed@lab-db/testbed (also the result backend)
-    TESTBED_VISIBILITY_TIMEOUT_S    14400
+    TESTBED_VISIBILITY_TIMEOUT_S    14400 (above every cell's time limit)
+    TESTBED_CELL_PREPARE_S          600 (a cell's host work before its board, in its time limit)
 
 Celery's traps, handled here: ``acks_late`` with ``reject_on_worker_lost`` (a worker killed mid-cell
 leaves its message unacknowledged: Redis hands it out again once the visibility timeout has passed,
@@ -35,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from ..store import FINISHED, Store
 from ..store.rows import _now, result_row, rowcount
 from ..store.schema import PlanCell
@@ -52,6 +54,8 @@ class LabSettings(BaseModel):
     broker: str | None = None  # redis://host:6379/0 ($TESTBED_BROKER)
     db: str | None = None  # the shared results store, PostgreSQL for a lab ($TESTBED_DB)
     visibility_timeout_s: float = Field(default=14400.0, gt=0)  # above the longest cell (and its time limit)
+    prepare_s: float = Field(default=600.0, ge=0)  # a cell's host work before its board: model, references,
+    # a conversion when the worker's cache lacks the artifact ($TESTBED_CELL_PREPARE_S); in its time limit
 
 
 def queue_of(device: str) -> str:
@@ -78,10 +82,14 @@ def settings(broker: str | None = None, db: str | None = None) -> LabSettings:
     else:
         found = LabSettings()
     env = os.environ
-    visibility = env.get("TESTBED_VISIBILITY_TIMEOUT_S")
-    chosen = LabSettings(broker=broker or env.get("TESTBED_BROKER") or found.broker,
-                         db=db or env.get("TESTBED_DB") or found.db,
-                         visibility_timeout_s=float(visibility) if visibility else found.visibility_timeout_s)
+    visibility, prepare = env.get("TESTBED_VISIBILITY_TIMEOUT_S"), env.get("TESTBED_CELL_PREPARE_S")
+    try:
+        chosen = LabSettings(broker=broker or env.get("TESTBED_BROKER") or found.broker,
+                             db=db or env.get("TESTBED_DB") or found.db,
+                             visibility_timeout_s=float(visibility) if visibility else found.visibility_timeout_s,
+                             prepare_s=float(prepare) if prepare else found.prepare_s)
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"TESTBED_VISIBILITY_TIMEOUT_S / TESTBED_CELL_PREPARE_S: {str(exc).splitlines()[0]}") from exc
     if not chosen.broker:
         raise ConfigError(f"no Celery broker: give --broker redis://HOST:6379/0, set TESTBED_BROKER, "
                           f"or write 'broker:' in the lab file {path}")
@@ -179,6 +187,33 @@ def run_cell(run_id: str, cell_id: int, store: Store) -> str:
     worker.run()  # in this thread: the task ends when the cell is stored and the board let go
     final = next(c for c in store.plan_cells(run_id) if c.id == cell_id)
     return final.state
+
+
+def reclaim(app: Any, board: str) -> int:
+    """Before a board's worker starts: refuse when another live worker serves the board (one worker per
+    board), else hand out again the cells of its queue that an earlier worker of it took and never
+    acknowledged (killed, its host rebooted): nobody runs them now, so they need not wait out the
+    visibility timeout. Redis only (the broker a lab uses); returns how many were handed out again."""
+    from kombu.utils.encoding import bytes_to_str
+    from kombu.utils.json import loads
+
+    queue = queue_of(board)
+    try:
+        replies = app.control.inspect(timeout=2.0).active_queues() or {}
+    except Exception as exc:  # kombu's OperationalError and the socket errors under it
+        raise ConfigError(f"cannot reach the Celery broker {app.conf.broker_url}: {first_line(exc)}") from exc
+    others = sorted(node for node, queues in replies.items() if any(q.get("name") == queue for q in queues or []))
+    if others:
+        raise ConfigError(f"board {board} is already served by {', '.join(others)}: one worker per board "
+                          "(a board runs one cell at a time)")
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        client = channel.client
+        mine = [tag for tag, payload in (client.hgetall(channel.unacked_key) or {}).items()
+                if loads(bytes_to_str(payload))[2] == queue]  # [message, exchange, routing key]
+        for tag in mine:
+            channel.qos.restore_by_tag(bytes_to_str(tag), client)
+    return len(mine)
 
 
 def serve(app: Any, board: str, ready: Any = None) -> None:

@@ -3,7 +3,8 @@
 the shared store. The same four methods as ``executor.ThreadExecutor``; the engine does not change.
 
 * **Before anything is sent**: the broker must answer (else one ConfigError naming it); every cell's
-  time limit (from the plan and the board's profile: ``cell_time_limit``) must end before the broker's
+  time limit (from the plan and the board's profile: ``cell_time_limit``, plus the lab's ``prepare_s``
+  for the worker's host work: model, reference outputs, a conversion) must end before the broker's
   visibility timeout, or a cell still running would be handed to a second worker; a board that no
   worker serves is marked ``bad`` and its cells ``skipped`` (resumable), with the command that fixes it.
 * **Futures** resolve from the store: the cell's row reaches a final state (done, failed, error,
@@ -66,7 +67,7 @@ class CeleryExecutor:
         self._poller.start()
 
     def _limit(self, cell: Any) -> float:
-        limit = cell_time_limit(self.ctx.plan, self.profiles[cell.device], cell)
+        limit = cell_time_limit(self.ctx.plan, self.profiles[cell.device], cell) + self.lab.prepare_s
         if limit + HARD_AFTER_S >= self.lab.visibility_timeout_s:
             raise ConfigError(f"cell {cell.key} may take {limit + HARD_AFTER_S:.0f} s (its time limit, from the "
                               f"plan's execution timeouts and the board's profile), not below the broker's "
