@@ -98,26 +98,27 @@ def lab(tmp_path: Path, redis_url: str, pg: postgres.Postgres) -> Lab:
 
 
 class Worker:
-    """`testbed worker --boards celery-local` in its own session (so SIGKILL takes the whole worker)."""
+    """`testbed worker --boards BOARD` in its own session (so SIGKILL takes the whole worker)."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, board: str = "celery-local") -> None:
         self.lines: list[str] = []
-        self.proc = subprocess.Popen([TESTBED, "worker", "--boards", "celery-local"], stdout=subprocess.PIPE,
+        self.board = board
+        self.proc = subprocess.Popen([TESTBED, "worker", "--boards", board], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, **lab.env},
                                      start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         try:
-            wait_for(lambda: self.serving() or self._dead(), 180, "the worker's 'serving board celery-local' line",
+            wait_for(lambda: self.serving() or self._dead(), 180, f"the worker's 'serving board {board}' line",
                      poll=0.2)
         except AssertionError as exc:
             self.kill()
             raise AssertionError(f"{exc}; the worker said:\n{self.log()}") from None
         assert not self._dead(), f"the worker exited {self.proc.returncode}:\n{self.log()}"
-        assert any("board celery-local: ok, agent" in line for line in self.lines), self.log()
+        assert any(line.startswith(f"board {board}: ") for line in self.lines), self.log()  # its check
 
     def serving(self) -> bool:
-        return any(line.startswith("serving board celery-local") for line in self.lines)
+        return any(line.startswith(f"serving board {self.board}") for line in self.lines)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -153,9 +154,9 @@ class Worker:
             pass
 
 
-def _plan(lab: Lab, name: str, threads: list[int]) -> Path:
-    return lab.plan(name, devices=["celery-local"], models=["digits_cnn"], threads=threads, repeats=1,
-                    execution={"retries": 0, "health_timeout_s": 5, "cell_timeout_s": 10, "on_busy": "skip",
+def _plan(lab: Lab, name: str, threads: list[int], board: str = "celery-local", cell_timeout_s: float = 10) -> Path:
+    return lab.plan(name, devices=[board], models=["digits_cnn"], threads=threads, repeats=1,
+                    execution={"retries": 0, "health_timeout_s": 5, "cell_timeout_s": cell_timeout_s, "on_busy": "skip",
                                "lease_ttl_s": 30})
 
 
@@ -180,6 +181,7 @@ def test_a_plan_runs_on_a_celery_worker_every_cell_once(lab: Lab) -> None:
     finally:
         worker.stop()
     assert rc == 0, (out, worker.log())
+    assert any("board celery-local: ok, agent" in line for line in worker.lines), worker.log()
     assert out["boards"] == {"celery-local": {"status": "ok", "reason": None}}
     cells = _results_per_cell(lab.db, out["run_id"])
     assert len(cells) == 2 and all(key.startswith("celery-local/digits_cnn/onnx") for key in cells), cells
@@ -193,6 +195,21 @@ def test_a_plan_fails_at_once_when_no_worker_serves_its_board(lab: Lab) -> None:
     status, reason = out["boards"]["celery-local"]["status"], out["boards"]["celery-local"]["reason"]
     assert status == "bad" and "no testbed worker serves the queue board.celery-local" in reason, out
     assert {c["state"] for c in out["cells"]} == {"skipped"}
+
+
+def test_a_board_its_worker_cannot_reach_fails_only_its_cells_with_the_reason(lab: Lab) -> None:
+    worker = Worker(lab, "nb-offline")  # an SSH board on a closed port: served anyway, its check says why
+    try:
+        assert any(line.startswith("board nb-offline: NOT REACHABLE now") for line in worker.lines), worker.log()
+        rc, out = lab.run_json("run", "--plan", str(_plan(lab, "celery-offline", [1], "nb-offline", 60)),
+                               "--engine", "celery", timeout=300)
+    finally:
+        worker.stop()
+    assert rc == 3, (out, worker.log())
+    status, reason = out["boards"]["nb-offline"]["status"], out["boards"]["nb-offline"]["reason"]
+    assert status == "bad" and reason.startswith("failed its health check"), out["boards"]
+    assert [(c["state"], c["error"].startswith("board bad: failed its health check")) for c in out["cells"]] == [
+        ("skipped", True)], out["cells"]
 
 
 def test_an_unreachable_broker_is_one_clear_error(lab: Lab) -> None:
