@@ -6,6 +6,8 @@ our native runner) on ``digits_cnn`` and ``mobilenet_v2`` fp32: **testbed** (the
 measurement path, ``testbed_agent.measure.measure(request)``) against **bare** (the minimal loop a
 user would write with the runtime's own API), interleaved in one worker process per repeat; ratio =
 median(testbed samples) / median(bare samples) of that repeat. Five repeats, each in a fresh process.
+Multi-input models are fed every input on both sides (``minilm_l6``: three int32 ``[1, 128]`` token
+arrays; optional, ``--models minilm_l6``: not in ``make bench``'s default list).
 
     python bench/run.py [--models digits_cnn,mobilenet_v2] [--runtimes ...] [--repeats 5] [--threads 1]
 
@@ -36,13 +38,17 @@ from harness_worker import worker_main
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 
-MODELS = ("digits_cnn", "mobilenet_v2")
+MODELS = ("digits_cnn", "mobilenet_v2")  # the default list (``make bench``)
+#: run only when named in ``--models``: minilm_l6 (3 int32 inputs) adds minutes to a run.
+OPTIONAL_MODELS = ("minilm_l6",)
 #: runtime -> the converter whose artifact it runs (fp32).
 RUNTIMES = {"litert": "tflite-keras-fp32", "onnxruntime": "onnx-torch-fp32",
             "executorch": "executorch-xnnpack-fp32", "executorch-native": "executorch-xnnpack-fp32"}
 #: per model: calls per block, blocks per repeat, warm-up calls before each block.
 SIZES = {"digits_cnn": {"n": 400, "blocks": 6, "warmup": 20},
-         "mobilenet_v2": {"n": 8, "blocks": 30, "warmup": 3}}
+         "mobilenet_v2": {"n": 8, "blocks": 30, "warmup": 3},
+         # ~100 ms a call here (1 thread, load 5-7): 60 samples a side per repeat, ~50 s a repeat
+         "minilm_l6": {"n": 5, "blocks": 12, "warmup": 2}}
 
 
 # --- the orchestrator ------------------------------------------------------------------------------
@@ -70,27 +76,31 @@ def machine_info() -> dict[str, Any]:
             "note": "shared machine: other processes may run; see each repeat's loadavg"}
 
 
-def artifacts(model_id: str) -> dict[str, tuple[str, str]]:
-    """runtime -> (artifact path, inputs .npz) via the host's converters and input sets (cached)."""
+def artifacts(model_id: str) -> dict[str, tuple[str, str, list[dict[str, Any]]]]:
+    """runtime -> (artifact path, inputs .npz, the inputs' tensor specs as a deploy's request sends
+    them) via the host's converters and input sets (cached). A multi-input model's .npz holds
+    ``timing/<name>`` per input; the worker reads every one with the agent's ``load_inputs``."""
     import testbed_zoo
     from testbed import inputs
     from testbed.converters import registry
     from testbed.converters.cache import build
 
     model = testbed_zoo.load(model_id)
-    found: dict[str, tuple[str, str]] = {}
+    found: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
     for runtime, converter in RUNTIMES.items():
         art = build(registry.get(converter), model)
         if art.status != "ok":
             raise SystemExit(f"{model_id}: {converter} failed: {art.error}")
-        found[runtime] = (str(art.path), str(inputs.build(model, art.layout).path))
+        inset = inputs.build(model, art.layout)
+        found[runtime] = (str(art.path), str(inset.path), [t.to_wire() for t in inset.tensors])
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated; also: {', '.join(OPTIONAL_MODELS)}")
     parser.add_argument("--runtimes", default=",".join(RUNTIMES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="inference threads (0 = runtime default)")
@@ -101,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in models if m not in SIZES]
+    if unknown:
+        raise SystemExit(f"no SIZES entry for {', '.join(unknown)}: the bench runs {', '.join(SIZES)}")
     runtimes = [r for r in args.runtimes.split(",") if r]
     threads = args.threads or None
     bare_binary = None
@@ -119,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         arts = artifacts(model)
         for runtime in runtimes:
-            path, inputs = arts[runtime]
-            spec = {"runtime": runtime, "artifact": path, "inputs": inputs, "threads": threads,
+            path, inputs, tensors = arts[runtime]
+            spec = {"runtime": runtime, "artifact": path, "inputs": inputs, "tensors": tensors, "threads": threads,
                     "bare_binary": bare_binary, **SIZES[model]}
             repeats = []
             for i in range(args.repeats):
