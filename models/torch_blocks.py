@@ -100,8 +100,12 @@ def train_classifier(
     batch_size: int,
     seed: int,
     schedule_per_batch: bool = False,
+    head_weights: tuple[float, ...] | None = None,
 ) -> dict[str, np.ndarray]:
     """Train a fresh classifier on ``(x, y)`` deterministically with cross-entropy; returns its numpy state dict.
+
+    A model with several heads returns a tuple of logits and takes ``y`` as ``[N, heads]``: its loss
+    is the ``head_weights``-weighted sum of each head's cross-entropy (default: all 1).
 
     One torch thread, a forked global RNG seeded with ``seed`` (the caller's RNG state is left
     untouched) and a seeded shuffling generator make the result reproducible. ``make_model`` builds
@@ -122,7 +126,12 @@ def train_classifier(
             for start in range(0, len(xs), batch_size):
                 idx = order[start : start + batch_size]
                 optimiser.zero_grad()
-                loss = loss_fn(model(xs[idx]), ys[idx])
+                out = model(xs[idx])
+                if isinstance(out, tuple):
+                    weights = head_weights or (1.0,) * len(out)
+                    loss = sum(w * loss_fn(o, ys[idx, k]) for k, (o, w) in enumerate(zip(out, weights, strict=True)))
+                else:
+                    loss = loss_fn(out, ys[idx])
                 loss.backward()
                 optimiser.step()
                 if schedule_per_batch:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..frameworks import state_dict_to_numpy, torch_threads
+from ..torch_blocks import train_classifier
 
 TRAIN_SEED = 0
 EPOCHS = 10
@@ -48,26 +48,12 @@ def train(x: np.ndarray, y_digit: np.ndarray, y_loops: np.ndarray, seed: int = T
     """
     global TRAINING_RUNS
     TRAINING_RUNS += 1
-    with torch_threads(1), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = DigitsTwoHead(int(y_digit.max()) + 1, int(y_loops.max()) + 1)
-        optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=EPOCHS)
-        loss_fn = nn.CrossEntropyLoss()
-        xs = torch.tensor(np.asarray(x, dtype=np.float32))
-        digits = torch.tensor(np.asarray(y_digit, dtype=np.int64))
-        loops = torch.tensor(np.asarray(y_loops, dtype=np.int64))
-        shuffle = torch.Generator().manual_seed(seed)
-        model.train()
-        for _ in range(EPOCHS):
-            order = torch.randperm(len(xs), generator=shuffle)
-            for start in range(0, len(xs), BATCH_SIZE):
-                idx = order[start : start + BATCH_SIZE]
-                optimiser.zero_grad()
-                digit_logits, loops_logits = model(xs[idx])
-                loss = loss_fn(digit_logits, digits[idx]) + LOOPS_LOSS_WEIGHT * loss_fn(loops_logits, loops[idx])
-                loss.backward()
-                optimiser.step()
-            schedule.step()
-        model.eval()
-        return state_dict_to_numpy(model)
+    classes = (int(y_digit.max()) + 1, int(y_loops.max()) + 1)
+
+    def optimiser(model: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        adam = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+        return adam, torch.optim.lr_scheduler.CosineAnnealingLR(adam, T_max=EPOCHS)
+
+    return train_classifier(lambda: DigitsTwoHead(*classes), optimiser, x, np.stack([y_digit, y_loops], axis=1),
+                            x_dtype=np.float32, epochs=EPOCHS, batch_size=BATCH_SIZE, seed=seed,
+                            head_weights=(1.0, LOOPS_LOSS_WEIGHT))
