@@ -129,7 +129,10 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         runtime=runtime.name, runtime_version=runtime.version(), runner="python",
         threads=session.threads,
         settings={**session.settings, **isolation, "gc_disabled_while_timing": True,
-                  **({"input_casts": casts} if casts else {})},
+                  **({"input_casts": casts} if casts else {}),
+                  # the artifact takes its inputs in another order than the request lists them (a
+                  # signature sorted by name): they are fed by name, and the record says so
+                  **({"input_order": list(session.input_names)} if order != sorted(order) else {})},
         artifact_size_bytes=os.path.getsize(request["artifact_path"]),
         load_ms=load_ns / 1e6, first_inference_ms=first_ns / 1e6, warmup=control.warmup,
         iterations=control.min_runs, min_time_s=control.min_s, measurement=timed, power=power,

@@ -75,6 +75,7 @@ def _pte(w: np.ndarray, b: np.ndarray) -> bytes:
 
 
 BUILD = {"onnxruntime": _onnx, "litert": _tflite, "executorch": _pte}
+INPUT_ORDER: dict[str, list[str] | None] = {"onnxruntime": ["ids", "x"], "litert": ["ids", "x"], "executorch": None}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,8 @@ def test_two_inputs_of_mixed_dtypes_are_fed_by_name_or_position(
     result = run["result"]
     assert [t["name"] for t in result["input_tensors"]] == ["x", "ids"]
     assert [t["dtype"] for t in result["input_tensors"]] == ["float32", "int32"]
+    # the artifact's own input order, where it is not the request's (fed by name): the record says so
+    assert result["settings"].get("input_order") == INPUT_ORDER[runtime], result["settings"]
     np.testing.assert_allclose(decode_npy(result["timing_output_npy_b64"]).reshape(1, -1),
                                _expected(arrays["timing/x"], arrays["timing/ids"], w, b), rtol=1e-4, atol=1e-4)
     expected = _expected(arrays["eval/x"], arrays["eval/ids"], w, b)

@@ -61,6 +61,8 @@ tests/fixtures/records/vN.json, and ``records.upgrade`` reads each into the curr
             as the single entry (name ``output``, kind ``logits`` where it has a top-1 figure).
             ``input_dtype_changes``: inputs whose dtype the artifact changed (e.g. int64 ids fed as
             int32), ``{name: [model dtype, artifact dtype]}``; None when none changed or unknown.
+            ``settings.input_order``: the artifact's own input order where it differs from the
+            model's (a signature sorted by name; the inputs are fed by name).
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
