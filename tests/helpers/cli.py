@@ -20,3 +20,12 @@ def run_json(*args: str, timeout: float = 900) -> list[dict]:
     proc = run(*args, "--json", timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
+
+
+def ctrl_c_delivered() -> None:
+    """``preexec_fn`` of a CLI process a test interrupts: SIGINT back to its default. A shell starts
+    background jobs (``make test &``, ``nohup ... &``) with SIGINT ignored, children inherit that, and
+    Python then installs no KeyboardInterrupt handler: the Ctrl-C the test sends would do nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

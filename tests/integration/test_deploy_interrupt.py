@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers.cli import TESTBED, run, run_json
+from helpers.cli import TESTBED, ctrl_c_delivered, run, run_json
 from helpers.nightly import wait_for
 from testbed.store import Store
 
@@ -25,7 +25,8 @@ def test_ctrl_c_prints_what_was_measured_and_resume_finishes_only_the_rest() -> 
     store = Store()
     before = {r["id"] for r in store.run_summaries(1000)}
     proc = subprocess.Popen([TESTBED, "deploy", "--device", "local", "--model", "digits_cnn", *FAST],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=ctrl_c_delivered)
     try:
         run_id = wait_for(lambda: next((r["id"] for r in store.run_summaries(1000) if r["id"] not in before), None),
                           600, "the deploy's run to be stored", poll=0.5)

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers.cli import TESTBED
+from helpers.cli import TESTBED, ctrl_c_delivered
 from helpers.nightly import Lab, agent_processes, kill_group, make_lab, wait_for
 from testbed.store import Store
 
@@ -178,7 +178,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(lab: Lab) -> None:
     plan = lab.plan("nb-sigint", models=[lab.model("nb_steady", 2), lab.model("nb_resume", 8)],
                     threads=[1, 2], repeats=2)
     proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan)], env={**os.environ, **lab.env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_delivered)
     store = Store(lab.db)
     try:
         run = wait_for(lambda: next(iter(store.plan_runs("nb-sigint", limit=1)), None), 300, "the run to start")

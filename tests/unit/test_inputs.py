@@ -59,7 +59,8 @@ def test_every_variant_of_a_model_gets_the_same_file(model_id: str) -> None:
     model_ref = SimpleNamespace(**{k: getattr(model, k) for k in ("id", "eval_inputs", "parity_input_sets",
                                                                    "example_inputs", "source_hash",
                                                                    "spec")},
-                                references=lambda source, xs: calls.append(source) or [np.zeros(8)])
+                                references=lambda source, xs: calls.append(source) or [np.zeros(8)],
+                                user_inputs=None)
     refs: dict = {}
     torch_art = SimpleNamespace(source="pytorch", layout="NCHW")
     keras_art = SimpleNamespace(source="keras", layout="NCHW")
