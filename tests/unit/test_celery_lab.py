@@ -5,8 +5,11 @@ scheduled plan resumes first. The real broker, workers and Flower: tests/integra
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -154,3 +157,31 @@ def test_a_failed_plans_message_says_the_exit_code_the_run_and_its_output() -> N
                     "{'done': 3, 'skipped': 1}); output ends:\nboard b1: bad")
     assert celery_lab.failure_line({"plan": "p.yaml", "exit_code": 2, "run_id": None, "status": None, "counts": None,
                                     "tail": "no plan file p.yaml"}).startswith("plan p.yaml: exit 2 (usage or config error), no run;")
+
+
+def test_a_plans_process_is_interrupted_when_the_task_process_dies(tmp_path: Path) -> None:
+    """The task's `testbed run` gets Ctrl-C when its pool process is killed (terminated from Flower)."""
+    said = tmp_path / "child.txt"
+    run = ("import os, pathlib, sys, time\nout = pathlib.Path(sys.argv[1])\nout.write_text(f'started {os.getpid()}')\n"
+           "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    out.write_text('interrupted')\n")
+    parent = subprocess.Popen([sys.executable, "-c", "import sys; from testbed.engine.celery_lab import child; "
+                               "child([sys.executable, '-c', sys.argv[1], sys.argv[2]])", run, str(said)])
+    pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (said.is_file() and said.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state, _, pid_text = said.read_text().partition(" ")
+        assert state == "started"
+        pid = int(pid_text)
+        parent.kill()  # SIGKILL: no handler of the parent runs
+        parent.wait(10)
+        while said.read_text() != "interrupted" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert said.read_text() == "interrupted"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        if pid is not None and said.read_text() != "interrupted":
+            os.kill(pid, signal.SIGKILL)

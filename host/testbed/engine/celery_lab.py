@@ -206,11 +206,16 @@ def last_unfinished_run(plan: str, db: str | None) -> str | None:
 
 
 def _testbed(*args: str) -> tuple[int, str, str]:
-    """The testbed CLI in a subprocess, which Ctrl-C's when this process dies (a task terminated from
-    Flower, a controller shut down cold): its run is then interrupted, for the next run to resume."""
-    proc = subprocess.run([sys.executable, "-m", "testbed.cli", *args], capture_output=True, text=True,
-                          preexec_fn=_interrupted_with_parent, check=False)
+    """The testbed CLI in a subprocess (``child``)."""
+    proc = child([sys.executable, "-m", "testbed.cli", *args])
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def child(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``argv`` to its end, its output captured; it gets SIGINT (Ctrl-C) when this process dies (a task
+    terminated from Flower, a controller shut down cold): a `testbed run` is then interrupted, for the
+    next run of its plan to resume, instead of running on unseen."""
+    return subprocess.run(argv, capture_output=True, text=True, preexec_fn=_interrupted_with_parent, check=False)
 
 
 def _interrupted_with_parent() -> None:
