@@ -27,6 +27,12 @@ class Postgres:
     _as_user: list[str]
     _pg_ctl: str
 
+    @property
+    def socket_url(self) -> str:
+        """The same cluster through its unix socket (a process in another network namespace reaches it
+        through the shared filesystem; the server listens on 127.0.0.1 only)."""
+        return f"postgresql+psycopg://postgres@/postgres?host={self.datadir.parent / 'sock'}&port={self.port}"
+
     def stop(self) -> None:
         subprocess.run([*self._as_user, self._pg_ctl, "-D", str(self.datadir), "-m", "immediate", "-w", "stop"],
                        capture_output=True, timeout=60)

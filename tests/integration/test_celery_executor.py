@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +21,10 @@ import pytest
 import sqlalchemy as sa
 
 from helpers import postgres
+from helpers.celery_worker import Worker
 from helpers.cli import TESTBED
-from helpers.nightly import Lab, agent_processes, kill_group, make_lab, wait_for
+from helpers.nightly import Lab, agent_processes, make_lab, wait_for
+from helpers.redis import RedisServer, free_port
 from testbed.store import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.framework]
@@ -46,37 +43,13 @@ agent: {start_timeout_s: 25}
 VISIBILITY_S = 900  # above every cell's time limit; a restarted worker reclaims its board's cells at once
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server not found: run scripts/install-system-deps.sh (it installs redis-server)")
-    workdir = tempfile.mkdtemp(prefix="testbed-redis-")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-
-    def answers() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
+    server = RedisServer()
     try:
-        wait_for(answers, 30, "redis-server to answer PING", poll=0.1)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        proc.kill()
-        proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.close()
 
 
 @pytest.fixture(scope="module")
@@ -95,63 +68,6 @@ def lab(tmp_path: Path, redis_url: str, pg: postgres.Postgres) -> Lab:
     made.db = pg.url
     Store(pg.url)  # tables up to date before a test reads them
     return made
-
-
-class Worker:
-    """`testbed worker --boards BOARD` in its own session (so SIGKILL takes the whole worker)."""
-
-    def __init__(self, lab: Lab, board: str = "celery-local") -> None:
-        self.lines: list[str] = []
-        self.board = board
-        self.proc = subprocess.Popen([TESTBED, "worker", "--boards", board], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env={**os.environ, **lab.env},
-                                     start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        try:
-            wait_for(lambda: self.serving() or self._dead(), 180, f"the worker's 'serving board {board}' line",
-                     poll=0.2)
-        except AssertionError as exc:
-            self.kill()
-            raise AssertionError(f"{exc}; the worker said:\n{self.log()}") from None
-        assert not self._dead(), f"the worker exited {self.proc.returncode}:\n{self.log()}"
-        assert any(line.startswith(f"board {board}: ") for line in self.lines), self.log()  # its check
-
-    def serving(self) -> bool:
-        return any(line.startswith(f"serving board {self.board}") for line in self.lines)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def _dead(self) -> bool:
-        return self.proc.poll() is not None
-
-    def log(self) -> str:
-        return "\n".join(self.lines[-60:])
-
-    def kill(self) -> None:
-        """SIGKILL: the worker, its pool process and the board's agent (its own process group)."""
-        agents = agent_processes(self.proc.pid)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for agent in agents:
-            kill_group(agent)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self._dead():
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        except ProcessLookupError:
-            pass
 
 
 def _plan(lab: Lab, name: str, threads: list[int], board: str = "celery-local", cell_timeout_s: float = 10) -> Path:
@@ -174,7 +90,7 @@ def _results_per_cell(url: str, run_id: str) -> dict[str, tuple[str, int, int]]:
 
 
 def test_a_plan_runs_on_a_celery_worker_every_cell_once(lab: Lab) -> None:
-    worker = Worker(lab)
+    worker = Worker(lab.env)
     try:
         rc, out = lab.run_json("run", "--plan", str(_plan(lab, "celery-plan", [1, 2])), "--engine", "celery",
                                timeout=300)
@@ -198,7 +114,7 @@ def test_a_plan_fails_at_once_when_no_worker_serves_its_board(lab: Lab) -> None:
 
 
 def test_a_board_its_worker_cannot_reach_fails_only_its_cells_with_the_reason(lab: Lab) -> None:
-    worker = Worker(lab, "nb-offline")  # an SSH board on a closed port: served anyway, its check says why
+    worker = Worker(lab.env, "nb-offline")  # an SSH board on a closed port: served anyway, its check says why
     try:
         assert any(line.startswith("board nb-offline: NOT REACHABLE now") for line in worker.lines), worker.log()
         rc, out = lab.run_json("run", "--plan", str(_plan(lab, "celery-offline", [1], "nb-offline", 60)),
@@ -213,14 +129,14 @@ def test_a_board_its_worker_cannot_reach_fails_only_its_cells_with_the_reason(la
 
 
 def test_an_unreachable_broker_is_one_clear_error(lab: Lab) -> None:
-    lab.env["TESTBED_BROKER"] = f"redis://127.0.0.1:{_free_port()}/0"  # nobody listens there
+    lab.env["TESTBED_BROKER"] = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
     proc = lab.testbed("run", "--plan", str(_plan(lab, "celery-nobroker", [1])), "--engine", "celery", timeout=120)
     assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
     assert f"cannot reach the Celery broker {lab.env['TESTBED_BROKER']}" in proc.stderr, proc.stderr
 
 
 def test_a_worker_killed_mid_cell_is_restarted_and_the_cell_is_stored_once(lab: Lab) -> None:
-    worker = Worker(lab)
+    worker = Worker(lab.env)
     plan = _plan(lab, "celery-kill", [1, 2])
     proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan), "--engine", "celery", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **lab.env})
@@ -236,7 +152,7 @@ def test_a_worker_killed_mid_cell_is_restarted_and_the_cell_is_stored_once(lab: 
         finally:
             engine.dispose()
         worker.kill()
-        worker = Worker(lab)  # the same lab host again: it queues the abandoned cell again at once
+        worker = Worker(lab.env)  # the same lab host again: it queues the abandoned cell again at once
         assert any("1 cell(s) an earlier worker left unfinished are queued again" in line
                    for line in worker.lines), worker.log()
         stdout, stderr = proc.communicate(timeout=400)
