@@ -24,16 +24,24 @@ def lab() -> None:
               help="native: processes in a namespace, this machine's architecture. arm64: an emulated "
                    "aarch64 Debian board (qemu-system-aarch64, cortex-a72; image built once and cached, "
                    "needs root and a Debian mirror; timings labelled emulated).")
-def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
+@click.option("--hosts", type=click.IntRange(0, 63), default=0, show_default=True,
+              help="Stand-in lab hosts: K namespaces that own the boards (lab1..: host1 first), so only a "
+                   "process inside one reaches its boards (`ip netns exec NETNS testbed worker --boards "
+                   "tag:host1`). 0: the boards hang off this host.")
+def up(boards: int, cpu_quota: float | None, pin: bool, arch: str, hosts: int) -> None:
     """Bring up N virtual boards and write a profile for each."""
     from ..lab import lab as lab_mod
 
     try:
         with Console(stderr=True, highlight=False).status("starting") as status:
-            state = lab_mod.up(boards, cpu_quota=cpu_quota, pin=pin, arch=arch, progress=lambda m: status.update(m))
+            state = lab_mod.up(boards, cpu_quota=cpu_quota, pin=pin, arch=arch, hosts=hosts,
+                               progress=lambda m: status.update(m))
     except TestbedError as exc:
         fail(exc)
         return
+    for h in state.hosts:
+        mine = ", ".join(b.name for b in state.boards if b.lab_host == h.name)
+        click.echo(f"{h.name}: lab host, netns {h.netns}, boards {mine} (profiles tagged {h.name})")
     for b in state.boards:
         if b.emulated:
             click.echo(f"{b.name}: {b.board_ip} (netns {b.netns}, emulated aarch64, qemu pid {b.vm_pid}, "
@@ -42,7 +50,8 @@ def up(boards: int, cpu_quota: float | None, pin: bool, arch: str) -> None:
             continue
         click.echo(f"{b.name}: {b.board_ip} (netns {b.netns}, sshd pid {b.sshd_pid}"
                    + (f", cpu quota {b.cpu_quota:g}" if b.cpu_quota else "")
-                   + (f", cpu {b.cpus[0]}" if b.cpus else "") + f")  profile {b.profile}")
+                   + (f", cpu {b.cpus[0]}" if b.cpus else "") + (f", behind {b.lab_host}" if b.lab_host else "")
+                   + f")  profile {b.profile}")
     click.echo(f"profiles: {lab_mod.profiles_dir()} (found by id: --device lab1)")
     arm64 = any(b.emulated for b in state.boards)
     click.echo(f"next: testbed agent install --device {state.boards[0].name}   (boards reach nothing but this "

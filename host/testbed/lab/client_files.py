@@ -25,6 +25,9 @@ def write_client_files(root: Path, state: LabState) -> None:
     (root / "ssh_config").write_text("\n".join(config))
     for b in state.boards:
         notes = [f"netns {b.netns}", b.board_ip]
+        if b.lab_host:
+            host = next(h for h in state.hosts if h.name == b.lab_host)
+            notes.append(f"behind lab host {b.lab_host}: reached from its namespace {host.netns} only")
         if b.cpu_quota is not None:
             notes.append(f"cpu quota {b.cpu_quota:g}")
         if b.cpus:
@@ -49,7 +52,7 @@ agent:
   start_timeout_s: 60
   wheelhouse: {wheelhouse_dir()}   # the board reaches no index: install from this host folder
 runtimes: [litert, onnxruntime]
-tags: [lab, virtual]
+tags: [{', '.join(['lab', 'virtual', *([b.lab_host] if b.lab_host else [])])}]
 """)
 
 

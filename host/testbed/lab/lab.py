@@ -35,17 +35,23 @@ from ..errors import ConfigError
 from . import arm64_image, cgroup, client_files, net, processes, vm
 from .net import LabError
 from .processes import Progress
-from .state import Board, LabState, lab_dir, load_state, profiles_dir, save_state, state_path, wheelhouse_dir
+from .state import Board, LabHost, LabState, lab_dir, load_state, profiles_dir, save_state, state_path, wheelhouse_dir
 
-__all__ = ["Board", "LabState", "down", "lab_dir", "load_state", "profiles_dir", "status", "up", "wheelhouse_dir"]
+__all__ = ["Board", "LabHost", "LabState", "down", "lab_dir", "load_state", "profiles_dir", "status", "up",
+           "wheelhouse_dir"]
 
 
 # -- up -----------------------------------------------------------------------------------------
 def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str = "native",
-       progress: Progress = lambda m: None) -> LabState:
+       progress: Progress = lambda m: None, hosts: int = 0) -> LabState:
     arch = _board_arch(arch)
     if not 1 <= boards <= 63:
         raise ConfigError("--boards must be 1..63")
+    if not 0 <= hosts <= boards:
+        raise ConfigError(f"--hosts must be 0 (the boards hang off this host) to --boards ({boards})")
+    if hosts and arch != "native":
+        raise ConfigError("--hosts: lab hosts own native boards only (an emulated board's port forward "
+                          "runs in this host's namespace)")
     if cpu_quota is not None and not 0.01 <= cpu_quota <= (os.cpu_count() or 1):
         raise ConfigError(f"--cpu-quota must be between 0.01 and {os.cpu_count()} CPUs")
     net.check_tools()
@@ -84,16 +90,24 @@ def up(boards: int, cpu_quota: float | None = None, pin: bool = False, arch: str
                          cpu_quota=cpu_quota, pin=pin, added_unreachable_route=added)
         save_state(state)
         try:
+            for k in range(1, hosts + 1):
+                state.hosts.append(LabHost(name=f"host{k}", netns=f"tb-{lab_id}-host{k}"))
+                save_state(state)
+                progress(f"host{k}: namespace {state.hosts[-1].netns}")
+                net.add_lab_host(state.hosts[-1].netns)
             for i in range(1, boards + 1):
                 host_ip, board_ip = net.board_addresses(subnet, i)
                 name = f"lab{i}"
+                owner = state.hosts[(i - 1) * hosts // boards] if hosts else None  # contiguous: lab1, lab2 on host1
                 board = Board(name=name, index=i, netns=f"tb-{lab_id}-b{i}", veth=f"tb{lab_id}h{i}",
                               host_ip=host_ip, board_ip=board_ip, dir=str(root / "boards" / name),
-                              profile=str(profiles_dir() / f"{name}.yaml"), arch=arch)
+                              profile=str(profiles_dir() / f"{name}.yaml"), arch=arch,
+                              lab_host=owner.name if owner else None)
                 state.boards.append(board)
                 save_state(state)  # named before it exists: `lab down` finds a half-made board
-                progress(f"{name}: namespace {board.netns}, {board_ip}")
-                net.add_board(board.netns, board.veth, f"tb{lab_id}p{i}", host_ip, board_ip)
+                progress(f"{name}: namespace {board.netns}, {board_ip}" + (f", behind {owner.name}" if owner else ""))
+                net.add_board(board.netns, board.veth, f"tb{lab_id}p{i}", host_ip, board_ip,
+                              owner.netns if owner else None)
         except BaseException:
             _down_locked(state, progress)
             raise
@@ -161,6 +175,10 @@ def _down_locked(state: LabState, progress: Progress) -> None:
             if pid and processes.is_ours(pid, b.dir):
                 pids.add(pid)
         processes.kill_all(pids)
+    for h in state.hosts:  # a lab host's processes (its workers) before its boards go
+        if h.netns in net.namespaces():
+            progress(f"{h.name}: stopping processes")
+            processes.kill_all(set(net.netns_pids(h.netns)))
     for b in state.boards:
         progress(f"{b.name}: removing {b.netns}")
         net.remove_board(b.netns, b.veth)
@@ -169,6 +187,10 @@ def _down_locked(state: LabState, progress: Progress) -> None:
                 cgroup.remove(b.cgroup)
             except LabError as exc:
                 errors.append(str(exc))
+    for h in state.hosts:
+        progress(f"{h.name}: removing {h.netns}")
+        if h.netns in net.namespaces():
+            net.ip("netns", "del", h.netns, check=False)
     net.remove_unreachable_route_if_unused()
     if errors:
         raise LabError("; ".join(errors))
@@ -197,7 +219,7 @@ def status() -> list[dict]:
             "board": b.name, "netns": b.netns, "present": b.netns in present, "address": b.board_ip,
             "sshd_pid": pid, "sshd": bool(pid and processes.is_alive(pid)),
             "arch": "arm64 (emulated)" if b.emulated else platform.machine(), "vm_pid": b.vm_pid,
-            "listening": processes.listening(b.board_ip), "agent": agent and agent.get("version"),
+            "listening": processes.board_listening(b), "lab_host": b.lab_host, "agent": agent and agent.get("version"),
             "agent_pid": agent and agent.get("pid"),
             "cpu_quota": cgroup.quota_of(b.cgroup) if b.cgroup else None, "cpus": b.cpus,
             "profile": b.profile, "lab_id": state.lab_id,

@@ -143,17 +143,28 @@ def board_addresses(subnet: ipaddress.IPv4Network, index: int) -> tuple[str, str
     return str(ipaddress.ip_address(base + 1)), str(ipaddress.ip_address(base + 2))
 
 
-def add_board(netns: str, veth: str, peer: str, host_ip: str, board_ip: str) -> None:
+def add_board(netns: str, veth: str, peer: str, host_ip: str, board_ip: str, host_netns: str | None = None) -> None:
     """A namespace with ``eth0`` = ``board_ip/30`` (created as ``peer``, renamed inside), and its
-    veth peer ``veth`` = ``host_ip/30`` on this host."""
+    veth peer ``veth`` = ``host_ip/30`` on this host, or inside the lab host namespace ``host_netns``
+    (then only that namespace reaches the board)."""
     ip("netns", "add", netns)
     ip("link", "add", veth, "type", "veth", "peer", "name", peer, "netns", netns)
     ip("-n", netns, "link", "set", peer, "name", "eth0")
     ip("-n", netns, "addr", "add", f"{board_ip}/30", "dev", "eth0")
     ip("-n", netns, "link", "set", "lo", "up")
     ip("-n", netns, "link", "set", "eth0", "up")
-    ip("addr", "add", f"{host_ip}/30", "dev", veth)
-    ip("link", "set", veth, "up")
+    where: tuple[str, ...] = ()
+    if host_netns is not None:
+        ip("link", "set", veth, "netns", host_netns)
+        where = ("-n", host_netns)
+    ip(*where, "addr", "add", f"{host_ip}/30", "dev", veth)
+    ip(*where, "link", "set", veth, "up")
+
+
+def add_lab_host(netns: str) -> None:
+    """A lab host's namespace: loopback only until its boards' veth ends move in; no default route."""
+    ip("netns", "add", netns)
+    ip("-n", netns, "link", "set", "lo", "up")
 
 
 def remove_board(netns: str, veth: str) -> None:

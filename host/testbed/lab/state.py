@@ -27,6 +27,8 @@ class Board:
     arch: str = "native"  # native: processes in the namespace; arm64: a QEMU aarch64 guest
     vm_pid: int | None = None  # QEMU's PID (arm64 boards)
     boot_s: float | None = None  # how long the guest took to answer on SSH
+    lab_host: str | None = None  # the lab host (its namespace) the board hangs off; None: this host
+
 
     @property
     def emulated(self) -> bool:
@@ -42,6 +44,16 @@ class Board:
 
 
 @dataclass
+class LabHost:
+    """A stand-in lab host (``lab up --hosts K``): a namespace that owns its boards' veth ends, so only
+    a process inside it (``ip netns exec NETNS testbed worker ...``) reaches them. It has no link to
+    this host's network: its worker reaches the broker and the store through unix sockets."""
+
+    name: str  # host1, host2, ...
+    netns: str
+
+
+@dataclass
 class LabState:
     lab_id: str
     subnet: str
@@ -51,6 +63,7 @@ class LabState:
     pin: bool = False
     added_unreachable_route: bool = False
     boards: list[Board] = field(default_factory=list)
+    hosts: list[LabHost] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -58,7 +71,8 @@ class LabState:
     @classmethod
     def from_json(cls, data: dict) -> LabState:
         boards = [Board(**b) for b in data.pop("boards", [])]
-        return cls(**data, boards=boards)
+        hosts = [LabHost(**h) for h in data.pop("hosts", [])]
+        return cls(**data, boards=boards, hosts=hosts)
 
 
 def lab_dir() -> Path:
