@@ -9,7 +9,7 @@
 
 On the controller host, beside the board workers (``testbed worker``) of the lab hosts (docs/lab.md)::
 
-    celery -A testbed.engine.celery_lab worker -Q testbed.controller -c 1    runs the plans, one at a time
+    celery -A testbed.engine.celery_lab worker -Q testbed.controller -c 1 -n controller@%h    runs the plans
     celery -A testbed.engine.celery_lab beat -s /var/lib/testbed/celerybeat-schedule    sends them on time
     celery -A testbed.engine.celery_lab flower --port=5555 --basic-auth=USER:PASS        workers and tasks
 
