@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .table import agreement_cell, fmt_num
+from .deploy_columns import agreement_cell, fmt_num
 
 COLUMNS = ["Variant", "Format", "Source", "Quant", "Status", "Size (KB)", "Convert (s)",
            "Parity max|Δ|", "Agreement", "Accuracy (%)", "Delegated nodes", "Cached"]

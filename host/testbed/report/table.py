@@ -1,120 +1,137 @@
-"""The comparison table `testbed deploy` prints: one row per artifact, units in the headers."""
+"""The comparison table `testbed deploy` prints: one row per measured variant, units in the headers,
+and below it the variants that failed (one entry each, with the reason) and the notes that say how
+to read the figures.
+
+The table fits the console (a terminal's width, or ``$COLUMNS``): the default columns
+(``deploy_columns.DEFAULT``) drop their least important ones on a terminal too narrow for them and
+say which; headers stack their unit (and an ``est.`` caveat) under their name before that. The
+variant's name never wraps: the other columns give way.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-COLUMNS = [
-    ("Variant", "left"), ("Runtime", "left"), ("Status", "left"),
-    ("Size (KB)", "right"), ("Load (ms)", "right"), ("p50 (ms)", "right"), ("±CI (%)", "right"),
-    ("Target met", "left"), ("p90 (ms)", "right"), ("p99 (ms)", "right"), ("n", "right"),
-    ("Model mem (MB)", "right"), ("Peak RSS (MB)", "right"), ("Accuracy (%)", "right"),
-    ("Parity |Δ|", "right"), ("Agreement", "right"), ("Power (W)", "right"),
-    ("Energy (mJ/inf)", "right"), ("Cached", "left"),
-]
+from .deploy_columns import COLUMNS, CORE, DEFAULT, Column, default_columns, fmt_num
 
 
-#: Headers that may wrap onto two lines when the table is wider than the console.
-WRAPPABLE = ("Load (ms)", "Target met", "Model mem (MB)", "Parity |Δ|", "Agreement", "Cached")
-
-
-def fmt_num(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
-
-
-def row_cells(r: dict) -> list[str]:
-    lat = r.get("latency_ms") or {}
-    par = r.get("parity") or {}
-    ok = r["status"] == "ok"
-    return [
-        r["converter"], r["runtime"],
-        status_cell(r),
-        fmt_num(r["size_bytes"] / 1024 if r.get("size_bytes") else None, ".1f"),
-        fmt_num(r.get("load_ms"), ".1f"), fmt_num(lat.get("p50"), ".3f"),
-        fmt_num(lat.get("ci_pct"), ".2f"), target_cell(r.get("measurement")) if ok else "–",
-        fmt_num(lat.get("p90"), ".3f"),
-        fmt_num(lat.get("p99"), ".3f"), str(lat.get("n") or "–"),
-        fmt_num(r.get("model_memory_mb"), ".1f"), fmt_num(r.get("peak_rss_mb"), ".0f"),
-        fmt_num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f"),
-        fmt_num(par.get("max_abs_err"), ".1e"), agreement_cell(r),
-        *power_cells(r.get("power")),
-        "yes" if r.get("cached") else "no",
-    ]
-
-
-def agreement_cell(r: dict) -> str:
-    """The worst output's agreement with the source (``parity``): top-1 % for logits, the lowest
-    cosine similarity for embeddings (and the share of sample-pair similarity orderings kept), the
-    lowest IoU for boxes; the output's name when the model has
-    several (the JSON has them all: ``parity_outputs``)."""
-    par = r.get("parity") or {}
-    if par.get("cosine_min") is not None:  # and whether the pairs' similarity ranking holds
-        rank = par.get("rank_agreement")
-        cell = f"cos {par['cosine_min']:.4f}" + (f", rank {rank * 100:.0f} %" if rank is not None else "")
-    elif par.get("iou_min") is not None:
-        cell = f"IoU {par['iou_min']:.3f}"
-    elif par.get("top1_agreement") is not None:
-        cell = f"{par['top1_agreement'] * 100:.1f} %"
-    else:
-        return "–"
-    several = len(r.get("parity_outputs") or []) > 1
-    return f"{cell} {par['name']}" if several and par.get("name") else cell
-
-
-def status_cell(r: dict) -> str:
-    if r["status"] != "ok":
-        return "[red]failed[/]"
-    if (r.get("thermal") or {}).get("throttled"):
-        return "[yellow]throttled[/]"  # measured, but the board throttled (see the notes)
-    return "[green]ok[/]"
-
-
-def target_cell(m: dict | None) -> str:
-    """yes / NO against the CI target; MLPerf's VALID / INVALID under that preset; – without one."""
-    if not m:
-        return "–"
-    if m.get("mlperf"):
-        valid = m["mlperf"]["result"] == "VALID"
-        return "[green]VALID[/]" if valid else "[red]INVALID[/]"
-    if m.get("target_met") is None:
-        return "–"
-    return "[green]yes[/]" if m["target_met"] else "[red]NO[/]"
-
-
-def power_cells(power: dict | None) -> tuple[str, str]:
-    """Active watts and net energy per inference; estimates are marked 'est.' in the cell itself."""
-    if not power or power.get("active_w") is None:
-        return "–", "–"
-    mark = " est." if power.get("estimated") else ""
-    energy = power.get("energy_mj_per_inference")
-    if energy is not None and abs(energy) < 5e-7:
-        energy = 0.0  # float rounding of an idle-equals-active difference, not a figure
-    return (fmt_num(power["active_w"], ".2f") + mark, fmt_num(energy, ".3g") + mark)
-
-
-def render(rows: list[dict], title: str, console: Console) -> None:
-    table = Table(title=title, title_justify="left")
-    for name, justify in COLUMNS:
-        table.add_column(name, justify=justify,  # type: ignore[arg-type]
-                         no_wrap=name not in WRAPPABLE)
-    for r in rows:
-        table.add_row(*row_cells(r))
-    console.print(table)
-    failed = [r for r in rows if r["status"] != "ok"]
-    for r in failed:
-        console.print(f"[red]failed[/] {r['converter']} ({r['runtime']}): {r.get('error')}")
+def render(rows: list[dict], title: str, console: Console, columns: list[Column] | None = None) -> None:
+    """Print the title, the measured rows as a table of ``columns`` (None: the default set, fitted to
+    the console), the failed variants below it and the notes."""
+    console.print(Text(title, style="bold"))
+    measured = [r for r in rows if r["status"] == "ok"]
+    layout = fit(measured, columns, console.width) if measured else Layout()
+    for i, table in enumerate(layout.tables):
+        if i:
+            console.print()
+        console.print(table)
+    if layout.left_out:
+        console.print(f"Not shown for lack of width ({console.width} columns): "
+                      f"{', '.join(c.key for c in layout.left_out)}; --columns or --wide shows them.",
+                      highlight=False)
+    _failures(rows, console)
     _emulated_notes(rows, console)
     _percentile_notes(rows, console)
     _power_notes(rows, console)
     _measurement_notes(rows, console)
     _thermal_notes(rows, console)
-    console.print("Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n). "
-                  "±CI: half-width of the 95 % confidence interval of the median (order statistics, no "
-                  "distribution assumed), % of p50; Target met: whether it is within the run's target. "
-                  "Model mem: peak RSS while loading and running minus the worker with the runtime "
-                  "imported; Peak RSS: the whole measuring worker. Parity: against the source framework "
-                  "on the same inputs.")
+    legend = [text for key, text in LEGEND.items() if any(c.key in key.split("|") for c in layout.shown)]
+    if legend:
+        console.print("; ".join(legend) + ".", highlight=False)
+
+
+#: What the columns mean, printed below the table for the columns it shows ("a|b": either of them).
+LEGEND = {
+    "p50|p90|p99|n": "Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n)",
+    "ci": "±CI: half-width of the 95 % confidence interval of the median (order statistics, no distribution "
+          "assumed), % of p50",
+    "target": "Target met: whether ±CI is within the run's target",
+    "model-mem": "Model mem: peak RSS while loading and running minus the worker with the runtime imported",
+    "peak-rss": "Peak RSS: the whole measuring worker",
+    "parity|agreement": "Parity |Δ| (largest absolute difference) and Agreement (top-1 % for logits, the lowest "
+                        "cosine for embeddings, IoU for boxes): against the source framework on the same inputs",
+}
+
+
+@dataclass
+class Layout:
+    """The tables that show the measured rows, the columns they show, the default ones left out."""
+
+    tables: list[Table] = field(default_factory=list)
+    shown: list[Column] = field(default_factory=list)
+    left_out: list[Column] = field(default_factory=list)
+
+
+def fit(rows: list[dict], columns: list[Column] | None, width: int) -> Layout:
+    """The tables of ``rows`` within ``width``, and the default columns left out to get there.
+
+    One-line headers if they fit, else stacked ones. The default set then drops its lowest-priority
+    columns until it fits; columns the user chose (``--columns``, ``--wide``) are all kept: split
+    into several tables, each starting with the variant."""
+    if columns is None:
+        shown, left_out = default_columns(rows), list[Column]()
+        while (table := _within(rows, shown, width)) is None and len(shown) > CORE:
+            last = max((c for c in shown if DEFAULT.index(c.key) >= CORE), key=lambda c: DEFAULT.index(c.key))
+            shown = [c for c in shown if c is not last]
+            left_out.insert(0, last)
+        return Layout([table or build(rows, shown, stacked=True)], shown, left_out)
+    groups: list[list[Column]] = [[columns[0]]]
+    for column in columns[1:]:
+        if len(groups[-1]) > 1 and _within(rows, [*groups[-1], column], width) is None:
+            groups.append([columns[0]])
+        groups[-1].append(column)
+    return Layout([_within(rows, group, width) or build(rows, group, stacked=True) for group in groups], columns)
+
+
+def _within(rows: list[dict], columns: list[Column], width: int) -> Table | None:
+    """The table with one-line headers, or stacked ones, whichever first fits ``width``; None: neither."""
+    for stacked in (False, True):
+        table = build(rows, columns, stacked)
+        if natural_width(table) <= width:
+            return table
+    return None
+
+
+def build(rows: list[dict], columns: list[Column], stacked: bool = False) -> Table:
+    """The table itself: header parts on one line, or one per line (``stacked``)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    for column in columns:
+        parts = column.parts(rows)
+        table.add_column("\n".join(parts) if stacked else " ".join(parts), justify=column.justify,
+                         no_wrap=column.key == "variant", overflow="fold")
+    for cells in zip(*(column.cells(rows) for column in columns), strict=True):
+        table.add_row(*cells)
+    return table
+
+
+def natural_width(table: Table) -> int:
+    """How wide ``table`` is when nothing limits it."""
+    return Console(width=10_000).measure(table).maximum
+
+
+def row_cells(r: dict, columns: list[Column] = COLUMNS) -> list[str]:
+    """One record's cells (every column by default)."""
+    return [c.cells([r])[0] for c in columns]
+
+
+def _failures(rows: list[dict], console: Console) -> None:
+    """The variants that were not measured, below the table: the name, then the reason wrapped beside it."""
+    failed = [r for r in rows if r["status"] != "ok"]
+    if not failed:
+        return
+    console.print(f"[red]Failed[/] ({len(failed)} of {len(rows)} variants, not in the table):", highlight=False)
+    grid = Table.grid(padding=(0, 1), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for r in failed:
+        state = "" if r["status"] == "failed" else f" {r['status']}"
+        grid.add_row(Text(f"  {r['converter']} ({r['runtime']}{state}):"), Text(str(r.get("error") or "no reason")))
+    console.print(grid)
 
 
 def _emulated_notes(rows: list[dict], console: Console) -> None:
