@@ -55,11 +55,20 @@ def test_second_run_is_cached_and_sends_nothing(first_run: list[dict]) -> None:
     assert all(r["cached"] is True and r["bytes_sent"] == 0 for r in measured)
 
 
-def test_table_output_is_labelled() -> None:
-    proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "onnx", *FAST)
+def test_table_output_is_labelled_and_fits_the_terminal() -> None:
+    """The default table (one line per measured variant, units in the headers) within $COLUMNS: no
+    printed line wider, on stdout or stderr; with more room its headers take one line each."""
+    proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "onnx", *FAST,
+               env={"COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
-    for header in ("Variant", "p50 (ms)", "p99 (ms)", "Size (KB)", "Peak RSS (MB)", "Accuracy (%)"):
-        assert header in proc.stdout
+    assert max(len(line) for line in (proc.stdout + proc.stderr).splitlines()) <= 120, proc.stdout
+    for word in ("Variant", "Runtime", "p50", "p99", "Size", "(KB)", "(ms)", "Model", "Accuracy", "Agreement"):
+        assert word in proc.stdout, word
+    wide = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "onnx", "--sources", "pytorch",
+               *FAST, "--wide", env={"COLUMNS": "300"})
+    assert wide.returncode == 0, wide.stderr
+    for header in ("Variant", "p50 (ms)", "p99 (ms)", "Size (KB)", "Peak RSS (MB)", "Accuracy (%)", "Cached"):
+        assert header in wide.stdout
 
 
 def test_unknown_model_is_one_clear_line() -> None:
@@ -92,10 +101,11 @@ def test_power_is_shown_and_labelled(first_run: list[dict]) -> None:
         assert power["estimated"] is (power["sensor"] == "estimate")
         assert power["active_w"] is not None and power["missing_reason"] is None, power
     proc = run("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "tflite",
-               "--sources", "keras", *FAST)
+               "--sources", "keras", *FAST, "--columns", "power,energy")
     assert "Power (W)" in proc.stdout and "Energy (mJ/inf)" in proc.stdout
-    if first_run[0]["power"]["estimated"]:
-        assert "est." in proc.stdout and "ESTIMATED" in proc.stdout
+    if first_run[0]["power"]["estimated"]:  # said in the headers and the note under the table
+        assert "Power (W) est." in proc.stdout and "Energy (mJ/inf) est." in proc.stdout
+        assert "ESTIMATED" in proc.stdout
 
 
 def test_energy_per_inference_reproduced_by_hand_from_stored_samples(first_run: list[dict]) -> None:

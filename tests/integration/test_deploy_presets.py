@@ -17,7 +17,7 @@ ONE = ("--device", "local", "--model", "digits_cnn", "--formats", "onnx", "--sou
 
 
 def test_quick_preset_prints_n_p50_ci_and_target() -> None:
-    proc = run("deploy", *ONE, "--preset", "quick")
+    proc = run("deploy", *ONE, "--preset", "quick", "--wide", env={"COLUMNS": "300"})  # every column, on one line
     assert proc.returncode == 0, proc.stderr
     for header in ("n", "p50 (ms)", "±CI (%)", "Target", "Model", "Peak RSS (MB)"):
         assert header in proc.stdout

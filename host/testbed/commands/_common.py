@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -14,10 +15,25 @@ from ..errors import TestbedError
 err_console = Console(stderr=True, highlight=False)
 
 
-def out_console() -> Console:
-    """Tables are wide: when stdout is not a terminal (a file, CI log), do not wrap them at 80 columns."""
-    console = Console()
-    return console if console.is_terminal else Console(width=240)
+def out_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """The console for tables and notes (stdout, stderr or ``file``): a terminal's width, or ``$COLUMNS``
+    where it is set. A file or pipe without ``$COLUMNS`` (a CI log) is not wrapped at rich's 80
+    columns but at 240."""
+    console = Console(file=file, stderr=stderr)
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console
+    return Console(file=file, stderr=stderr, width=240)
+
+
+def one_line(update: Callable[[Any], object], console: Console) -> Callable[[str], None]:
+    """A status line's ``update`` for plain text: shown as is (not as markup) and cut to one line of
+    ``console``, so a long variant name or reason does not wrap the spinner's line."""
+    from rich.text import Text
+
+    def show(text: str) -> None:
+        room = max(console.width - 3, 10)  # the spinner and its space
+        update(Text(text if len(text) <= room else text[:room - 1] + "…"))
+    return show
 
 
 def fail(exc: TestbedError) -> None:

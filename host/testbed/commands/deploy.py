@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
 from ..errors import TestbedError
-from ._common import err_console, fail, model_input_options, out_console, split, with_inputs
+from ..report.deploy_columns import DEFAULT, names
+from ._common import fail, model_input_options, one_line, out_console, split, with_inputs
 
 
 @click.command()
@@ -36,6 +37,11 @@ from ._common import err_console, fail, model_input_options, out_console, split,
                    "board's only power source is an estimate; without it an estimate is reported as not sampled.")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
+@click.option("--columns", "columns_spec", metavar="A,B,...",
+              help=f"The table's columns, after the variant: {names()}. Default: {names(DEFAULT)} (fits 120 "
+                   "terminal columns; status, energy and accuracy are left out when they say nothing for any variant, "
+                   "and on a narrower terminal the last ones give way).")
+@click.option("--wide", is_flag=True, help="Show every column (split into several tables on a narrow terminal).")
 @click.option("--resume", "resume_id", metavar="RUN",
               help="Finish an interrupted deploy (`testbed runs`): measure only its missing variants.")
 @model_input_options
@@ -43,7 +49,8 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
            preset: str | None, iterations: int | None, warmup: int | None, threads: int | None,
            timeout_s: float | None, db: str | None,
            as_json: bool, profile_ops: bool = False, power_windows: bool = False,
-           resume_id: str | None = None, input_shapes: tuple[str, ...] = (), inputs_file: str | None = None) -> None:
+           resume_id: str | None = None, input_shapes: tuple[str, ...] = (), inputs_file: str | None = None,
+           columns_spec: str | None = None, wide: bool = False) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare. Exit status:
     0 every variant ran (failed rows included), 3 interrupted or unfinished (resumable), 2 an error."""
     from .. import profiles
@@ -54,6 +61,7 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
     from ..engine.ui import StatusUI
     from ..paths import home
     from ..quiet import tool_output_to
+    from ..report.deploy_columns import select
     from ..report.table import render
     from ..store import Store
 
@@ -61,6 +69,7 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         raise click.UsageError("give --device and --model, or --resume RUN alone")
     log = home() / "logs" / "tools.log"
     try:
+        columns = select(columns_spec, wide)  # a wrong name fails now, not after the measurements
         model_id = with_inputs(model_id, input_shapes, inputs_file)
         store = Store(db)
         opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
@@ -68,39 +77,45 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
                              profile_ops=profile_ops, power_windows=power_windows)
         profile = profiles.load(device) if device else None
         with tool_output_to(log) as ui:
-            ui_console = Console(file=ui, highlight=False)
+            ui_console = out_console(file=ui)
             with ui_console.status("starting") as status:
-                run_ui = StatusUI(status.update, lambda text: ui_console.print(text, highlight=False, soft_wrap=True))
+                update = one_line(status.update, ui_console)
+                run_ui = StatusUI(update, lambda text: ui_console.print(text, highlight=False))
                 options = Options(ui=run_ui)
                 outcome: DeployOutcome
                 if resume_id:
-                    model_id, outcome = resume_deploy(resume_id, store, status.update, run_options=options)
+                    model_id, outcome = resume_deploy(resume_id, store, update, run_options=options)
                 else:
                     assert profile is not None and model_id is not None
-                    outcome = run_deploy(profile, model_id, opts, store, progress=status.update, device=device,
+                    outcome = run_deploy(profile, model_id, opts, store, progress=update, device=device,
                                          run_options=options)
     except TestbedError as exc:
         fail(exc)
         return
     board = outcome.rows[0]["device"] if outcome.rows else (profile.id if profile else "?")
-    _show(outcome, as_json, f"{model_id} on {board}  (run {outcome.run_id}, stored in {store.url})", render)
+    _show(outcome, as_json, f"{model_id} on {board}  (run {outcome.run_id}, stored in {store.url})",
+          lambda rows, title, console: render(rows, title, console, columns), log)
     if outcome.status != "done" or outcome.unfinished:
         sys.exit(3)
 
 
-def _show(outcome: Any, as_json: bool, title: str, render: Any) -> None:
-    """The rows (a table, or the records as JSON), the notes, and what is missing and how to finish it."""
+def _show(outcome: Any, as_json: bool, title: str, render: Any, log: Path) -> None:
+    """The rows (a table, or the records as JSON), the notes, and what is missing and how to finish it:
+    on stderr, wrapped to the terminal's width like the table."""
     if as_json:
         click.echo(json.dumps(outcome.rows, indent=2))
     elif outcome.rows:
         render(outcome.rows, title, out_console())
+    err = out_console(stderr=True)
     for note in outcome.notes:
-        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        err.print(f"note: {note}", highlight=False)
     failed = sum(r["status"] != "ok" for r in outcome.rows)
     if failed:
-        err_console.print(f"{failed} of {len(outcome.rows)} variants failed or were not run (see rows)")
+        where = "their reasons in the records" if as_json else "listed with their reasons under the table"
+        err.print(f"{failed} of {len(outcome.rows)} variants failed or were not run ({where}; the tools' own "
+                  f"output is in {log})", highlight=False)
     if outcome.status != "done" or outcome.unfinished:
         why = "interrupted" if outcome.status != "done" else "unfinished (the board was lost)"
-        err_console.print(f"{why}: {len(outcome.rows)} variant(s) shown, {outcome.unfinished} not measured; "
-                          f"run {outcome.run_id}: `testbed deploy --resume {outcome.run_id}` measures the rest",
-                          highlight=False, soft_wrap=True)
+        err.print(f"{why}: {len(outcome.rows)} variant(s) shown, {outcome.unfinished} not measured "
+                  f"(run {outcome.run_id}); to measure the rest:", highlight=False)
+        err.print(f"  testbed deploy --resume {outcome.run_id}", highlight=False, soft_wrap=True)
