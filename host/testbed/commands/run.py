@@ -55,10 +55,14 @@ def run(plan_path: str | None, resume_id: str | None, baseline: str | None, list
                           "(`testbed compare` judges against any run)"))
         return
     try:
-        store = Store(db)
         plan = load_plan(plan_path) if plan_path else None
         if plan is not None and engine is not None:
             plan.engine = engine  # type: ignore[assignment]  # click.Choice: one of the Literal's values
+        if plan is not None and plan.engine == "celery" and not db:
+            from ..engine.celery_app import lab_db
+
+            db = lab_db()  # $TESTBED_DB, else the lab file's db: the store the workers write to
+        store = Store(db)
         with tool_output_to(home() / "logs" / "tools.log") as ui_file:
             from rich.console import Console
 

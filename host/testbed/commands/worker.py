@@ -1,4 +1,5 @@
-"""`testbed worker --boards ID[,ID]`: the Celery worker of one lab host, for the boards attached to it."""
+"""`testbed worker --boards ID|tag:NAME[,...] [--convert N]`: the Celery worker of one lab host, for the
+boards attached to it and, optionally, the lab's conversion queue."""
 
 from __future__ import annotations
 
@@ -9,37 +10,46 @@ from typing import Any
 
 import click
 
-from ..errors import TestbedError
+from ..errors import ConfigError, TestbedError
 from ._common import fail, split
 
 
 @click.command()
-@click.option("--boards", required=True, metavar="ID[,ID]", help="Profile ids of the boards this host serves.")
+@click.option("--boards", metavar="ID|tag:NAME[,...]",
+              help="The boards this host serves: profile ids, or tag:NAME for every profile with that tag.")
+@click.option("--convert", type=click.IntRange(1, 64), metavar="N",
+              help="Also serve the lab's conversion queue (testbed.convert), N conversions at once "
+                   "(each a process with the frameworks, ~2 GB).")
 @click.option("--db", help="The lab's shared results store (default: $TESTBED_DB, the lab file).")
 @click.option("--broker", help="The Celery broker, redis://HOST:6379/0 (default: $TESTBED_BROKER, the lab file).")
 @click.option("--no-check", is_flag=True, hidden=True, help="Skip the boards' check (a child of a checked worker).")
-def worker(boards: str, db: str | None, broker: str | None, no_check: bool) -> None:
+def worker(boards: str | None, convert: int | None, db: str | None, broker: str | None, no_check: bool) -> None:
     """Serve BOARDS' queues (board.<id>) for `testbed run --engine celery`: one cell at a time per board.
     Each board is checked first (health, agent version); one that fails still gets its queue, and its
-    cells fail with the reason. SIGTERM / Ctrl-C: the cell in flight is finished first; a worker killed
-    (SIGKILL, a host gone) leaves it to the broker, which hands it out again after its visibility timeout."""
-    from .. import profiles
-    from ..engine.celery_app import build_app, queue_of, reclaim, serve, settings
+    cells fail with the reason. Artifacts come from the store (converted once for the lab). SIGTERM /
+    Ctrl-C: the cell in flight is finished first; a worker killed (SIGKILL, a host gone) leaves it to
+    the broker, and the next worker of that board takes it up at its start."""
+    from ..engine.celery_app import build_app, queue_of, reclaim, serve, serve_conversions, settings
 
-    ids = split(boards) or []
     try:
         lab = settings(broker, db)
-        found = [profiles.load(board) for board in ids]
+        found = _boards(split(boards) or [])
+        if not no_check:
+            _check_services(lab)
     except TestbedError as exc:
         fail(exc)
         return
-    if not found:
-        fail(TestbedError("--boards names no board"))
+    if not found and convert is None:
+        fail(TestbedError("nothing to serve: give --boards ID|tag:NAME (the boards attached to this host) "
+                          "and/or --convert N (the lab's conversions)"))
         return
     if not no_check:
+        if not lab.db:
+            _say("no TESTBED_DB (nor --db, nor the lab file's db): this worker stores into SQLite under "
+                 "$TESTBED_HOME, right only beside a controller on this host with the same TESTBED_HOME")
         for profile in found:
             _say(f"board {profile.id}: {_check(profile)}")
-    if len(found) == 1:
+    if len(found) == 1 and convert is None:
         board = found[0].id
 
         def ready(sender: Any = None, **_: Any) -> None:
@@ -55,7 +65,48 @@ def worker(boards: str, db: str | None, broker: str | None, no_check: bool) -> N
             _say(f"board {board}: {again} cell(s) an earlier worker left unfinished are queued again")
         serve(app, board, ready)
         return
-    sys.exit(_one_process_per_board([p.id for p in found], lab.broker or "", lab.db))
+    if not found and convert is not None:
+        def converting(sender: Any = None, **_: Any) -> None:
+            _say(f"serving the conversion queue testbed.convert ({convert} at once) as "
+                 f"{getattr(sender, 'hostname', '?')}")
+
+        serve_conversions(build_app(lab), convert, converting)
+        return
+    sys.exit(_one_process_each([p.id for p in found], convert, lab.broker or "", lab.db))
+
+
+def _boards(names: list[str]) -> list[Any]:
+    """The profiles named: ids, and ``tag:NAME`` for every profile carrying that tag (each once)."""
+    from .. import profiles
+
+    found: dict[str, Any] = {}
+    for name in names:
+        if not name.startswith("tag:"):
+            profile = profiles.load(name)
+            found.setdefault(profile.id, profile)
+            continue
+        tag = name[4:]
+        tagged = [p for _, p in profiles.all_profiles() if not isinstance(p, ConfigError) and tag in p.tags]
+        if not tagged:
+            raise ConfigError(f"--boards {name}: no profile has the tag '{tag}' ("
+                              "`testbed devices` lists the profiles and their tags)")
+        for profile in tagged:
+            found.setdefault(profile.id, profile)
+    return list(found.values())
+
+
+def _check_services(lab: Any) -> None:
+    """The store and the broker answer, else one ConfigError naming the one that does not."""
+    from ..engine.celery_app import build_app
+    from ..errors import first_line
+    from ..store import Store
+
+    Store(lab.db)  # ConfigError: cannot open results store URL: ...
+    try:
+        with build_app(lab).connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:  # kombu's OperationalError and the socket errors under it
+        raise ConfigError(f"cannot reach the Celery broker {lab.broker}: {first_line(exc)}") from exc
 
 
 def _say(line: str) -> None:
@@ -80,10 +131,14 @@ def _check(profile: Any) -> str:
             transport.close()
 
 
-def _one_process_per_board(boards: list[str], broker: str, db: str | None) -> int:
-    """A Celery worker process per board (each: concurrency 1, its own queue); stop them together."""
-    base = [sys.executable, "-m", "testbed.cli", "worker", "--no-check", "--broker", broker]
-    procs = [subprocess.Popen([*base, *(["--db", db] if db else []), "--boards", b]) for b in boards]
+def _one_process_each(boards: list[str], convert: int | None, broker: str, db: str | None) -> int:
+    """A Celery worker process per board (each: concurrency 1, its own queue) and one for the conversion
+    queue; stop them together."""
+    base = [sys.executable, "-m", "testbed.cli", "worker", "--no-check", "--broker", broker,
+            *(["--db", db] if db else [])]
+    procs = [subprocess.Popen([*base, "--boards", b]) for b in boards]
+    if convert is not None:
+        procs.append(subprocess.Popen([*base, "--convert", str(convert)]))
 
     def forward(signum: int, _frame: Any) -> None:
         for p in procs:

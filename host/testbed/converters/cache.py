@@ -235,3 +235,38 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def exported(artifact: Artifact) -> tuple[str, dict[str, Any], bytes] | None:
+    """(cache key, meta.json, bytes) of an ok cached artifact, to share with other hosts; None when the
+    artifact is not an intact cache entry."""
+    if artifact.status != "ok" or artifact.path is None:
+        return None
+    entry = artifact.path.parent
+    if _load_entry(entry) is None:
+        return None
+    meta = json.loads((entry / META_FILE).read_text())
+    return str(meta["key"]), meta, artifact.path.read_bytes()
+
+
+def install(key: str, meta: dict[str, Any], data: bytes) -> Artifact | None:
+    """Put an artifact another host converted into this host's cache under ``key`` (its bytes checked
+    against the meta's sha256 first); the cached Artifact, or None when the bytes do not match."""
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256") or meta.get("cache_format") != CACHE_FORMAT_VERSION:
+        return None
+    root = cache_dir("artifacts")
+    entry = root / key
+    hit = _load_entry(entry)
+    if hit is not None:
+        return hit
+    tmp = root / f"{_TMP_PREFIX}{key[:16]}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        meta = {**meta, "path": Path(str(meta["path"])).name}  # a file name, never a path out of the entry
+        (tmp / meta["path"]).write_bytes(data)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        _publish(tmp, entry)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _load_entry(entry)

@@ -3,6 +3,7 @@
     LabSettings / settings()   broker, store and visibility timeout: the environment over a lab file
     build_app(settings)        a Celery app: Redis broker, the run's store as result backend
     run_cell(run_id, cell_id)  the task: ONE cell on a board this worker owns (``board.BoardWorker``)
+    convert(model, converter)  the task: one artifact for the lab (``lab_artifacts.obtain``), queue testbed.convert
     reclaim(app, board)        before serving: one worker per board; its queue's abandoned cells again
     serve(app, board)          a Celery worker for one board's queue, one cell at a time
 
@@ -43,6 +44,8 @@ from ..store.rows import _now, result_row, rowcount
 from ..store.schema import PlanCell
 
 TASK = "testbed.run_cell"
+CONVERT_TASK = "testbed.convert"
+CONVERT_QUEUE = "testbed.convert"  # the lab's conversions: `testbed worker --convert N` on any host
 QUEUE_PREFIX = "board."
 
 
@@ -56,6 +59,9 @@ class LabSettings(BaseModel):
     visibility_timeout_s: float = Field(default=14400.0, gt=0)  # above the longest cell (and its time limit)
     prepare_s: float = Field(default=600.0, ge=0)  # a cell's host work before its board: model, references,
     # a conversion when the worker's cache lacks the artifact ($TESTBED_CELL_PREPARE_S); in its time limit
+    worker_gone_s: float = Field(default=600.0, gt=0)  # a board no worker has served this long: its waiting
+    # cells are marked error (resumable) instead of waiting for ever ($TESTBED_WORKER_GONE_S)
+    nightly: list[Any] = []  # Celery beat's schedule ({plan, cron} entries), validated by celery_lab.nightly
 
 
 def queue_of(device: str) -> str:
@@ -69,27 +75,43 @@ def lab_file() -> Path:
     return Path(os.environ.get("TESTBED_LAB") or home() / "lab.yaml")
 
 
+def _from_file(path: Path) -> LabSettings:
+    """The lab file's settings (none when it does not exist); a bad one is a ConfigError naming the key."""
+    if not path.is_file():
+        return LabSettings()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return LabSettings.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"lab file {path}: not YAML: {str(exc).splitlines()[0]}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        keys = ", ".join(LabSettings.model_fields)
+        raise ConfigError(f"lab file {path}: key '{key}': {err['msg']} (the keys: {keys})") from exc
+
+
+def lab_db() -> str | None:
+    """The lab's shared store: ``$TESTBED_DB``, else the lab file's ``db`` (None: neither)."""
+    return os.environ.get("TESTBED_DB") or _from_file(lab_file()).db
+
+
 def settings(broker: str | None = None, db: str | None = None) -> LabSettings:
     """The arguments, else the environment, else the lab file; a missing broker is a ConfigError."""
     path = lab_file()
-    data: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-            found = LabSettings.model_validate(data)
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ConfigError(f"lab file {path}: {str(exc).splitlines()[0]}") from exc
-    else:
-        found = LabSettings()
+    found = _from_file(path)
     env = os.environ
     visibility, prepare = env.get("TESTBED_VISIBILITY_TIMEOUT_S"), env.get("TESTBED_CELL_PREPARE_S")
+    gone = env.get("TESTBED_WORKER_GONE_S")
     try:
         chosen = LabSettings(broker=broker or env.get("TESTBED_BROKER") or found.broker,
                              db=db or env.get("TESTBED_DB") or found.db,
                              visibility_timeout_s=float(visibility) if visibility else found.visibility_timeout_s,
-                             prepare_s=float(prepare) if prepare else found.prepare_s)
+                             prepare_s=float(prepare) if prepare else found.prepare_s,
+                             worker_gone_s=float(gone) if gone else found.worker_gone_s, nightly=found.nightly)
     except (ValueError, ValidationError) as exc:
-        raise ConfigError(f"TESTBED_VISIBILITY_TIMEOUT_S / TESTBED_CELL_PREPARE_S: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError("TESTBED_VISIBILITY_TIMEOUT_S / TESTBED_CELL_PREPARE_S / TESTBED_WORKER_GONE_S: "
+                          f"{str(exc).splitlines()[0]}") from exc
     if not chosen.broker:
         raise ConfigError(f"no Celery broker: give --broker redis://HOST:6379/0, set TESTBED_BROKER, "
                           f"or write 'broker:' in the lab file {path}")
@@ -108,6 +130,10 @@ def build_app(lab: LabSettings) -> Any:
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         task_track_started=True, task_serializer="json", result_serializer="json", accept_content=["json"],
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False, worker_redirect_stdouts=False,
+        # the broker restarted mid-cell: the cell goes on (its board and the store do not need the broker);
+        # its message, unacknowledged in the broker's append-only file, meets a stored cell if redelivered
+        worker_cancel_long_running_tasks_on_connection_loss=False, broker_connection_retry=True,
+        broker_connection_max_retries=None,
         broker_transport_options={"visibility_timeout": lab.visibility_timeout_s,
                                   "unacked_restore_interval": sweep, "unacked_restore_throttle": 1},
     )
@@ -117,7 +143,26 @@ def build_app(lab: LabSettings) -> Any:
         """The cell's final state (a redelivered cell that is finished: its stored state)."""
         return run_cell(run_id, cell_id, store_for(lab.db))
 
+    @app.task(name=CONVERT_TASK, bind=True)
+    def convert_task(task: Any, model_ref: str, converter: str) -> dict[str, Any]:
+        """One artifact for the whole lab: this host's cache, the store, else converted here and stored."""
+        return convert(model_ref, converter, store_for(lab.db))
+
     return app
+
+
+def convert(model_ref: str, converter: str, store: Store) -> dict[str, Any]:
+    """The artifact's fields (``Artifact.to_dict``; a failed conversion is a failed artifact, not an error)."""
+    import testbed_zoo
+
+    from .lab_artifacts import obtain
+
+    art = obtain(store, converter, testbed_zoo.load(model_ref), say=_say)
+    return art.to_dict()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 _stores: dict[tuple[int, str | None], OnceStore] = {}
@@ -160,9 +205,9 @@ def run_cell(run_id: str, cell_id: int, store: Store) -> str:
     import testbed_zoo
 
     from .. import profiles
-    from ..converters.cache import build, lookup
     from .board import BoardWorker
     from .context import RunContext
+    from .lab_artifacts import obtain
     from .plan import from_dict
     from .ui import LineUI
 
@@ -175,10 +220,15 @@ def run_cell(run_id: str, cell_id: int, store: Store) -> str:
         raise ConfigError(f"run {run_id} has no cell {cell_id}")
     if cell.state in FINISHED:
         return cell.state
+    if run.status != "running":  # a message handed out again after its run ended: nobody waits for it, and
+        return f"not run: its run is {run.status}"  # `--resume` of the run sends the cell again
     plan = from_dict(run.plan, where=f"plan stored with run {run_id}")
     model = testbed_zoo.load(cell.model)
-    art = lookup(cell.converter, model) or build(cell.converter, model)  # the controller's cache, else here
-    ctx = RunContext(store=store, run_id=run_id, plan=plan, holder=f"{socket.gethostname()}:{os.getpid()}:{run_id}",
+    art = obtain(store, cell.converter, model, say=_say)  # this host's cache, the lab's store, else here
+    # the lease's holder is this lab host's worker of the board in this run, not a process: a worker killed
+    # mid-cell and started again (one worker per board: ``reclaim``) gets its board's live lease back
+    holder = f"{socket.gethostname()}:{queue_of(cell.device)}:{run_id}"
+    ctx = RunContext(store=store, run_id=run_id, plan=plan, holder=holder,
                      models={cell.model: model}, artifacts={(cell.model, cell.converter): art},
                      refs={cell.model: {}}, ui=LineUI(Console(stderr=True, highlight=False)))
     worker = BoardWorker(ctx, profiles.load(cell.device), [cell])
@@ -214,6 +264,18 @@ def reclaim(app: Any, board: str) -> int:
         for tag in mine:
             channel.qos.restore_by_tag(bytes_to_str(tag), client)
     return len(mine)
+
+
+def serve_conversions(app: Any, concurrency: int, ready: Any = None) -> None:
+    """A Celery worker for the lab's conversion queue: ``concurrency`` conversions at once (each a
+    process that imports the frameworks: ~2 GB)."""
+    from celery.signals import worker_ready
+
+    if ready is not None:
+        worker_ready.connect(ready, weak=False)
+    app.worker_main(["worker", "-Q", CONVERT_QUEUE, "-c", str(concurrency), "-P", "prefork",
+                     "-n", f"convert.{os.getpid()}@{socket.gethostname()}", "--without-gossip", "--without-mingle",
+                     "-O", "fair", "-l", "INFO"])
 
 
 def serve(app: Any, board: str, ready: Any = None) -> None:

@@ -10,7 +10,11 @@ the shared store. The same four methods as ``executor.ThreadExecutor``; the engi
 * **Futures** resolve from the store: the cell's row reaches a final state (done, failed, error,
   skipped). A task that failed without storing its cell (its time limit, a bug) marks the cell
   ``error`` with the task's exception. A task whose worker died stays queued: Redis hands it out
-  again (``acks_late``), so its future waits.
+  again (``acks_late``), so its future waits - unless no worker serves the board's queue for
+  ``worker_gone_s``: then its cells are marked ``error`` with the command that fixes it (resumable).
+* **Conversions** (``conversions()``, which the engine asks for): once for the whole lab, on the
+  conversion queue when a `testbed worker --convert N` serves it, else on this host; every artifact
+  lands in the store, and a board's worker fetches it from there by its cache key (``lab_artifacts``).
 * **abort** (Ctrl-C) revokes every unfinished task; the cells stay as they are, for ``--resume``.
 """
 
@@ -23,8 +27,11 @@ from typing import Any
 
 from ..errors import ConfigError, first_line
 from ..profiles import Profile
-from .celery_app import TASK, build_app, queue_of, settings
+from .artifacts import Pair, Progress
+from .celery_app import CONVERT_QUEUE, TASK, build_app, queue_of, settings
+from .celery_conversions import LabConversions
 from .context import RunContext
+from .lab_artifacts import SharedConversions
 from .plan import Plan, deploy_options
 from .request import effective_measure
 
@@ -33,6 +40,7 @@ SLACK_S = 15.0  # per cell, over its timeouts: artifact lookup, transfer, lease,
 HARD_AFTER_S = 10.0  # the hard time limit kills the worker's process this long after the soft one
 POLL_S = 0.5
 TASK_POLL_S = 2.0  # how often failed tasks (nothing stored) are looked for
+WORKER_POLL_S = 15.0  # how often the boards' queues are checked for a worker (``LabSettings.worker_gone_s``)
 
 
 def cell_time_limit(plan: Plan, profile: Profile, cell: Any) -> float:
@@ -59,10 +67,12 @@ class CeleryExecutor:
         self.devices = sorted({c.device for c in cells if c.device in self.profiles})
         self.limits = {c.id: self._limit(c) for c in cells if c.device in self.profiles}
         self._check_broker()
+        self._convert_served = False
         self._unserved = self._mark_unserved(cells)
         self._lock = threading.Lock()
         self._waiting: dict[int, tuple[Any, Future[str], Any]] = {}  # cell id -> (cell, future, AsyncResult)
         self._closed = threading.Event()
+        self._last_served: dict[str, float] = {}  # device -> when a worker last served its queue
         self._poller = threading.Thread(target=self._poll, name="celery-poll", daemon=True)
         self._poller.start()
 
@@ -87,6 +97,7 @@ class CeleryExecutor:
         """Boards no worker consumes the queue of: marked bad, their cells skipped (resumable)."""
         replies = self.app.control.inspect(timeout=3.0).active_queues() or {}
         served = {q.get("name") for queues in replies.values() for q in queues or []}
+        self._convert_served = CONVERT_QUEUE in served
         unserved = {d for d in self.devices if queue_of(d) not in served}
         for device in sorted(unserved):
             reason = (f"no testbed worker serves the queue {queue_of(device)} (start `testbed worker --boards "
@@ -98,6 +109,14 @@ class CeleryExecutor:
                 c.state = "skipped"
                 self.ctx.ui.cell(device, c.key, "skipped", reason)
         return unserved
+
+    def conversions(self, models: dict[str, Any], pairs: list[Pair], progress: Progress) -> Any:
+        """The run's conversions: on the lab's conversion queue when a worker serves it, else here;
+        either way each artifact ends in the store, where the boards' workers fetch it."""
+        if self._convert_served:
+            return LabConversions(self.app, self.ctx.store, models, pairs, progress)
+        progress(f"no `testbed worker --convert N` serves {CONVERT_QUEUE}: converting on this host")
+        return SharedConversions(self.ctx.store, models, pairs, progress)
 
     # -- the Executor contract ----------------------------------------------------------------------
 
@@ -141,15 +160,48 @@ class CeleryExecutor:
     # -- futures from the store -----------------------------------------------------------------
 
     def _poll(self) -> None:
-        last_tasks = time.monotonic()
+        last_tasks = last_workers = time.monotonic()
         while not self._closed.wait(POLL_S):
             try:
                 self._settle_stored()
                 if time.monotonic() - last_tasks >= TASK_POLL_S:
                     last_tasks = time.monotonic()
                     self._settle_failed_tasks()
+                if time.monotonic() - last_workers >= WORKER_POLL_S:
+                    last_workers = time.monotonic()
+                    self._settle_abandoned_boards()
             except Exception as exc:  # noqa: BLE001 - a store or broker hiccup: the next poll retries
                 self.ctx.ui.message(f"polling the cells' state failed (retrying): {first_line(exc)}")
+
+    def _settle_abandoned_boards(self) -> None:
+        """A board whose queue no worker has consumed for ``worker_gone_s`` (its worker died and nobody
+        started it again): its waiting cells are marked error, resumable, instead of waiting for ever."""
+        with self._lock:
+            devices = {cell.device for cell, _, _ in self._waiting.values()}
+        if not devices:
+            return
+        replies = self.app.control.inspect(timeout=3.0).active_queues() or {}
+        served = {q.get("name") for queues in replies.values() for q in queues or []}
+        now = time.monotonic()
+        for device in sorted(devices):
+            if queue_of(device) in served:
+                self._last_served[device] = now
+                continue
+            since = self._last_served.setdefault(device, now)
+            if now - since < self.lab.worker_gone_s:
+                continue
+            reason = (f"no testbed worker has served {queue_of(device)} for {now - since:.0f} s (its worker "
+                      f"died?): start `testbed worker --boards {device}` on its lab host, then resume the run")
+            with self._lock:
+                mine = [(cell, res) for cell, _, res in self._waiting.values() if cell.device == device]
+            self.ctx.store.set_board(self.ctx.run_id, device, "lost", reason)
+            self.ctx.store.mark_cells([cell.id for cell, _ in mine], "error", reason)
+            try:
+                self.app.control.revoke([res.id for _, res in mine])
+            except Exception:  # noqa: BLE001 - the cells are marked; a late delivery finds them finished
+                pass
+            for cell, _ in mine:
+                self._resolve(cell, "error", reason)
 
     def _settle_stored(self) -> None:
         with self._lock:

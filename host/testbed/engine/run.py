@@ -153,7 +153,7 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
     heart = threading.Thread(target=_heartbeat, args=(store, run_id, me, beating), name="run-heartbeat", daemon=True)
     heart.start()
     executor: Executor | None = None
-    conversions: Conversions | None = None
+    conversions: Any = None  # artifacts.Conversions, or the executor's own (celery_conversions)
     interrupted = False
     try:
         import testbed_zoo
@@ -162,7 +162,8 @@ def execute(run_id: str, store: Store, plan: Plan, boards: list[Profile], option
         ctx = RunContext(store=store, run_id=run_id, plan=plan, holder=f"{me}:{run_id}", models=models,
                          artifacts={}, refs={m: {} for m in models}, ui=ui, connect=options.connect, stop=stop)
         executor = _executor_factory(plan, options)(ctx, boards, pending)
-        conversions = Conversions(models, [(c.model, c.converter) for c in pending], options.progress)
+        make_conversions = getattr(executor, "conversions", Conversions)  # a lab executor converts lab-wide
+        conversions = make_conversions(models, [(c.model, c.converter) for c in pending], options.progress)
         hold = not options.overlap or any(has(b.transport, SharesThisMachine) for b in boards)
         held: list[Any] = []
         for pair, art in conversions.ready(stop):

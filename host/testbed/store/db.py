@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
+from .artifact_blobs import ArtifactBlobStore
 from .migrate import current_revision, default_url, head_revision, migrate, open_engine
 from .plan_runs import PlanRunStore
 from .rows import FINISHED, OPS_TABLE_KEY, _now, read_results, result_row
@@ -21,7 +22,7 @@ from .schema import Deployment, PlanCell, Result
 __all__ = ["FINISHED", "OPS_TABLE_KEY", "Store", "current_revision", "default_url", "head_revision", "migrate"]
 
 
-class Store(PlanRunStore):
+class Store(PlanRunStore, ArtifactBlobStore):
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .samples import LatencySamples, PowerSamples
@@ -127,3 +127,20 @@ class PlanCell(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     deployment_id: Mapped[str | None] = mapped_column(ForeignKey("deployments.id"), nullable=True)
     verdict: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # verdicts.py, vs the run's baseline
+
+
+class ArtifactBlob(Base):
+    """An artifact shared by a lab's hosts (``engine/lab_artifacts.py``): converted once, by one host, and
+    fetched by the others by its cache key, its bytes checked against ``sha256``."""
+
+    __tablename__ = "artifact_blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # converters.cache.cache_key
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of ``data``
+    model: Mapped[str] = mapped_column(String(256))
+    converter: Mapped[str] = mapped_column(String(128))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    meta: Mapped[dict] = mapped_column(JSON)  # the cache entry's meta.json
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(DateTime)
+    stored_by: Mapped[str] = mapped_column(String(256))  # host:pid
