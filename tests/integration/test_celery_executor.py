@@ -168,3 +168,49 @@ def test_a_worker_killed_mid_cell_is_restarted_and_the_cell_is_stored_once(lab: 
     assert sorted(attempts for _, attempts, _ in cells.values()) == [1, 2], cells  # the killed one: redone once
     assert not [p for p in psutil.process_iter(["cmdline"]) if "celery-local" in " ".join(p.info["cmdline"] or [])
                 and "worker" in (p.info["cmdline"] or [])], "a worker process was left behind"
+
+
+def test_a_run_no_worker_served_is_resumed_once_a_worker_serves_its_board(lab: Lab) -> None:
+    rc, out = lab.run_json("run", "--plan", str(_plan(lab, "celery-resume", [1])), "--engine", "celery")
+    assert rc == 3 and {c["state"] for c in out["cells"]} == {"skipped"}, out
+    worker = Worker(lab.env)
+    try:
+        rc, again = lab.run_json("run", "--resume", out["run_id"], timeout=300)
+    finally:
+        worker.stop()
+    assert rc == 0, (again, worker.log())
+    assert again["run_id"] == out["run_id"] and [c["state"] for c in again["cells"]] == ["done"], again
+    assert {k: (s, n) for k, (s, _, n) in _results_per_cell(lab.db, out["run_id"]).items()} == {
+        "celery-local/digits_cnn/onnx-torch-fp32/t1": ("done", 1)}
+
+
+def test_a_board_whose_worker_is_gone_for_good_fails_its_cells_instead_of_waiting(lab: Lab) -> None:
+    lab.env["TESTBED_WORKER_GONE_S"] = "5"
+    worker = Worker(lab.env)
+    plan = _plan(lab, "celery-gone", [1, 2])
+    proc = subprocess.Popen([TESTBED, "run", "--plan", str(plan), "--engine", "celery", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **lab.env})
+    try:
+        wait_for(lambda: proc.poll() is not None or bool(agent_processes(worker.proc.pid)), 240,
+                 "the worker's board agent (a cell started)", poll=0.2)
+        worker.kill()  # and not started again
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        worker.stop()
+    assert proc.returncode == 3, (stdout[-2000:], stderr[-3000:])
+    out = json.loads(stdout)
+    assert out["boards"]["celery-local"]["status"] == "lost", out["boards"]
+    reason = out["boards"]["celery-local"]["reason"]
+    assert "no testbed worker has served board.celery-local" in reason and "testbed worker --boards" in reason
+    assert {c["state"] for c in out["cells"]} <= {"error", "done"} and "error" in {c["state"] for c in out["cells"]}
+
+
+def test_a_worker_whose_store_is_unreachable_is_one_clear_error(lab: Lab) -> None:
+    lab.env["TESTBED_DB"] = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/postgres"  # nobody there
+    proc = lab.testbed("worker", "--boards", "celery-local", timeout=120)
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr  # one line
+    assert "cannot open results store postgresql+psycopg://postgres@127.0.0.1" in proc.stderr, proc.stderr
