@@ -83,3 +83,21 @@ def test_a_cell_is_stored_once_and_a_finished_one_is_not_run_again(tmp_path: Pat
     assert run_cell("r1", cell_id, store) == "done"
     with pytest.raises(ConfigError, match="run r2 is not in the store"):
         run_cell("r2", cell_id, store)
+
+
+def test_a_cell_of_a_run_that_ended_is_not_run(tmp_path: Path) -> None:
+    store = OnceStore(f"sqlite:///{tmp_path / 'r.db'}")
+    cell_id = _run_with_one_cell(store)
+    store.finish_plan_run("r1", "interrupted")
+    # handed out again after its run ended (b1 has no profile: nothing may touch a board)
+    assert run_cell("r1", cell_id, store) == "not run: its run is interrupted"
+    assert store.plan_cells("r1")[0].state == "pending"
+
+
+def test_a_bad_lab_file_key_is_named(no_lab_env: Path) -> None:
+    no_lab_env.write_text("broker: redis://lab:6379/0\nvisibility_timeout_s: -5\n")
+    with pytest.raises(ConfigError, match=r"key 'visibility_timeout_s': .*greater than 0 \(the keys: broker, db"):
+        settings()
+    no_lab_env.write_text("broker: redis://lab:6379/0\nbrokr: typo\n")
+    with pytest.raises(ConfigError, match="key 'brokr': Extra inputs are not permitted"):
+        settings()
