@@ -47,6 +47,11 @@ def rows(power: dict | None = None) -> list[dict]:
     return out
 
 
+def longest(lines: list[str]) -> int:
+    """In UTF-8 bytes, as `awk length` (mawk) counts: never fewer than the terminal's cells."""
+    return max(len(line.encode()) for line in lines)
+
+
 def printed(records: list[dict], width: int, columns: list | None = None) -> list[str]:
     console = Console(width=width, record=True, color_system=None)
     table.render(records, TITLE, console, columns)
@@ -55,11 +60,11 @@ def printed(records: list[dict], width: int, columns: list | None = None) -> lis
 
 def test_default_table_fits_120_columns_with_every_default_column() -> None:
     lines = printed(rows(), 120)
-    assert max(map(len, lines)) <= 120, [line for line in lines if len(line) > 120]
+    assert longest(lines) <= 120, [line for line in lines if len(line.encode()) > 120]
     text = "\n".join(lines)
     for name, _ in VARIANTS:  # each variant whole, on one line of its own
         assert sum(line.split()[0] == name for line in lines if line.split()) == 1, name
-    header = "\n".join(lines[:lines.index(next(line for line in lines if line.startswith("─")))])
+    header = "\n".join(lines[:lines.index(next(line for line in lines if line.startswith("-")))])
     for word in ("Variant", "Runtime", "Size", "Load", "p50", "±CI", "p99", "Model", "Accuracy", "Agreement",
                  "Energy", "(mJ/inf)", "(ms)", "(KB)", "(MB)"):
         assert word in header, word
@@ -72,8 +77,8 @@ def test_an_estimate_says_so_in_the_header_and_a_note_that_is_always_printed() -
         lines = printed(rows(), width)
         text = "\n".join(lines)
         assert "ESTIMATED" in text, width  # the power note, wrapped but never cut
-        if "Energy" in text.split("─")[0]:
-            assert "est." in text.split("─")[0], width  # the header carries the caveat
+        if "Energy" in text.split("\n-")[0]:
+            assert "est." in text.split("\n-")[0], width  # the header carries the caveat
     one_line = "\n".join(printed(rows(), 240))
     assert "Energy (mJ/inf) est." in one_line
 
@@ -88,7 +93,7 @@ def test_estimates_mixed_with_measurements_are_marked_in_their_cells() -> None:
 
 def test_failed_variant_is_listed_under_the_table_with_its_whole_reason() -> None:
     lines = printed(rows(), 120)
-    rule = next(i for i, line in enumerate(lines) if line.startswith("─"))
+    rule = next(i for i, line in enumerate(lines) if line.startswith("-"))
     failed_at = next(i for i, line in enumerate(lines) if line.startswith("Failed"))
     assert failed_at > rule and "1 of 11 variants" in lines[failed_at]
     table_rows = lines[rule + 1:failed_at]
@@ -100,7 +105,7 @@ def test_failed_variant_is_listed_under_the_table_with_its_whole_reason() -> Non
 def test_title_and_notes_wrap_within_the_width() -> None:
     for width in (60, 80, 120):
         lines = printed(rows(), width)
-        assert max(map(len, lines)) <= width, (width, [line for line in lines if len(line) > width])
+        assert longest(lines) <= width, (width, [line for line in lines if len(line.encode()) > width])
     text = " ".join(" ".join(printed(rows(), 120)).split())
     assert "voice_activity_detector_v3_final.onnx" in text and "run 20261130-122146-9d84" in text
 
@@ -135,7 +140,7 @@ def test_unknown_column_is_one_line_naming_the_valid_ones() -> None:
 def test_wide_shows_every_column_split_to_fit() -> None:
     for width in (120, 400):
         lines = printed(rows(), width, select(wide=True))
-        assert max(map(len, lines)) <= width
+        assert longest(lines) <= width
         headers = " ".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith("Failed"))])
         for word in ("Target", "p90", "Peak", "Parity", "Power", "Cached", "Status", "Energy"):
             assert word in headers, (width, word)
@@ -176,3 +181,17 @@ def test_out_console_honours_COLUMNS(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out_console().width == 120 and out_console(stderr=True).width == 120
     monkeypatch.delenv("COLUMNS")
     assert out_console().width == 240  # a pipe (pytest's capture) without COLUMNS: a wide log, not 80
+
+
+def test_lines_fit_counted_in_bytes_as_awk_counts_them() -> None:
+    """An en dash ("no value") is 3 bytes, ± and Δ 2: rows full of them, a reason in typographic
+    quotes and a thermal note in °C still fit, measured as `awk length` measures."""
+    records = rows()
+    for r in records[:-1]:
+        r["latency_ms"].update(p99=None, ci_pct=None)
+        r.update(load_ms=None, model_memory_mb=None)
+    records[-1]["error"] = "‘tflite’ → ‘litert’: |Δ| ± 1e-3 exceeded … " * 6
+    for width in (80, 120):
+        for columns in (None, select(wide=True)):
+            lines = printed(records, width, columns)
+            assert longest(lines) <= width, (width, [line for line in lines if len(line.encode()) > width])

@@ -12,6 +12,7 @@ import click
 
 from ..errors import TestbedError
 from ..report.deploy_columns import DEFAULT, names
+from ..report.width import say
 from ._common import fail, model_input_options, one_line, out_console, split, with_inputs
 
 
@@ -108,14 +109,14 @@ def _show(outcome: Any, as_json: bool, title: str, render: Any, log: Path) -> No
         render(outcome.rows, title, out_console())
     err = out_console(stderr=True)
     for note in outcome.notes:
-        err.print(f"note: {note}", highlight=False)
+        say(err, f"note: {note}", highlight=False)
     failed = sum(r["status"] != "ok" for r in outcome.rows)
     if failed:
         where = "their reasons in the records" if as_json else "listed with their reasons under the table"
-        err.print(f"{failed} of {len(outcome.rows)} variants failed or were not run ({where}; the tools' own "
-                  f"output is in {log})", highlight=False)
+        say(err, f"{failed} of {len(outcome.rows)} variants failed or were not run ({where}; the tools' own "
+                 f"output is in {log})", highlight=False)
     if outcome.status != "done" or outcome.unfinished:
         why = "interrupted" if outcome.status != "done" else "unfinished (the board was lost)"
-        err.print(f"{why}: {len(outcome.rows)} variant(s) shown, {outcome.unfinished} not measured "
-                  f"(run {outcome.run_id}); to measure the rest:", highlight=False)
+        say(err, f"{why}: {len(outcome.rows)} variant(s) shown, {outcome.unfinished} not measured "
+                 f"(run {outcome.run_id}); to measure the rest:", highlight=False)
         err.print(f"  testbed deploy --resume {outcome.run_id}", highlight=False, soft_wrap=True)

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from .deploy_columns import COLUMNS, CORE, DEFAULT, Column, default_columns, fmt_num
+from .width import HEADER_RULE, extra_bytes, say, widest_line
 
 
 def render(rows: list[dict], title: str, console: Console, columns: list[Column] | None = None) -> None:
     """Print the title, the measured rows as a table of ``columns`` (None: the default set, fitted to
     the console), the failed variants below it and the notes."""
-    console.print(Text(title, style="bold"))
+    say(console, Text(title, style="bold"))
     measured = [r for r in rows if r["status"] == "ok"]
     layout = fit(measured, columns, console.width) if measured else Layout()
     for i, table in enumerate(layout.tables):
@@ -31,9 +31,9 @@ def render(rows: list[dict], title: str, console: Console, columns: list[Column]
             console.print()
         console.print(table)
     if layout.left_out:
-        console.print(f"Not shown for lack of width ({console.width} columns): "
-                      f"{', '.join(c.key for c in layout.left_out)}; --columns or --wide shows them.",
-                      highlight=False)
+        say(console, f"Not shown for lack of width ({console.width} columns): "
+                     f"{', '.join(c.key for c in layout.left_out)}; --columns or --wide shows them.",
+                     highlight=False)
     _failures(rows, console)
     _emulated_notes(rows, console)
     _percentile_notes(rows, console)
@@ -42,7 +42,7 @@ def render(rows: list[dict], title: str, console: Console, columns: list[Column]
     _thermal_notes(rows, console)
     legend = [text for key, text in LEGEND.items() if any(c.key in key.split("|") for c in layout.shown)]
     if legend:
-        console.print("; ".join(legend) + ".", highlight=False)
+        say(console, "; ".join(legend) + ".", highlight=False)
 
 
 #: What the columns mean, printed below the table for the columns it shows ("a|b": either of them).
@@ -92,14 +92,14 @@ def _within(rows: list[dict], columns: list[Column], width: int) -> Table | None
     """The table with one-line headers, or stacked ones, whichever first fits ``width``; None: neither."""
     for stacked in (False, True):
         table = build(rows, columns, stacked)
-        if natural_width(table) <= width:
+        if widest_line(table) <= width:
             return table
     return None
 
 
 def build(rows: list[dict], columns: list[Column], stacked: bool = False) -> Table:
     """The table itself: header parts on one line, or one per line (``stacked``)."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    table = Table(box=HEADER_RULE, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
     for column in columns:
         parts = column.parts(rows)
         table.add_column("\n".join(parts) if stacked else " ".join(parts), justify=column.justify,
@@ -107,11 +107,6 @@ def build(rows: list[dict], columns: list[Column], stacked: bool = False) -> Tab
     for cells in zip(*(column.cells(rows) for column in columns), strict=True):
         table.add_row(*cells)
     return table
-
-
-def natural_width(table: Table) -> int:
-    """How wide ``table`` is when nothing limits it."""
-    return Console(width=10_000).measure(table).maximum
 
 
 def row_cells(r: dict, columns: list[Column] = COLUMNS) -> list[str]:
@@ -124,22 +119,22 @@ def _failures(rows: list[dict], console: Console) -> None:
     failed = [r for r in rows if r["status"] != "ok"]
     if not failed:
         return
-    console.print(f"[red]Failed[/] ({len(failed)} of {len(rows)} variants, not in the table):", highlight=False)
+    say(console, f"[red]Failed[/] ({len(failed)} of {len(rows)} variants, not in the table):", highlight=False)
     grid = Table.grid(padding=(0, 1), pad_edge=False)
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for r in failed:
         state = "" if r["status"] == "failed" else f" {r['status']}"
         grid.add_row(Text(f"  {r['converter']} ({r['runtime']}{state}):"), Text(str(r.get("error") or "no reason")))
-    console.print(grid)
+    console.print(grid, width=max(console.width - max(extra_bytes(r.get("error") or "") for r in failed), 20))
 
 
 def _emulated_notes(rows: list[dict], console: Console) -> None:
     emulated = {(r.get("measurement") or {}).get("emulated") for r in rows}
     how = sorted(e for e in emulated if e is not None)
     if how:
-        console.print(f"[yellow]EMULATED board[/] ({'; '.join(how)}): latency, memory and load times are "
-                      "the emulator's, not a real board's; compare them only with each other.")
+        say(console, f"[yellow]EMULATED board[/] ({'; '.join(how)}): latency, memory and load times are "
+                     "the emulator's, not a real board's; compare them only with each other.")
 
 
 def withheld_percentiles(latency: dict) -> list[str]:
@@ -156,10 +151,10 @@ def _percentile_notes(rows: list[dict], console: Console) -> None:
     min_n = short[0][0]["latency_ms"]["percentile_min_n"]
     need = ", ".join(f"{name} >= {min_n[name]}" for name in min_n)
     which = "; ".join(f"{r['converter']} n={r['latency_ms']['n']}" for r, _ in short)
-    console.print(f"[yellow]Percentiles left out[/] (–): too few samples ({which}). A percentile is shown "
-                  f"only from as many samples as its distribution-free 95 % confidence interval needs "
-                  f"({need}); with fewer, the p99 of a run is just its largest value. Take more with "
-                  "--iterations or --preset default.")
+    say(console, f"[yellow]Percentiles left out[/] (–): too few samples ({which}). A percentile is shown "
+                 f"only from as many samples as its distribution-free 95 % confidence interval needs "
+                 f"({need}); with fewer, the p99 of a run is just its largest value. Take more with "
+                 "--iterations or --preset default.")
 
 
 def _measurement_notes(rows: list[dict], console: Console) -> None:
@@ -170,21 +165,21 @@ def _measurement_notes(rows: list[dict], console: Console) -> None:
     if req:
         target = (f"stop when ±CI <= {req['ci_target_pct']:g} %" if req.get("ci_target_pct")
                   else "stop when the minimums are met")
-        console.print(f"Measurement: preset {req.get('preset')}: warm-up >= {req.get('warmup')} runs and "
-                      f">= {req.get('warmup_min_s'):g} s; timed >= {req.get('iterations')} runs and >= "
-                      f"{req.get('min_s'):g} s, {target}, at most {req.get('max_s'):g} s.")
+        say(console, f"Measurement: preset {req.get('preset')}: warm-up >= {req.get('warmup')} runs and "
+                     f">= {req.get('warmup_min_s'):g} s; timed >= {req.get('iterations')} runs and >= "
+                     f"{req.get('min_s'):g} s, {target}, at most {req.get('max_s'):g} s.")
     for r in measured:
         m = r["measurement"]
         if m.get("mlperf"):
             ml = m["mlperf"]
             why = f" ({'; '.join(ml['reasons'])})" if ml["reasons"] else ""
-            console.print(f"MLPerf SingleStream {r['converter']}: {ml['result']}{why}; p90 "
-                          f"{fmt_num(ml['p90_ms'], '.3f')} ms over {ml['queries']} queries.")
+            say(console, f"MLPerf SingleStream {r['converter']}: {ml['result']}{why}; p90 "
+                         f"{fmt_num(ml['p90_ms'], '.3f')} ms over {ml['queries']} queries.")
         elif m.get("target_met") is False:
-            console.print(f"[yellow]CI target missed[/] {r['converter']}: ±"
-                          f"{fmt_num((r.get('latency_ms') or {}).get('ci_pct'), '.2f')} % > ±"
-                          f"{m['ci_target_pct']:g} % ({m.get('stop_reason') or 'no stop reason'}); "
-                          "treat its latency as noisy.")
+            say(console, f"[yellow]CI target missed[/] {r['converter']}: ±"
+                         f"{fmt_num((r.get('latency_ms') or {}).get('ci_pct'), '.2f')} % > ±"
+                         f"{m['ci_target_pct']:g} % ({m.get('stop_reason') or 'no stop reason'}); "
+                         "treat its latency as noisy.")
 
 
 def _thermal_notes(rows: list[dict], console: Console) -> None:
@@ -192,16 +187,16 @@ def _thermal_notes(rows: list[dict], console: Console) -> None:
     if not thermals:
         return
     if not any(t.get("available") for _, t in thermals):
-        console.print(f"Thermal: {thermals[0][1].get('status')}")
+        say(console, f"Thermal: {thermals[0][1].get('status')}")
         return
     temps = [t["during"]["cpu_temp_c_max"] for _, t in thermals
              if t.get("during") and t["during"].get("cpu_temp_c_max") is not None]
     governors = sorted({str(t.get("governor")) for _, t in thermals if t.get("governor")})
-    console.print("Thermal: CPU max " + (f"{max(temps):.1f} °C" if temps else "– (no temperature)")
-                  + (f", governor {', '.join(governors)}" if governors else ""))
+    say(console, "Thermal: CPU max " + (f"{max(temps):.1f} °C" if temps else "– (no temperature)")
+                 + (f", governor {', '.join(governors)}" if governors else ""))
     for r, t in thermals:
         if t.get("throttled"):
-            console.print(f"[yellow]throttled[/] {r['converter']}: {'; '.join(t['throttle_reasons'])}")
+            say(console, f"[yellow]throttled[/] {r['converter']}: {'; '.join(t['throttle_reasons'])}")
 
 
 def _power_notes(rows: list[dict], console: Console) -> None:
@@ -213,7 +208,7 @@ def _power_notes(rows: list[dict], console: Console) -> None:
         p = measured[0]
         kind = ("[yellow]ESTIMATED[/] (a model, not a measurement): " if p.get("estimated")
                 else "measured: ")
-        console.print(f"Power: sensor {p.get('sensor')}, {kind}{p.get('what') or ''}. "
-                      "Energy per inference is net of the idle baseline.")
+        say(console, f"Power: sensor {p.get('sensor')}, {kind}{p.get('what') or ''}. "
+                     "Energy per inference is net of the idle baseline.")
     else:
-        console.print(f"Power: not measured - {powers[0].get('missing_reason')}")
+        say(console, f"Power: not measured - {powers[0].get('missing_reason')}")
