@@ -214,3 +214,11 @@ def test_a_worker_whose_store_is_unreachable_is_one_clear_error(lab: Lab) -> Non
     assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
     assert proc.stderr.strip().count("\n") == 0, proc.stderr  # one line
     assert "cannot open results store postgresql+psycopg://postgres@127.0.0.1" in proc.stderr, proc.stderr
+
+
+def test_a_cell_that_may_outlast_the_visibility_timeout_is_refused_before_anything_is_sent(lab: Lab) -> None:
+    lab.env["TESTBED_VISIBILITY_TIMEOUT_S"] = "120"  # below a cell's time limit (its timeouts + prepare_s 240)
+    proc = lab.testbed("run", "--plan", str(_plan(lab, "celery-visibility", [1])), "--engine", "celery", timeout=120)
+    assert proc.returncode == 2, (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "not below the broker's visibility timeout of 120 s" in proc.stderr, proc.stderr
+    assert "raise visibility_timeout_s" in proc.stderr, proc.stderr
