@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import click
@@ -13,6 +14,13 @@ from rich.console import Console
 from ..errors import TestbedError
 
 err_console = Console(stderr=True, highlight=False)
+
+#: ``--model`` on every command that takes one: what a model reference may be (models/user.py reads them).
+MODEL_HELP = ("The model: a zoo id (`testbed models`), a file (.onnx or .tflite used as is, .pt2, .keras, a "
+              "SavedModel folder) or package.module:function returning (model, example_inputs).")
+#: ``--sources`` (converters/base.py SOURCES): where a variant starts from.
+SOURCES_HELP = ("Comma list of what variants start from: pytorch, keras (a zoo model's or your model's "
+                "framework), onnx, tflite (your own .onnx/.tflite file used as is). Default: all the model has.")
 
 
 def out_console(stderr: bool = False, file: IO[str] | None = None) -> Console:
@@ -34,6 +42,51 @@ def one_line(update: Callable[[Any], object], console: Console) -> Callable[[str
         room = max(console.width - 3, 10)  # the spinner and its space
         update(Text(text if len(text) <= room else text[:room - 1] + "…"))
     return show
+
+
+@contextlib.contextmanager
+def status_line(console: Console, first: str = "starting") -> Iterator[Callable[[str], None]]:
+    """``update(text)`` for what a command does now: a spinner's line on a terminal; elsewhere (a CI log,
+    ``2>file``) each new text as a plain line, since rich shows a spinner only on a terminal."""
+    if console.is_terminal:
+        with console.status(first) as status:
+            yield one_line(status.update, console)
+        return
+    last: list[str] = []
+
+    def line(text: str) -> None:
+        if last != [text]:
+            last[:] = [text]
+            with contextlib.suppress(ValueError, OSError):  # a closed stream after the command ended
+                console.print(text, highlight=False, markup=False, soft_wrap=True)
+    yield line
+
+
+def print_list(console: Console, headers: Sequence[str], rows: Sequence[Sequence[str]],
+               styles: Sequence[str] | None = None) -> None:
+    """A list command's table (`testbed models`, `testbed devices`): a header, an ASCII rule, columns
+    aligned two spaces apart; the last column is cut with "..." where a line would pass the console's
+    width in UTF-8 bytes (the command's ``--json`` has it whole). Plain text, never markup: a
+    description may hold brackets. ``styles``: one rich style per row, "" for none; a row with a
+    style is a problem (an invalid profile) and is printed whole: its reason is the point of it."""
+    from rich.text import Text
+
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers[:-1])]
+    room = max(console.width, 40)
+
+    def line(cells: Sequence[str], whole: bool = False) -> str:
+        text = "  ".join([*(c.ljust(w) for c, w in zip(cells[:-1], widths, strict=True)), cells[-1]]).rstrip()
+        if whole or len(text.encode()) <= room:
+            return text
+        cut = text.encode()[:room - 3].decode(errors="ignore")
+        return cut.rstrip() + "..."
+
+    last = max([len(headers[-1]), *(len(row[-1]) for row in rows)])
+    rule = "  ".join("-" * w for w in [*widths, last])
+    console.print(Text(line(headers), style="bold"), soft_wrap=True)
+    console.print(Text(rule[:room]), soft_wrap=True)
+    for row, style in zip(rows, styles or [""] * len(rows), strict=True):
+        console.print(Text(line(row, whole=bool(style)), style=style), soft_wrap=True)
 
 
 def fail(exc: TestbedError) -> None:

@@ -5,16 +5,25 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 
 from ..errors import TestbedError
-from ._common import err_console, fail, model_input_options, out_console, split, with_inputs
+from ._common import (
+    MODEL_HELP,
+    SOURCES_HELP,
+    err_console,
+    fail,
+    model_input_options,
+    out_console,
+    split,
+    status_line,
+    with_inputs,
+)
 
 
 @click.command()
-@click.option("--model", "-m", "model_id", required=True, help="Model id from the zoo (`testbed models`).")
+@click.option("--model", "-m", "model_id", required=True, metavar="MODEL", help=MODEL_HELP)
 @click.option("--formats", help="Comma list: executorch,onnx,tflite (default: all).")
-@click.option("--sources", help="Comma list: pytorch,keras (default: both).")
+@click.option("--sources", help=SOURCES_HELP)
 @click.option("--quant", help="Comma list of quantizations, e.g. fp32,int8-static; int8: a user's already-quantized "
                                "file used as is (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the variants as a JSON list.")
@@ -30,9 +39,8 @@ def convert(model_id: str, formats: str | None, sources: str | None, quant: str 
     try:
         model_id = with_inputs(model_id, input_shapes, inputs_file) or model_id
         with tool_output_to(home() / "logs" / "tools.log") as ui:
-            with Console(file=ui, highlight=False).status("starting") as status:
-                outcome = convert_matrix(model_id, split(formats), split(sources), split(quant),
-                                         progress=lambda m: status.update(m))
+            with status_line(out_console(file=ui)) as update:
+                outcome = convert_matrix(model_id, split(formats), split(sources), split(quant), progress=update)
     except TestbedError as exc:
         fail(exc)
         return

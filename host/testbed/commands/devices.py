@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import TestbedError
-from ._common import out_console
+from ._common import out_console, print_list
 
 if TYPE_CHECKING:
     from ..profiles import Profile
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 @click.option("--tag", "tags", multiple=True, help="Only profiles with this tag (repeatable: any of them).")
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
               help="With --live: SSH connect timeout per board, in seconds.")
-@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the profiles as a JSON list (every field of the table, and each profile's path).")
 def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: float, as_json: bool) -> None:
     """List device profiles (and any that do not validate); IDS and --tag narrow the list."""
     from .. import profiles
@@ -53,15 +54,17 @@ def devices(ids: tuple[str, ...], live: bool, tags: tuple[str, ...], timeout_s: 
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    console = out_console()
+    headers = ["Device", "Transport", "Where"] + (["Reachable", "Agent", "Running"] if live else []) + ["Description"]
+    cells, styles = [], []
     for row in rows:
-        if "error" in row:
-            console.print(f"[red]{row['id']:<20}[/] invalid: {row['error']}", highlight=False)
+        if "error" in row:  # a profile that does not validate: its reason where the description goes
+            cells.append([row["id"], "-", "-", *(["-"] * 3 if live else []), f"invalid: {row['error']}"])
+            styles.append("red")
             continue
-        line = f"{row['id']:<20} {row['transport']:<6} {row['where']:<20}"
-        if live:
-            line += f" {row['reachable']:<16} {row['agent'] or '-':<10} {row['running']:<10}"
-        console.print(line + f" {row['description']}", highlight=False, markup=False)
+        live_cells = [row["reachable"], row["agent"] or "-", row["running"]] if live else []
+        cells.append([row["id"], row["transport"], row["where"], *live_cells, row["description"]])
+        styles.append("")
+    print_list(out_console(), headers, cells, styles)
 
 
 def _live(profile: Profile, timeout_s: float) -> dict:
