@@ -22,7 +22,7 @@ COLUMNS = [
     "key", "state", "error", "repeats", "runs_measured", "size_bytes", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
     "n_samples", "load_ms", "peak_rss_mb", "accuracy", "energy_mj_per_inference", "power_sensor",
     "power_estimated", "emulated", "verdict", "verdict_reason", "latency_change_pct", "latency_ci_low_pct",
-    "latency_ci_high_pct", "latency_p_value", "baseline_run_id", "baseline_p50_ms",
+    "latency_ci_high_pct", "latency_p_value", "baseline_run_id", "baseline_p50_ms", "wall_s",
 ]
 
 
@@ -36,6 +36,18 @@ class RunData:
 
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
+
+
+def _wall_s(cell: Any, recs: list[dict]) -> float | None:
+    """Seconds the cell took: its records' ``wall_s`` summed over the repeats (schema 5: from each
+    measurement request to its record); a cell without them (not measured, older records) the time
+    from its start to its end in the store; None when it never started."""
+    walls = [rec["wall_s"] for rec in recs if rec.get("wall_s") is not None]
+    if walls:
+        return float(sum(walls))
+    if cell.started_at is not None and cell.finished_at is not None:
+        return max(0.0, (cell.finished_at - cell.started_at).total_seconds())
+    return None
 
 
 def load_run(store: Any, run_id: str) -> RunData:
@@ -75,6 +87,7 @@ def load_run(store: Any, run_id: str) -> RunData:
             "latency_ci_high_pct": ci[1], "latency_p_value": latv.get("p_value"),
             "baseline_run_id": run.baseline_id,
             "baseline_p50_ms": latv.get("baseline"),  # ms
+            "wall_s": _wall_s(c, recs),
         })
     return RunData(run=run, boards=store.plan_boards(run.id), rows=rows, samples_ms=samples)
 
