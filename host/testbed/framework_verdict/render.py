@@ -20,7 +20,7 @@ from rich.text import Text
 
 from ..errors import TestbedError
 from .pairs import Side
-from .verdict import NO_DIFFERENCE, NOT_COMPARED, NOT_JUDGED, FrameworkVerdict, PathPair, side_name
+from .verdict import NO_DIFFERENCE, NOT_COMPARED, NOT_JUDGED, FrameworkVerdict, PathPair, interval, side_name
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -134,11 +134,11 @@ def _verdict(pair: PathPair) -> tuple[str, str]:
     assert pair.ci is not None
     level = f"{pair.confidence:.0%} CI"
     if pair.verdict == NO_DIFFERENCE:
-        return "no clear difference", f"{pair.ratio:.2f}x, {level} {pair.ci[0]:.2f}-{pair.ci[1]:.2f}"
+        return "no clear difference", f"{pair.ratio:.2f}x, {level} {interval(pair.ci)[1:-1]}"
     assert pair.speedup is not None and pair.speedup_ci is not None
     fast, _ = pair.faster_slower()
     return (f"[green]{escape(side_name(fast))} {pair.speedup:.2f}x faster[/]",
-            f"{level} {pair.speedup_ci[0]:.2f}-{pair.speedup_ci[1]:.2f}")
+            f"{level} {interval(pair.speedup_ci)[1:-1]}")
 
 
 def _p50(side: Side) -> str:

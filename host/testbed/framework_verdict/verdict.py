@@ -187,7 +187,7 @@ def judge_pair(spec: PairSpec, pt: Side, tf: Side, threads: int | None, pt_runs:
     if pair.ci[0] <= 1.0 <= pair.ci[1]:
         pair.verdict = NO_DIFFERENCE
         pair.reason = (f"no clear difference ({_medians(pair)}; {side_name(tf)}/{side_name(pt)} time "
-                       f"{pair.ratio:.2f}x {_interval(pair.ci)})")
+                       f"{pair.ratio:.2f}x {interval(pair.ci)})")
         return pair
     tf_wins = pair.ratio < 1.0
     pair.verdict = TENSORFLOW_FASTER if tf_wins else PYTORCH_FASTER
@@ -195,7 +195,7 @@ def judge_pair(spec: PairSpec, pt: Side, tf: Side, threads: int | None, pt_runs:
     pair.speedup_ci = (1.0 / pair.ci[1], 1.0 / pair.ci[0]) if tf_wins else pair.ci
     fast, slow = pair.faster_slower()
     who = (lambda s: s.path) if spec.kind == NATIVE else side_name
-    pair.reason = (f"{who(fast)} is {pair.speedup:.2f}x {_interval(pair.speedup_ci)} faster than {who(slow)} "
+    pair.reason = (f"{who(fast)} is {pair.speedup:.2f}x {interval(pair.speedup_ci)} faster than {who(slow)} "
                    f"({_ms(fast.p50_ms)} vs {_ms(slow.p50_ms)} median)")
     return pair
 
@@ -210,7 +210,7 @@ def _medians(pair: PathPair) -> str:
     return ", ".join(f"{side_name(s)} {_ms(s.p50_ms)}" for s in (pair.pytorch, pair.tensorflow)) + " median"
 
 
-def _interval(ci: tuple[float, float]) -> str:
+def interval(ci: tuple[float, float]) -> str:
     """``[1.25-1.35]``; more decimals (up to 4) where two would print both bounds alike, or a bound
     as 1.00 that is not 1: ``[1.295-1.304]``."""
     digits = 2
