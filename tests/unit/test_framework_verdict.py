@@ -2,7 +2,7 @@
 add_measurement, schema 7) and synthetic raw samples whose answer is known: a 1.3x difference is found
 with an interval that holds 1.3 and not 1, identical paths are "no clear difference", a failed side keeps
 its reason, an estimated energy says so; the paragraph's wording and order; the table within 120 columns;
-a stored run read back (for_run) and printed after a deploy."""
+a stored run read back (for_run), after a deploy, and in `testbed report` (text, --json, HTML)."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def test_a_narrow_terminal_drops_columns_and_says_which() -> None:
     assert "executorch-xnnpack-fp32" in text.split()
 
 
-# --- a stored run: for_run, and after a deploy --------------------------------------------------------------
+# --- a stored run: for_run, after a deploy, and in `testbed report` ---------------------------------------------
 
 RUN = "20260301-120000-fw01"
 
@@ -304,3 +304,23 @@ def test_print_after_deploy_prints_the_paragraph_and_the_table(tmp_path: Path) -
     quiet = Console(width=120, record=True, color_system=None)
     fv.print_after_deploy(quiet, store, "no-such-run")  # a run it cannot find: one line, no traceback
     assert quiet.export_text().startswith("framework verdict not available: no run 'no-such-run'")
+
+
+def test_testbed_report_text_json_and_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from testbed.report import html
+    from testbed.report.plan_report import plan_report
+
+    store = stored_run(tmp_path)
+    plan_report(RUN, store.url, as_json=True)
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"] == RUN and data["kind"] == "deploy" and len(data["cells"]) == 4
+    (verdict,) = data["framework_verdict"]
+    assert verdict["summary"].startswith("On pi4, digits_cnn — fp32 ONNX: PyTorch is 1.30x [")
+    console = Console(width=120, record=True, color_system=None)
+    plan_report(RUN, store.url, out=console)
+    text = console.export_text()
+    assert "PyTorch vs TensorFlow paths" in text and "PyTorch 1.30x faster" in text
+    page = html.render(store, RUN)
+    assert "<h2>Framework verdict: PyTorch vs TensorFlow paths</h2>" in page
+    assert "PyTorch is 1.30x [" in page and "<code>tflite-torch-int8-dynamic</code>" in page
+    assert "LiteRT refused the model" in page

@@ -32,12 +32,14 @@ from ._common import err_console, fail, out_console
               help="One row per op as executed (node) or per op type.")
 @click.option("--runtime", "runtimes", multiple=True, help="Only these runtimes (repeatable).")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
-@click.option("--json", "as_json", is_flag=True, help="Print the reconciled tables as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: RUN's cells and its framework verdict (PyTorch vs TensorFlow paths), or --ops' "
+                   "reconciled tables.")
 def report(run_id: str | None, html_path: str | None, junit_path: str | None, csv_path: str | None,
            parquet_path: str | None, ops_run: str | None, top: int, by: str, runtimes: tuple[str, ...],
            db: str | None, as_json: bool) -> None:
     """Reports on stored runs: a plan run RUN (`testbed run`) with --html/--junit/--csv/--parquet (none:
-    its verdict table), or --ops RUN_ID (per-op profiles of a deploy)."""
+    its verdict table and framework verdict), or --ops RUN_ID (per-op profiles of a deploy)."""
     if run_id is not None:  # plan-run reports: testbed.report.plan_report
         from ..report.plan_report import plan_report
 

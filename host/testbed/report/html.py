@@ -1,8 +1,8 @@
 """`testbed report RUN --html FILE`: one self-contained HTML file, no JavaScript, no network.
 
-Plots are inline SVG (plots.py). Sections: summary, boards, verdict table, per board the latency
-distributions and the size-vs-latency Pareto front, energy per inference, and the history of every
-cell across the plan's runs.
+Plots are inline SVG (plots.py). Sections: summary, boards, verdict table, the framework verdict
+(PyTorch vs TensorFlow paths, ``framework_verdict``), per board the latency distributions and the
+size-vs-latency Pareto front, energy per inference, and the history of every cell across the plan's runs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import html
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import __version__
+from .. import __version__, framework_verdict
 from ..stats import fmt_p_value
 from . import plots
 from .export import RunData, load_run
@@ -94,6 +94,49 @@ def _verdict_rows(rows: list[dict]) -> str:
     return _table(headers, out, classes)
 
 
+FRAMEWORK_METHOD = (
+    "Each PyTorch-source variant against the Keras-source one of the same format and precision, each "
+    "framework's own edge path (ExecuTorch vs TFLite) and the frameworks themselves: the ratio of median latency "
+    "(TensorFlow path / PyTorch path) with a seeded bootstrap confidence interval from the raw samples; "
+    "<b>no clear difference</b> when it covers 1. Energy marked est. is ESTIMATED from CPU utilisation. "
+    "See testbed/framework_verdict.")
+
+
+def _framework_rows(verdict: framework_verdict.FrameworkVerdict) -> str:
+    """One row per pair: both sides' variant, status and figures, the ratio and its interval, the verdict."""
+    headers = ["Pair", "Precision", "Verdict", "TF/PT time", "CI", "Side", "Variant", "Status", "p50 (ms)", "Size (KB)",
+               "Model memory (MB)", "Energy (mJ/inf)", "Agreement", "Why not measured"]
+    out, classes = [], []
+    for pair in verdict.ordered():
+        ci = f"{pair.ci[0]:.3f} .. {pair.ci[1]:.3f}" if pair.ci else "–"
+        for side in (pair.pytorch, pair.tensorflow):
+            first = side is pair.pytorch
+            energy = _num(side.energy_mj_per_inference, ".4g") + (" est." if side.energy_estimated else "")
+            out.append([
+                _td(_e(pair.family) if first else ""),
+                _td(_e(pair.precision) if first else ""),
+                _td(f"<b>{_e(pair.verdict)}</b>" if first else _e(pair.reason)),
+                _td(_num(pair.ratio, ".3f") if first else "", True), _td(_e(ci) if first else "", True),
+                _td(_e(framework_verdict.side_name(side))), _td(f"<code>{_e(side.variant)}</code>"),
+                _td(_e(side.status)), _td(_num(side.p50_ms, ".4g"), True),
+                _td(_num(side.size_bytes / 1024 if side.size_bytes else None, ".1f"), True),
+                _td(_num(side.model_memory_mb, ".1f"), True), _td(_e(energy), True), _td(_e(side.agreement or "–")),
+                _td(_e(side.reason or "")),
+            ])
+            classes.append("" if pair.verdict != framework_verdict.NOT_COMPARED else "v-failed")
+    return _table(headers, out, classes)
+
+
+def _framework_section(verdicts: list[framework_verdict.FrameworkVerdict]) -> list[str]:
+    parts = ["<h2>Framework verdict: PyTorch vs TensorFlow paths</h2>", f'<p class="note">{FRAMEWORK_METHOD}</p>']
+    for verdict in verdicts:
+        parts.append(f"<h3>{_e(verdict.model)} on <code>{_e(verdict.device)}</code></h3>")
+        parts.append(f"<p>{_e(verdict.summary())}</p>")
+        if verdict.pairs:
+            parts.append(_framework_rows(verdict))
+    return parts
+
+
 def history_series(store: Any, data: RunData, device: str) -> dict[str, list[tuple[str, float, float, float]]]:
     """label -> [(run id, lowest, median, highest repeat median)] for the board's cells."""
     keys = {r["key"]: r for r in data.rows if r["device"] == device}
@@ -133,6 +176,7 @@ def render(store: Any, run_id: str) -> str:
                  _td(_e(" ".join(str((b.agent_info or {}).get(k, "")) for k in ("hostname", "machine", "cpu"))))]
                 for b in data.boards]),
         "<h2>Verdicts</h2>", f'<p class="note">{METHOD}</p>', _verdict_rows(data.rows),
+        *_framework_section(framework_verdict.for_run(store, run.id)),
     ]
     devices = list(dict.fromkeys(r["device"] for r in data.rows))
     for device in devices:

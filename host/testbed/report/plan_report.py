@@ -1,4 +1,5 @@
-"""`testbed report RUN`: a plan run's reports (CSV, Parquet, JUnit, HTML, or its verdict table).
+"""`testbed report RUN`: a plan run's reports (CSV, Parquet, JUnit, HTML, or its verdict table and
+framework verdict; ``--json``: both as one object).
 
 Above the reports it writes: ``export`` (the rows every report shares), ``junit``, ``html``,
 ``verdict_table``; none of them imports this module, so the report package has no import cycle.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .. import framework_verdict
 from . import export
 from . import html as html_report
 from . import junit as junit_report
@@ -21,7 +23,8 @@ def plan_report(run_id: str, db: str | None, *, html: str | None = None, junit: 
                 csv: str | None = None, parquet: str | None = None, as_json: bool = False,
                 out: Console | None = None) -> None:
     """`testbed report RUN [--html F] [--junit F] [--csv F] [--parquet F]`; none given: the verdict table
-    on ``out`` (default: a plain console on stdout)."""
+    and the framework verdict on ``out`` (default: a plain console on stdout), or with ``as_json`` one
+    object: the run, its ``cells`` (the rows every report shares) and its ``framework_verdict``."""
     from ..store import Store
 
     store = Store(db)
@@ -41,8 +44,15 @@ def plan_report(run_id: str, db: str | None, *, html: str | None = None, junit: 
         Path(html).write_text(html_report.render(store, run.id), encoding="utf-8")
         say.print(f"wrote {html}")
     if not (parquet or csv or junit or html):
+        verdicts = framework_verdict.for_run(store, run.id)
         if as_json:
-            print(json.dumps(data.rows, indent=2, default=str))
+            print(json.dumps({"run": run.id, "kind": run.kind, "plan": run.plan_name, "status": run.status,
+                              "baseline": run.baseline_id, "cells": data.rows,
+                              "framework_verdict": [v.to_json() for v in verdicts]}, indent=2, default=str))
         else:
+            console = out or Console()
             render(data.rows, f"run {run.id} of plan '{run.plan_name}' ({run.status}) vs "
-                              f"{run.baseline_id or 'no baseline'}", out or Console())
+                              f"{run.baseline_id or 'no baseline'}", console)
+            console.print()
+            for renderable in framework_verdict.render(verdicts, console.width):
+                console.print(renderable)
