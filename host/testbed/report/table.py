@@ -2,10 +2,10 @@
 and below it the variants that failed (one entry each, with the reason) and the notes that say how
 to read the figures.
 
-The table fits the console (a terminal's width, or ``$COLUMNS``): the default columns
-(``deploy_columns.DEFAULT``) drop their least important ones on a terminal too narrow for them and
-say which; headers stack their unit (and an ``est.`` caveat) under their name before that. The
-variant's name never wraps: the other columns give way.
+Every line fits the console (a terminal's width, or ``$COLUMNS``), counted in cells and in UTF-8
+bytes (``report.width``): headers stack their unit (and an ``est.`` caveat) under their name when
+that is enough, else the default columns (``deploy_columns.DEFAULT``) drop their least important
+ones and say which. The variant's name never wraps: the other columns give way.
 """
 
 from __future__ import annotations
