@@ -128,6 +128,25 @@ def test_a_side_not_in_the_run_is_named_and_a_variant_without_a_counterpart_is_l
     assert pair.reason == "only ONNX from Keras measured (PyTorch side not in this run)"
 
 
+def test_several_thread_settings_are_paired_per_setting_and_a_run_without_pairs_says_so() -> None:
+    recs, raw = [], {}
+    for threads, keras_ms in ((1, 2.6), (4, 2.0)):
+        for name, median in (("onnx-torch-fp32", 2.0), ("onnx-keras-fp32", keras_ms)):
+            values = samples(median, threads * 10 + len(recs))
+            rec = record(name, values, threads=threads)
+            recs.append(rec)
+            raw[fv.sample_key(rec)] = values
+    recs.append(record("onnx-torch-int8-dynamic", error=REASON))  # failed: no threads applied, in both settings
+    (verdict,) = fv.compare(recs, raw)
+    by = {(p.threads, p.label): p for p in verdict.pairs}
+    assert set(by) == {(1, "fp32 ONNX"), (4, "fp32 ONNX"), (1, "int8-dynamic ONNX"), (4, "int8-dynamic ONNX")}
+    assert by[(1, "fp32 ONNX")].verdict == fv.PYTORCH_FASTER and by[(4, "fp32 ONNX")].verdict == fv.NO_DIFFERENCE
+    assert "t1 fp32 ONNX: PyTorch is 1.30x [" in verdict.summary() and "t4 fp32 ONNX: no clear difference" in verdict.summary()
+    assert "ONNX t1" in printed([verdict], 120)
+    (alone,) = fv.compare([record("tflite-keras-fp16", samples(1.0, 1))])
+    assert alone.pairs == [] and alone.summary().startswith("On pi4, digits_cnn — no PyTorch/TensorFlow pair in this run")
+
+
 def test_without_raw_samples_the_ratio_is_given_but_not_judged() -> None:
     recs, _ = measured(("onnx-torch-fp32", 2.0, 1), ("onnx-keras-fp32", 2.6, 2))
     pair = only_pair(fv.compare(recs))  # a tool's summary: medians only
