@@ -147,6 +147,13 @@ def test_several_thread_settings_are_paired_per_setting_and_a_run_without_pairs_
     assert alone.pairs == [] and alone.summary().startswith("On pi4, digits_cnn — no PyTorch/TensorFlow pair in this run")
 
 
+def test_a_reason_both_sides_share_is_said_once() -> None:
+    broken = "conversion process failed: BrokenProcessPool: a worker died"
+    (verdict,) = fv.compare([record("onnx-torch-fp32", error=broken), record("onnx-keras-fp32", error=broken)])
+    assert verdict.pairs[0].reason == f"neither side measured (both failed: {broken})"
+    assert f"onnx-torch-fp32, onnx-keras-fp32 failed: {broken}" in printed([verdict], 120)
+
+
 def test_without_raw_samples_the_ratio_is_given_but_not_judged() -> None:
     recs, _ = measured(("onnx-torch-fp32", 2.0, 1), ("onnx-keras-fp32", 2.6, 2))
     pair = only_pair(fv.compare(recs))  # a tool's summary: medians only
@@ -244,7 +251,7 @@ def test_the_table_fits_120_columns_with_every_variant_on_one_line() -> None:
     assert "Not shown" not in text
     native = next(p for p in verdicts[0].pairs if p.kind == "native")
     assert f"PyTorch {native.speedup:.2f}x faster" in text and "no clear difference" in text
-    assert f"tflite-torch-int8-dynamic (PyTorch side of int8-dynamic TFLite) failed: {REASON}" in " ".join(text.split())
+    assert f"tflite-torch-int8-dynamic failed: {REASON}" in " ".join(text.split())
 
 
 def test_a_narrow_terminal_drops_columns_and_says_which() -> None:

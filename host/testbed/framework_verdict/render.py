@@ -84,12 +84,17 @@ LEGEND = ("Verdict: the faster side, how many times faster (median latency), and
 
 
 def notes(verdict: FrameworkVerdict) -> list[str]:
-    """The legend, the whole reason of every side not measured, and what "est." means where it appears."""
+    """The legend, the whole reason of every side not measured (variants that share one, on one line),
+    and what "est." means where it appears."""
     lines = [LEGEND]
+    reasons: dict[tuple[str, str], list[str]] = {}
     for pair in verdict.ordered():
         for side in (pair.pytorch, pair.tensorflow):
             if side.status != "ok" and side.reason:
-                lines.append(f"{side.variant} ({side_name(side)} side of {pair.label}) {side.status}: {side.reason}")
+                names = reasons.setdefault((side.status, side.reason), [])
+                if side.variant not in names:
+                    names.append(side.variant)
+    lines += [f"{', '.join(names)} {status}: {reason}" for (status, reason), names in reasons.items()]
     if any(p.pytorch.energy_estimated or p.tensorflow.energy_estimated for p in verdict.pairs):
         lines.append("est.: the energy is ESTIMATED from CPU utilisation (a model, not a sensor).")
     return lines

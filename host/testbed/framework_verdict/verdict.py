@@ -226,20 +226,23 @@ def side_name(side: Side) -> str:
 
 
 def _missing_reason(pt: Side, tf: Side, missing: list[Side]) -> str:
-    """``only PyTorch's path measured (Keras's failed: <first line>)``; both: each one's reason."""
+    """``only ONNX from Keras measured (PyTorch side failed: <first line, cut>)``; neither: each side's
+    reason, or the one they share."""
     def why(side: Side) -> str:
         reason = _cut((side.reason or "").strip().split("\n")[0])
         if side.status == ABSENT:
-            return f"{side_name(side)} side {reason or NOT_IN_RUN}"
-        return f"{side_name(side)} side {side.status}" + (f": {reason}" if reason else "")
+            return reason or NOT_IN_RUN
+        return side.status + (f": {reason}" if reason else "")
     if len(missing) == 2:
-        return f"neither side measured ({why(pt)}; {why(tf)})"
+        if why(pt) == why(tf):
+            return f"neither side measured (both {why(pt)})"
+        return f"neither side measured ({side_name(pt)} side {why(pt)}; {side_name(tf)} side {why(tf)})"
     (gone,) = missing
     kept = tf if gone is pt else pt
-    return f"only {kept.path} measured ({why(gone)})"
+    return f"only {kept.path} measured ({side_name(gone)} side {why(gone)})"
 
 
-def _cut(text: str, limit: int = 90) -> str:
+def _cut(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
