@@ -23,13 +23,28 @@ __all__ = ["FINISHED", "OPS_TABLE_KEY", "Store", "current_revision", "default_ur
 
 
 class Store(PlanRunStore, ArtifactBlobStore):
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, read_only: bool = False) -> None:
+        """Open the store at ``url`` (default: ``default_url()``) and migrate it to the newest revision;
+        ``read_only`` (`testbed serve`): the database refuses every write and nothing is migrated, so a
+        store at another revision than this testbed's is a ConfigError saying what to do."""
         self.url = url or default_url()
         try:
-            self.engine = open_engine(self.url)
-            migrate(self.engine)
-        except (SQLAlchemyError, ImportError) as exc:
+            self.engine = open_engine(self.url, read_only=read_only)
+            if read_only:
+                self._check_revision()
+            else:
+                migrate(self.engine)
+        except (SQLAlchemyError, ImportError, OSError, ValueError) as exc:
             raise ConfigError(f"cannot open results store {self.url}: {exc}".splitlines()[0]) from exc
+
+    def _check_revision(self) -> None:
+        with self.engine.connect() as conn:
+            found = current_revision(conn)
+        head = head_revision()
+        if found != head:
+            raise ConfigError(f"results store {self.url} is at revision {found or 'none'}, this testbed reads "
+                              f"{head}: open it once with a command that writes (e.g. `testbed runs --db URL`) "
+                              "to upgrade it, or use the testbed that wrote it")
 
     # --- deployments (testbed deploy; one board x model inside a plan run) -------------------------
 

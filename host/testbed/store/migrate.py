@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import QueuePool
 
 from ..filelock import exclusive
 from ..paths import home
@@ -86,11 +87,37 @@ def migrate(engine: Engine) -> None:
                 conn.commit()
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine on ``url``; ``read_only``: the database itself refuses writes (a SQLite file opened with
+    ``mode=ro``, a PostgreSQL session whose transactions are read-only), nothing is created."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if read_only:
+            return _sqlite_read_only(parsed.database)
         if parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # Board threads and a second host write at once: wait for the lock rather than fail.
         return create_engine(url, connect_args={"timeout": 60})
+    if read_only and parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True,
+                             connect_args={"options": "-c default_transaction_read_only=on"})
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_read_only(database: str | None) -> Engine:
+    """A SQLite file opened read-only through its URI (``mode=ro``): no journal, no lock file, no
+    missing file created; a write is refused by SQLite ("attempt to write a readonly database")."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if not database or database == ":memory:":
+        raise ValueError("a read-only store needs a database file, not an in-memory SQLite")
+    path = Path(database).expanduser().resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQLite store at {path}")
+    uri = f"file:{quote(str(path))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:  # pooled connections move between a server's threads
+        return sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False)
+
+    return create_engine("sqlite://", creator=connect, poolclass=QueuePool)  # not the in-memory default pool
