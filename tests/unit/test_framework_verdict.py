@@ -213,7 +213,8 @@ def test_pairs_of_every_kind_and_the_paragraph_in_order_of_what_matters() -> Non
     assert by_label["fp32 TFLite"].speedup == pytest.approx(1.3, abs=0.02)
     assert "fp32 ONNX: no clear difference (PyTorch 2.00 ms, Keras 2.00 ms median" in summary
     assert "int8-dynamic TFLite: only TFLite from Keras measured (PyTorch side failed: LiteRT refused" in summary
-    assert summary.endswith("Ratios of median latency, 95% bootstrap CI in brackets.")
+    assert summary.endswith("Ratios of median latency, 95% bootstrap CI in brackets. One run per variant: the intervals "
+                            "hold the noise within a run, not between runs (a plan with repeats: 3 measures that too).")
     assert summary.index("native") < summary.index("fp32 TFLite") < summary.index("fp32 ONNX") < summary.index("int8-dynamic")
 
 
@@ -308,6 +309,7 @@ def test_for_run_reads_records_samples_and_cells_without_a_result(tmp_path: Path
     onnx = by_label["fp32 ONNX"]
     assert onnx.verdict == fv.PYTORCH_FASTER and onnx.ci is not None and onnx.ci[0] <= 1.3 <= onnx.ci[1]
     assert onnx.tensorflow.repeats == 2 and onnx.tensorflow.n_samples == 1000
+    assert "Some variants ran once: the intervals hold the noise within a run" in verdict.summary()  # Keras fp32: 2
     failed = by_label["int8-dynamic TFLite"]
     assert failed.verdict == fv.NOT_COMPARED and failed.pytorch.status == "failed" and failed.pytorch.reason == REASON
 

@@ -89,6 +89,12 @@ class FrameworkVerdict:
         clauses = [(f"t{p.threads} " if several and p.threads is not None else "") + f"{p.label}: {p.reason}"
                    for p in self.ordered()]
         tail = f" Ratios of median latency, {CONFIDENCE:.0%} bootstrap CI in brackets."
+        judged = [s for p in self.pairs if p.ci for s in (p.pytorch, p.tensorflow)]
+        once = [s for s in judged if s.repeats == 1]
+        if once:  # the bootstrap has no runs to resample: run-to-run noise (load, heat) is not in the interval
+            who = "One run per variant" if len(once) == len(judged) else "Some variants ran once"
+            tail += (f" {who}: the intervals hold the noise within a run, not between runs (a plan with "
+                     "repeats: 3 measures that too).")
         if any(p.pytorch.energy_estimated or p.tensorflow.energy_estimated for p in self.pairs):
             tail += " Energy figures are ESTIMATED (a CPU utilisation model, not a sensor)."
         return f"On {self.device}, {self.model} — " + "; ".join(clauses) + "." + tail
