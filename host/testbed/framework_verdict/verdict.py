@@ -122,15 +122,17 @@ def judge(records: list[dict], runs: dict[str, list[np.ndarray]],
     ``absent(converter) -> reason`` for a side the run does not hold (default: ``NOT_IN_RUN``)."""
     specs = pair_specs()
     why = absent or (lambda converter: NOT_IN_RUN)
-    verdicts: dict[tuple[str, str], FrameworkVerdict] = {}
+    verdicts = []
     for (model, device), group in _groups(records).items():
-        verdict = verdicts.setdefault((model, device), FrameworkVerdict(model=model, device=device, run_id=run_id))
+        verdict = FrameworkVerdict(model=model, device=device, run_id=run_id)
+        # one set of pairs per threads setting; a record without threads (not measured) belongs to each
         settings = sorted({int(r["threads"]) for r in group if r.get("threads") is not None})
         groups: list[int | None] = [*settings] or [None]
         for threads in groups:
             mine = [r for r in group if r.get("threads") in (threads, None)]
             verdict.pairs += _pairs(specs, mine, runs, why, threads if len(settings) > 1 else None)
-    return list(verdicts.values())
+        verdicts.append(verdict)
+    return verdicts
 
 
 def _groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -152,7 +154,7 @@ def _pairs(specs: list[PairSpec], records: list[dict], runs: dict[str, list[np.n
         chosen = {fw: next((n for n in names if n in by_variant), None)
                   for fw, names in (("pytorch", spec.pytorch), ("tensorflow", spec.tensorflow))}
         present = [fw for fw, name in chosen.items() if name]
-        if not present or (spec.kind == "native" and len(present) < 2):
+        if not present or (spec.kind == NATIVE and len(present) < 2):
             continue
         sides, side_runs = {}, {}
         for fw, names in (("pytorch", spec.pytorch), ("tensorflow", spec.tensorflow)):
@@ -195,7 +197,7 @@ def judge_pair(spec: PairSpec, pt: Side, tf: Side, threads: int | None, pt_runs:
         pair.reason = (f"no clear difference ({_medians(pair)}; {side_name(tf)}/{side_name(pt)} time "
                        f"{pair.ratio:.2f}x {interval(pair.ci)})")
         return pair
-    tf_wins = pair.ratio < 1.0
+    tf_wins = pair.ci[1] < 1.0  # the interval decides the direction (the point estimate lies inside it)
     pair.verdict = TENSORFLOW_FASTER if tf_wins else PYTORCH_FASTER
     pair.speedup = 1.0 / pair.ratio if tf_wins else pair.ratio
     pair.speedup_ci = (1.0 / pair.ci[1], 1.0 / pair.ci[0]) if tf_wins else pair.ci
