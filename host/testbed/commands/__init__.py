@@ -7,7 +7,7 @@ import importlib
 import click
 
 COMMANDS = ["deploy", "convert", "devices", "models", "report", "run", "runs", "compare", "agent", "doctor", "lab",
-            "worker"]
+            "worker", "serve"]
 
 
 def register_all(group: click.Group) -> None:
