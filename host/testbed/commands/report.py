@@ -17,8 +17,10 @@ from ._common import err_console, fail, out_console
 
 @click.command()
 @click.argument("run_id", metavar="[RUN]", required=False)
-@click.option("--html", "html_path", type=click.Path(dir_okay=False),
-              help="Plan run RUN as one self-contained HTML file (plots, verdicts; no JavaScript).")
+@click.option("--html", "html_path", type=click.Path(),
+              help="Run RUN (plan or deploy) as HTML: FILE.html, one self-contained file (plots, verdicts; no "
+                   "JavaScript); any other path, a directory of testbed serve's pages for RUN (interactive plots, "
+                   "each cell's history, the comparison with its baseline; open DIR/index.html).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Plan run RUN as JUnit XML for CI (one testcase per cell).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Plan run RUN's cells as CSV.")
@@ -38,14 +40,20 @@ from ._common import err_console, fail, out_console
 def report(run_id: str | None, html_path: str | None, junit_path: str | None, csv_path: str | None,
            parquet_path: str | None, ops_run: str | None, top: int, by: str, runtimes: tuple[str, ...],
            db: str | None, as_json: bool) -> None:
-    """Reports on stored runs: a plan run RUN (`testbed run`) with --html/--junit/--csv/--parquet (none:
-    its verdict table and framework verdict), or --ops RUN_ID (per-op profiles of a deploy)."""
-    if run_id is not None:  # plan-run reports: testbed.report.plan_report
+    """Reports on stored runs: a run RUN (`testbed run`, `testbed deploy`) with --html/--junit/--csv/--parquet
+    (none: its verdict table and framework verdict; --html DIR: testbed serve's pages for it), or --ops RUN_ID
+    (per-op profiles of a deploy)."""
+    if run_id is not None:  # plan-run reports: testbed.report.plan_report; the dashboard's pages: testbed.serve
         from ..report.plan_report import plan_report
 
+        pages_dir = html_path if html_path and _is_directory(html_path) else None
+        html_file = None if pages_dir else html_path
         try:
-            plan_report(run_id, db, html=html_path, junit=junit_path, csv=csv_path, parquet=parquet_path,
-                        as_json=as_json, out=out_console())
+            if pages_dir:
+                _write_pages(run_id, db, pages_dir)
+            if not pages_dir or html_file or junit_path or csv_path or parquet_path:
+                plan_report(run_id, db, html=html_file, junit=junit_path, csv=csv_path, parquet=parquet_path,
+                            as_json=as_json, out=out_console())
         except TestbedError as exc:
             fail(exc)
         if ops_run is None:
@@ -58,6 +66,26 @@ def report(run_id: str | None, html_path: str | None, junit_path: str | None, cs
         _ops_report(ops_run, top, by, set(runtimes), db, as_json)
     except TestbedError as exc:
         fail(exc)
+
+
+def _is_directory(path: str) -> bool:
+    """``--html``'s PATH names a directory (the dashboard's pages), not one file: it is one, or it does not
+    end in .html/.htm."""
+    from pathlib import Path
+
+    return Path(path).is_dir() or Path(path).suffix.lower() not in (".html", ".htm")
+
+
+def _write_pages(run_id: str, db: str | None, directory: str) -> None:
+    """`testbed report RUN --html DIR`: the run's pages as `testbed serve` shows them, as files."""
+    from pathlib import Path
+
+    from ..serve.export import write_run
+    from ..store import Store
+
+    pages = write_run(Store(db), run_id, Path(directory))
+    err_console.print(f"wrote {pages[0]} and {len(pages) - 1} more pages (open it in a browser, or serve "
+                      f"{directory} with any web server)", highlight=False, soft_wrap=True)
 
 
 def _ops_report(run_id: str, top: int, by: str, runtimes: set[str], db: str | None,
