@@ -13,8 +13,8 @@ from ._common import err_console, fail
 @click.command()
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback needs --token (or a reverse proxy in front "
-                   "that authenticates: docs/serve.md).")
+              help="Address to listen on; anything but loopback needs --token (behind a reverse proxy that "
+                   "authenticates, keep 127.0.0.1: docs/serve.md).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port to listen on (0: a free one, printed).")
 @click.option("--token", envvar="TESTBED_SERVE_TOKEN", show_envvar=True,
