@@ -77,16 +77,17 @@ def test_testcases_carry_their_time_and_rounded_numbers(tmp_path: Path) -> None:
     assert root.get("time") == "12.596"
     assert (root.get("tests"), root.get("failures"), root.get("skipped"), root.get("errors")) == ("4", "2", "1", "0")
     out = cases[0].findtext("system-out") or ""
-    for expected in ("p50_ms=0.123", "baseline_p50_ms=0.123", "change_pct=0.37", "ci_pct=[-1.23, 2]",
+    for expected in ("p50_ms=0.1235", "baseline_p50_ms=0.123", "change_pct=0.37", "ci_pct=[-1.23, 2]",
                      "size_bytes=123456", "peak_rss_mb=63.8", "accuracy=0.9722", "energy_mj=1", "wall_s=12.346"):
         assert expected in out.splitlines(), (expected, out)
     assert "peak_rss_mb=None" in (cases[1].findtext("system-out") or "")
     every_number = re.findall(r"=\[?(-?[\d.e+-]+)", "".join(c.findtext("system-out") or "" for c in cases))
-    assert all(len(n.partition(".")[2]) <= 4 and "e" not in n for n in every_number), every_number
+    assert all(len(n.partition(".")[2]) <= 4 and "e" not in n for n in every_number), every_number  # 4: 0.1235
 
 
 @pytest.mark.parametrize(("value", "unit", "text"), [
     (63.80500000000001, "mb", "63.8"), (0.1, "ms", "0.1"), (2.0, "pct", "2"), (-0.0001, "pct", "0"),
+    (0.024681234, "ms", "0.02468"), (12.3456789, "ms", "12.346"), (0.0, "ms", "0"), (0.00012346, "mj", "0.0001235"),
     (1234567.891, "ms", "1234567.891"), (None, "ms", "None"), (7, "ms", "7"), (float("nan"), "ms", "nan"),
     (0.97222, "accuracy", "0.9722"),
 ])

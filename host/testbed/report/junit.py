@@ -4,8 +4,9 @@ failure is a regression (or a cell that broke since the baseline) or a failed ce
 skipped cell is skipped with its reason. The suite's ``time`` is the sum of its testcases'.
 
 Numbers in the testcase's output are rounded to what their unit resolves (a microsecond of latency,
-0.1 MB of memory), never printed as binary floats (``peak_rss_mb=63.80500000000001``); times are
-decimals with millisecond resolution, as the JUnit schema's ``xs:decimal`` wants (no exponent).
+four digits of a shorter one; 0.1 MB of memory), never printed as binary floats
+(``peak_rss_mb=63.80500000000001``); times are decimals with millisecond resolution, as the JUnit
+schema's ``xs:decimal`` wants (no exponent).
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from .export import RunData
 #: Decimals per unit of the testcase's output: ms to the microsecond, percentages to 0.01, MB to 0.1,
 #: mJ to the microjoule, accuracy to 0.01 %.
 DECIMALS = {"ms": 3, "pct": 2, "mb": 1, "mj": 3, "accuracy": 4, "s": 3}
+#: Units whose values can be far below 1 (a 20 µs inference): at least this many significant digits.
+SIGNIFICANT = {"ms": 4, "mj": 4}
 
 
 def number(value: object, unit: str) -> str:
-    """``value`` rounded to ``DECIMALS[unit]`` places (trailing zeros dropped); ints, None, text and
-    non-finite floats as they are."""
+    """``value`` rounded to ``DECIMALS[unit]`` places, or to ``SIGNIFICANT[unit]`` digits where that
+    keeps more (0.02468 ms, not 0.025), trailing zeros dropped; ints, None, text and non-finite floats
+    as they are."""
     if not isinstance(value, float) or not math.isfinite(value):
         return str(value)
-    text = f"{value:.{DECIMALS[unit]}f}"
+    places = DECIMALS[unit]
+    if unit in SIGNIFICANT and value:
+        places = max(places, SIGNIFICANT[unit] - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{places}f}"
     text = text.rstrip("0").rstrip(".") if "." in text else text
     return "0" if text in ("-0", "") else text
 
