@@ -43,12 +43,13 @@ def convert_matrix(model_id: str, formats: list[str] | None, sources: list[str] 
     selection = choose(model, formats, sources, quantizations)
     outcome = ConvertOutcome(notes=selection.notes)
     refs: dict[str, records.References] = {}
-    for conv in selection.converters:
-        progress(f"converting {model.id} with {conv.name}")
+    total = len(selection.converters)
+    for n, conv in enumerate(selection.converters, 1):
+        progress(f"converting {n}/{total}: {model.id} with {conv.name}")
         art = build(conv, model)
         row = art.to_dict() | {"parity": None, "parity_outputs": None, "accuracy": None}
         if art.ok:
-            progress(f"checking {conv.name} against {conv.source}")
+            progress(f"checking {n}/{total}: {conv.name} against {conv.source}")
             result = check(art, model, refs)
             row.update(parity=result["parity"], parity_outputs=result["parity_outputs"], accuracy=result["accuracy"],
                        input_dtype_changes=result["input_dtype_changes"])

@@ -76,18 +76,21 @@ class Conversions:
                 yield pair, hit
         if misses:
             jobs = jobs_wanted(len(misses))
-            self.progress(f"converting {len(misses)} variant(s) in {jobs} process(es)")
+            cached = len(self.pairs) - len(misses)
+            self.progress(f"converting {len(misses)} variant(s) in {jobs} process(es)"
+                          + (f" ({cached} more from the cache)" if cached else ""))
             self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_ignore_sigint)
             self._futures = {self._pool.submit(_convert, *pair): pair for pair in misses}
             waiting = set(self._futures)
+            finished = 0
             while waiting and not stop.is_set():
                 done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
+                for fut in done:  # two may finish within one wait: each counted on its own
                     pair = self._futures[fut]
+                    finished += 1
                     yield pair, self._result(fut, pair)
-                    self.progress(f"converted {pair[0]} with {pair[1]} "
-                                  f"({len(misses) - len(waiting)}/{len(misses)})")
+                    self.progress(f"converted {finished}/{len(misses)}: {pair[0]} with {pair[1]}")
         self.seconds = time.monotonic() - self.started
         self.close()
 

@@ -9,6 +9,7 @@ reason, once, and the board goes on with its other cells.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import PERMANENT, TestbedError, first_line
@@ -51,11 +52,13 @@ class CellRunner(BoardLink):
                 for r in range(cell.repeats):
                     if ctx.stop.is_set():
                         return  # the cell stays unfinished: --resume redoes it whole
-                    self._say(f"{cell.model} {cell.converter}" + (f" threads {cell.threads}" if cell.threads else "")
-                              + f" run {r + 1}/{cell.repeats}")
+                    what = (f"measuring {cell.model} {cell.converter}" + (f" t{cell.threads}" if cell.threads else "")
+                            + (f" run {r + 1}/{cell.repeats}" if cell.repeats > 1 else ""))
+                    self._say(what)
                     record, samples, power = measure_artifact(art, MeasureContext(
                         model, self.transport, self.client, self.info, self.profile, options, ctx.refs[cell.model],
-                        deployment_id, faults=(*FAULTS, *PERMANENT)))
+                        deployment_id, progress=self._step(what),
+                        faults=(*FAULTS, *PERMANENT), live=getattr(ctx.ui, "live", False)))
                     results.append((record, samples, power))
                     if record["status"] != "ok":
                         break  # a failed run is a finding; repeating it measures nothing
@@ -81,6 +84,12 @@ class CellRunner(BoardLink):
         cell.state = "error"
         ctx.ui.cell(self.device, cell.key, "error", reason)
         raise BoardLost(reason)
+
+    def _step(self, what: str) -> Callable[[str], None]:
+        """The board's status for a step of measuring ``what``: "measuring ...: uploading x.onnx 1.2/3.4 MB"."""
+        def say(step: str) -> None:
+            self._say(f"{what}: {step}")
+        return say
 
 
 def _summary(results: list) -> str:

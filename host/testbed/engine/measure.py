@@ -15,6 +15,7 @@ from .. import inputs, records
 from ..errors import AgentError, TestbedError
 from ..profiles import Profile
 from ..transports import Transport
+from ..transports.progress import ByteProgress
 from .request import DeployOptions, board_runtime, choose_power, effective_measure, power_windows_wanted, run_request
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ class MeasureContext:
     options: DeployOptions  # how to measure (a deploy's options, a plan cell's)
     refs: dict[str, Any]  # reference_inputs' cache for this model: "source/layout" -> (inputs, outputs)
     deployment_id: str  # the records' run_id: the deployment they are stored under
-    progress: Progress = lambda msg: None
+    progress: Progress = lambda msg: None  # what happens now: the upload's bytes, the run on the agent
     faults: tuple[type[BaseException], ...] = ()  # raised, not recorded: the engine retries them
+    live: bool = False  # progress goes to a live status line (a terminal), not into a log: say more, as often
 
 
 def measure_artifact(art: Artifact, ctx: MeasureContext) -> tuple[dict, list[int], list]:
@@ -51,7 +53,6 @@ def measure_artifact(art: Artifact, ctx: MeasureContext) -> tuple[dict, list[int
     record = records.base_record(art, ctx.profile.id, ctx.deployment_id)
     if art.status != "ok":
         return record, [], []
-    ctx.progress(f"measuring {art.converter} on {ctx.profile.id}")
     started = time.monotonic()
     phases: dict[str, float] = {}
     agent_phases: dict[str, float] = {}
@@ -93,8 +94,12 @@ def _measure(art: Artifact, ctx: MeasureContext, record: dict, phases: dict[str,
     assert art.path is not None and art.sha256 is not None  # only ok artifacts get here (measure_artifact)
     inset, reference = reference_inputs(model, art, ctx.refs)
     lap("host_inputs")
-    sent = transport.send(client, art.path, art.sha256) + transport.send(client, inset.path, inset.sha256)
+    uploads = [ByteProgress(path.name, ctx.progress, live=ctx.live) for path in (art.path, inset.path)]
+    sent = sum(transport.send(client, path, sha, progress=upload)
+               for path, sha, upload in zip((art.path, inset.path), (art.sha256, inset.sha256), uploads, strict=True))
     lap("transfer")
+    if any(upload.said for upload in uploads):  # the status line says "uploading ... 100 %": no longer true
+        ctx.progress("running")
     measure = effective_measure(profile, options)
     power = choose_power(profile, info)
     not_sampled = None

@@ -1,4 +1,8 @@
-"""Progress of a plan run on screen: one live line per board (rich), or plain lines in a log (CI)."""
+"""Progress of a plan run on screen: one live line per board (rich), or plain lines in a log (CI).
+
+A UI's ``live`` says which: True where a status line is redrawn in place (a terminal), so progress
+may be said as often as it changes; False where every status is a line of a log, so a step says
+only a few (an upload: at most five lines a file, ``transports.progress``)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ class RunUI(Protocol):
 
 
 class SilentUI:
+    live = False
+
     def board(self, device: str, status: str, done: int, total: int) -> None:
         pass
 
@@ -42,6 +48,8 @@ def _safe(print_fn: Callable[..., object]) -> Callable[..., None]:
 
 class LineUI:
     """One line per event: for logs and terminals that are not interactive."""
+
+    live = False
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -68,6 +76,8 @@ class LineUI:
 
 class RichUI:
     """A live table of boards: name, bar, cells done/total, elapsed, what it does now."""
+
+    live = True
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -106,10 +116,12 @@ class RichUI:
 
 class StatusUI:
     """One status line (a deploy's spinner): ``update(text)`` shows what happens now; messages
-    (Ctrl-C, ...) are printed with ``say``."""
+    (Ctrl-C, ...) are printed with ``say``. ``live=False`` where ``update`` prints each text as a line
+    (no terminal: ``commands._common.status_line``)."""
 
-    def __init__(self, update: Callable[[str], object], say: Callable[[str], object]) -> None:
+    def __init__(self, update: Callable[[str], object], say: Callable[[str], object], live: bool = True) -> None:
         self._update, self._say = _safe(update), _safe(say)
+        self.live = live
 
     def board(self, device: str, status: str, done: int, total: int) -> None:
         self._update(f"{device} ({done}/{total} measured): {status}")

@@ -18,6 +18,8 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .progress import Upload
+
 _T = TypeVar("_T", bound="Transport")
 _S = TypeVar("_S", bound="TransportSettings")
 
@@ -117,11 +119,19 @@ class Transport(ABC):
     def open(self) -> BoardClient:
         """Connect, start the agent when it is not running, and return a client for it."""
 
-    def send(self, client: BoardClient, path: Path, sha256: str) -> int:
-        """Make the artifact ``sha256`` present in the agent's store; return bytes sent (0 if already there)."""
+    def send(self, client: BoardClient, path: Path, sha256: str, progress: Upload | None = None) -> int:
+        """Make the artifact ``sha256`` present in the agent's store; return bytes sent (0 if already there).
+        ``progress(sent, total)`` hears how far the file is (here: before and after the agent's upload
+        call, which sends it whole; a transport that streams it says more)."""
         if client.has_artifact(sha256):
             return 0
-        return client.upload(path, sha256)
+        size = path.stat().st_size
+        if progress is not None:
+            progress(0, size)
+        sent = client.upload(path, sha256)
+        if progress is not None:
+            progress(size, size)
+        return sent
 
     @abstractmethod
     def close(self) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
 from .base import BoardClient, BoardProfile, Transport
+from .progress import Upload
 
 
 @runtime_checkable
@@ -37,8 +38,9 @@ class RunsCommands(Protocol):
 
 @runtime_checkable
 class PutsFiles(Protocol):
-    def put(self, path: Path, remote: str) -> None:
-        """Copy the host file ``path`` to ``remote`` on the board, atomically."""
+    def put(self, path: Path, remote: str, progress: Upload | None = None) -> None:
+        """Copy the host file ``path`` to ``remote`` on the board, atomically; ``progress(sent, total)``
+        hears how far it is."""
 
     def write_text(self, remote: str, text: str) -> None:
         """Write ``text`` to the file ``remote`` on the board."""

@@ -26,6 +26,7 @@ import paramiko
 from ..agent_client import AgentClient
 from ..errors import AgentServerError, TransportError
 from .base import BoardClient, BoardProfile, Transport
+from .progress import Upload
 from .registry import register
 from .ssh_connect import SshSettings, Target, connect
 from .tunnel import Tunnel
@@ -101,23 +102,25 @@ class SshTransport(Transport):
         return self._ssh
 
     # -- artifacts ------------------------------------------------------------------------------
-    def send(self, client: BoardClient, path: Path, sha256: str) -> int:
-        """SFTP the file into the agent's store (tmp name, then rename); the agent verifies the sha256."""
+    def send(self, client: BoardClient, path: Path, sha256: str, progress: Upload | None = None) -> int:
+        """SFTP the file into the agent's store (tmp name, then rename); the agent verifies the sha256.
+        ``progress(sent, total)`` hears every 32 KiB (paramiko's put callback)."""
         if client.has_artifact(sha256):
             return 0
         final = posixpath.join(self.agent_home, "store", "artifacts", sha256)
-        self.put(path, final)
+        self.put(path, final, progress)
         size = path.stat().st_size
         self.bytes_sent += size
         if not client.has_artifact(sha256):
             raise TransportError(f"{path.name} arrived corrupt on {self.profile.id} (sha256 mismatch); retry")
         return size
 
-    def put(self, path: Path, remote: str) -> None:
-        """SFTP ``path`` to ``remote`` atomically (a temporary name, then rename)."""
+    def put(self, path: Path, remote: str, progress: Upload | None = None) -> None:
+        """SFTP ``path`` to ``remote`` atomically (a temporary name, then rename); ``progress(sent, total)``
+        as paramiko calls it."""
         tmp = remote + f".part-{secrets.token_hex(4)}"
         try:
-            self.sftp.put(str(path), tmp)
+            self.sftp.put(str(path), tmp, callback=progress)
             self.sftp.posix_rename(tmp, remote)
         except TimeoutError as exc:
             raise TransportError(f"SFTP of {path.name} to {self.profile.id} timed out (no answer for "
