@@ -89,7 +89,9 @@ def latency_distributions(items: list[Distribution], title: str, name: str = "th
             data.append({"type": "violin", "orientation": "h", "x": q, "y": [y] * len(q), "name": label,
                          "legendgroup": which, "showlegend": i == 0, "side": side, "width": 0.9,
                          "line": {"color": colour, "width": 1}, "fillcolor": colour, "opacity": 0.75,
-                         "points": False, "spanmode": "hard", "box": {"visible": True, "width": 0.35},
+                         "points": False, "spanmode": "hard",
+                         "box": {"visible": True, "width": 0.3, "fillcolor": "rgba(255,255,255,0.55)",
+                                 "line": {"color": "#333333", "width": 1}},
                          "meanline": {"visible": False}, "scalemode": "width", "hoveron": "violins",
                          "hoverinfo": "x+name"})
     lo, hi = _spread([d.current for d in items] + [d.baseline for d in items if d.baseline is not None
