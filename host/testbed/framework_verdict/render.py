@@ -5,15 +5,21 @@ Two rows per pair, the PyTorch side first: the pair (format, then precision), ea
 verdict (headline, then the interval). Columns with nothing to say for any side are left out; on a
 narrow terminal energy, memory, size and agreement give way in that order, and a line says so. The
 whole reason of a side that was not measured is printed under the table.
+
+Lines fit the width in UTF-8 bytes as well as in cells, as the deploy table's (``report.width``: tools
+like ``awk length`` count bytes): the table is ASCII (its rule, "-" for no figure) and measured in
+bytes, the paragraph and notes are wrapped short by the bytes their "µ" or "—" add.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rich import box
+from rich.box import Box
 from rich.console import Console, RenderableType
+from rich.constrain import Constrain
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -36,18 +42,21 @@ OPTIONAL: list[tuple[str, str, Cell]] = [
 ]
 GIVE_WAY = ("energy", "memory", "size", "agreement")
 STATUS_STYLE = {"failed": "red", "error": "red"}  # else yellow (absent, skipped, pending)
+NONE = "-"  # no figure: ASCII, one byte (the table is ASCII throughout)
+#: A rule under the header and nothing else, in ASCII (as ``report.width.HEADER_RULE``, a layer above).
+HEADER_RULE = Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
 
 
 def render(verdicts: list[FrameworkVerdict], console_width: int) -> list[RenderableType]:
     """Per verdict: its paragraph, its table fitted to ``console_width``, and its notes."""
     out: list[RenderableType] = []
     for verdict in verdicts:
-        out.append(Text(verdict.summary()))
+        out.append(_text(verdict.summary(), console_width))
         if not verdict.pairs:
             continue
         pairs = verdict.ordered()
         shown = [key for key, _, cell in OPTIONAL
-                 if any(cell(s) not in ("–", "") for p in pairs for s in (p.pytorch, p.tensorflow))]
+                 if any(cell(s) not in (NONE, "") for p in pairs for s in (p.pytorch, p.tensorflow))]
         left_out: list[str] = []
         table = _table(verdict, pairs, shown)
         for key in GIVE_WAY:
@@ -60,7 +69,7 @@ def render(verdicts: list[FrameworkVerdict], console_width: int) -> list[Rendera
         if left_out:
             out.append(Text(f"Not shown at this width: {', '.join(reversed(left_out))} (`--json` has them all).",
                             style="dim"))
-        out += [Text(line) for line in notes(verdict)]
+        out += [_text(line, console_width) for line in notes(verdict)]
     return out
 
 
@@ -102,7 +111,7 @@ def notes(verdict: FrameworkVerdict) -> list[str]:
 
 def _table(verdict: FrameworkVerdict, pairs: list[PathPair], shown: list[str]) -> Table:
     table = Table(title=f"{verdict.model} on {verdict.device}: PyTorch vs TensorFlow paths", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+                  box=HEADER_RULE, pad_edge=False)
     table.add_column("Pair", no_wrap=True)
     table.add_column("Variant", no_wrap=True)
     table.add_column("p50\n(ms)", justify="right", no_wrap=True)
@@ -133,13 +142,15 @@ def _verdict(pair: PathPair) -> tuple[str, str]:
     """The verdict's two lines: ``[green]Keras 1.30x faster[/]`` / ``95% CI 1.25-1.35``."""
     if pair.verdict == NOT_COMPARED:
         gone = [s for s in (pair.pytorch, pair.tensorflow) if not s.measured]
+        if len(gone) == 2 and gone[0].status == gone[1].status:
+            return "[yellow]not compared[/]", escape(f"both {gone[0].status}")
         return "[yellow]not compared[/]", escape(", ".join(f"{side_name(s)} {s.status}" for s in gone))
     if pair.verdict == NOT_JUDGED:
         return "[yellow]not judged[/]", f"ratio {pair.ratio:.2f}x, no CI"
     assert pair.ci is not None
     level = f"{pair.confidence:.0%} CI"
     if pair.verdict == NO_DIFFERENCE:
-        return "no clear difference", f"{pair.ratio:.2f}x, {level} {interval(pair.ci)[1:-1]}"
+        return "no clear difference", escape(f"{pair.ratio:.2f}x {interval(pair.ci)}")
     assert pair.speedup is not None and pair.speedup_ci is not None
     fast, _ = pair.faster_slower()
     return (f"[green]{escape(side_name(fast))} {pair.speedup:.2f}x faster[/]",
@@ -155,13 +166,22 @@ def _p50(side: Side) -> str:
 
 def _agreement(side: Side) -> str:
     """The agreement without its ``top-1`` word (the header says Agreement)."""
-    return (side.agreement or "–").removeprefix("top-1 ")
+    return (side.agreement or NONE).removeprefix("top-1 ")
 
 
 def _num(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
+    return NONE if value is None else format(value, fmt)
+
+
+def _text(text: str, width: int) -> RenderableType:
+    """``text`` wrapped so that no line is longer than ``width`` in UTF-8 bytes."""
+    extra = len(text.encode()) - len(text)
+    return Constrain(Text(text), width=max(width - extra, 20))
 
 
 def _width(table: Table) -> int:
-    """The table's natural width (what it takes on a terminal wide enough)."""
-    return Console(width=10_000).measure(table).maximum
+    """The table's natural width (what it takes on a terminal wide enough), in UTF-8 bytes."""
+    console = Console(width=10_000, file=io.StringIO(), color_system=None, legacy_windows=False)
+    with console.capture() as capture:
+        console.print(table)
+    return max((len(line.encode()) for line in capture.get().splitlines()), default=0)
