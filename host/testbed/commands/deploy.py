@@ -96,6 +96,10 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
     board = outcome.rows[0]["device"] if outcome.rows else (profile.id if profile else "?")
     _show(outcome, as_json, f"{model_id} on {board}  (run {outcome.run_id}, stored in {store.url})",
           lambda rows, title, console: render(rows, title, console, columns), log)
+    if not as_json and outcome.rows:  # which framework's path wins on this board (issue #15)
+        from ..framework_verdict import print_after_deploy
+
+        print_after_deploy(out_console(), store, outcome.run_id)
     if outcome.status != "done" or outcome.unfinished:
         sys.exit(3)
 
