@@ -193,10 +193,27 @@ def size_vs_latency_figure(rows: list[dict], title: str) -> Any | None:
 
 def _pad_log(ax: Any, values: list[float], axis: str) -> None:
     """Limits a factor around the data on a log axis: room for the labels, and at least a factor 3 in
-    all so the axis has tick labels even when every point is about the same."""
+    all so the axis has tick labels even when every point is about the same. Ticks read as plain
+    numbers (30, 0.02), not 3x10^1."""
+    from matplotlib.ticker import FuncFormatter
+
     lo, hi = min(values), max(values)
     pad = max(1.25, np.sqrt(3 * lo / hi))
     (ax.set_xlim if axis == "x" else ax.set_ylim)(lo / pad, hi * pad)
+    which = ax.xaxis if axis == "x" else ax.yaxis
+
+    def plain(value: float, _pos: object) -> str:
+        """Label 1, 2, 5 x 10^k over a few decades, every tick within one, only 10^k beyond three."""
+        if value <= 0:
+            return ""
+        low, high = sorted(which.get_view_interval())
+        decades = np.log10(high / low) if low > 0 else 10.0
+        mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
+        shown = mantissa == 1 or (decades <= 3 and mantissa in (2, 5)) or decades <= 1
+        return f"{value:g}" if shown else ""
+
+    which.set_major_formatter(FuncFormatter(plain))
+    which.set_minor_formatter(FuncFormatter(plain))
 
 
 def _spread(fig: Any, labels: list[Any]) -> None:
