@@ -33,12 +33,7 @@ def _help(command: str, option: str) -> str:
     return record[1]
 
 
-def _inline_elsewhere(command: str) -> list[pytest.MarkDecorator]:
-    """deploy.py is edited by others: its options' help moves to _common's text in their change."""
-    return [pytest.mark.xfail(reason="deploy.py still has its own --model/--sources help")] if command == "deploy" else []
-
-
-@pytest.mark.parametrize("command", [pytest.param(c, marks=_inline_elsewhere(c)) for c in _commands_with("--model")])
+@pytest.mark.parametrize("command", _commands_with("--model"))
 def test_model_option_says_it_takes_a_zoo_id_a_file_or_a_factory(command: str) -> None:
     text = _help(command, "--model")
     for words in ("zoo id", "`testbed models`", ".onnx", ".tflite", ".pt2", ".keras", "SavedModel",
@@ -46,7 +41,7 @@ def test_model_option_says_it_takes_a_zoo_id_a_file_or_a_factory(command: str) -
         assert words in text, (command, words)
 
 
-@pytest.mark.parametrize("command", [pytest.param(c, marks=_inline_elsewhere(c)) for c in _commands_with("--sources")])
+@pytest.mark.parametrize("command", _commands_with("--sources"))
 def test_sources_option_lists_every_source(command: str) -> None:
     text = _help(command, "--sources")
     for source in SOURCES:

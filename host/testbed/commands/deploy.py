@@ -13,14 +13,14 @@ import click
 from ..errors import TestbedError
 from ..report.deploy_columns import DEFAULT, names
 from ..report.width import say
-from ._common import fail, model_input_options, one_line, out_console, split, with_inputs
+from ._common import MODEL_HELP, SOURCES_HELP, fail, model_input_options, out_console, split, status_line, with_inputs
 
 
 @click.command()
 @click.option("--device", "-d", help="Profile id (profiles/<id>.yaml) or a path to one.")
-@click.option("--model", "-m", "model_id", help="Model id from the zoo (`testbed models`).")
+@click.option("--model", "-m", "model_id", metavar="MODEL", help=MODEL_HELP)
 @click.option("--formats", help="Comma list of formats to keep: executorch,onnx,tflite (default: all).")
-@click.option("--sources", help="Comma list of source frameworks: pytorch,keras (default: both).")
+@click.option("--sources", help=SOURCES_HELP)
 @click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static, or int8 for a user's "
                                "already-quantized .onnx/.tflite file used as is (default: all).")
 @click.option("--preset", type=click.Choice(["quick", "default", "mlperf"]),
@@ -79,9 +79,9 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         profile = profiles.load(device) if device else None
         with tool_output_to(log) as ui:
             ui_console = out_console(file=ui)
-            with ui_console.status("starting") as status:
-                update = one_line(status.update, ui_console)
-                run_ui = StatusUI(update, lambda text: ui_console.print(text, highlight=False))
+            with status_line(ui_console) as update:
+                run_ui = StatusUI(update, lambda text: ui_console.print(text, highlight=False),
+                                  live=ui_console.is_terminal)
                 options = Options(ui=run_ui)
                 outcome: DeployOutcome
                 if resume_id:
