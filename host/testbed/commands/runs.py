@@ -19,6 +19,7 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
     `testbed deploy --resume RUN` or `testbed run --resume RUN` finishes one that was interrupted."""
     from rich.table import Table
 
+    from ..report.width import HEADER_RULE
     from ..store import Store
 
     try:
@@ -39,7 +40,7 @@ def runs(limit: int, db: str | None, as_json: bool) -> None:
         console.print(f"no runs in {store.url} yet: `testbed deploy` or `testbed run --plan` make one",
                       highlight=False, soft_wrap=True)
         return
-    table = Table(title=f"runs in {store.url}", title_justify="left")
+    table = Table(title=f"runs in {store.url}", title_justify="left", box=HEADER_RULE)  # ASCII: fits in bytes too
     for column in ("Run", "Kind", "Device(s)", "Model(s)", "Status", "Started (UTC)", "Cells done"):
         table.add_column(column)
     for r in rows:

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .deploy_columns import agreement_cell, fmt_num
+from .width import HEADER_RULE
 
 COLUMNS = ["Variant", "Format", "Source", "Quant", "Status", "Size (KB)", "Convert (s)",
            "Parity max|Δ|", "Agreement", "Accuracy (%)", "Delegated nodes", "Cached"]
@@ -18,7 +19,7 @@ def _delegated(extra: dict) -> str:
 
 
 def render(rows: list[dict], title: str, console: Console) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=HEADER_RULE)  # ASCII: fits in bytes too
     for name in COLUMNS:
         table.add_column(name, justify="left" if name in ("Variant", "Format", "Source", "Quant", "Status")
                          else "right")
