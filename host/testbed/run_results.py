@@ -62,7 +62,7 @@ class VariantResult:
     format: str | None  # executorch | onnx | tflite | pt2 | savedmodel
     source: str | None  # pytorch | keras
     quantization: str | None  # fp32 | fp16 | int8-dynamic | int8-static | int8
-    threads: int | None  # the threads it ran with (None: not measured)
+    threads: int | None  # the threads asked for (None: the runtime's own default)
     repeat: int  # 0, 1, ...: a plan's repeats of one cell; always 0 in a deploy
     runtime_version: str | None
     cached: bool  # the artifact came from the conversion cache
