@@ -166,7 +166,7 @@ def profile_dirs() -> list[Path]:
     lab = Path(os.environ.get("TESTBED_HOME") or Path.home() / ".testbed").expanduser() / "lab" / "profiles"
     if lab.is_dir():  # boards of `testbed lab up`
         dirs.append(lab)
-    return dirs
+    return list(dict.fromkeys(d.resolve() for d in dirs))  # once each (the current folder may be the checkout)
 
 
 def find(device: str) -> Path:

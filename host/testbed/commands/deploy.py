@@ -13,7 +13,7 @@ import click
 from ..errors import TestbedError
 from ..report.deploy_columns import DEFAULT, names
 from ..report.width import say
-from ._common import MODEL_HELP, SOURCES_HELP, fail, model_input_options, out_console, split, status_line, with_inputs
+from ._common import MODEL_HELP, SOURCES_HELP, fail, model_input_options, out_console, status_line, with_inputs
 
 
 @click.command()
@@ -55,9 +55,10 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare. Exit status:
     0 every variant ran (failed rows included), 3 interrupted or unfinished (resumable), 2 an error."""
     from .. import profiles
-    from ..deploy import DeployOptions, DeployOutcome
+    from ..deploy import DeployOutcome
     from ..deploy import deploy as run_deploy
     from ..deploy import resume as resume_deploy
+    from ..deploy_options import deploy_options
     from ..engine.run import Options
     from ..engine.ui import StatusUI
     from ..paths import home
@@ -73,9 +74,9 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         columns = select(columns_spec, wide)  # a wrong name fails now, not after the measurements
         model_id = with_inputs(model_id, input_shapes, inputs_file)
         store = Store(db)
-        opts = DeployOptions(formats=split(formats), sources=split(sources), quantizations=split(quant), warmup=warmup,
-                             iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
-                             profile_ops=profile_ops, power_windows=power_windows)
+        opts = deploy_options(formats=formats, sources=sources, quantizations=quant, warmup=warmup,
+                              iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
+                              profile_ops=profile_ops, power_windows=power_windows)  # the Python API's checks too
         profile = profiles.load(device) if device else None
         with tool_output_to(log) as ui:
             ui_console = out_console(file=ui)
