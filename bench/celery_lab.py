@@ -94,12 +94,17 @@ def timed_run(plan: Path, env: dict[str, str], db: str) -> dict[str, Any]:
         with engine.connect() as conn:
             created, finished = conn.execute(sa.text(
                 "SELECT created_at, finished_at FROM plan_runs WHERE id = :r"), {"r": out["run_id"]}).one()
+            per_cell = [{"cell": key, "start_s": round((start - created).total_seconds(), 2),
+                         "end_s": round((end - created).total_seconds(), 2)}
+                        for key, start, end in conn.execute(sa.text(
+                            "SELECT key, started_at, finished_at FROM plan_cells WHERE run_id = :r ORDER BY key"),
+                            {"r": out["run_id"]})]
     finally:
         engine.dispose()
     states = sorted({c["state"] for c in out["cells"]})
     return {"run_id": out["run_id"], "wall_s": round(wall, 2), "cells": n, "states": states,
             "run_span_s": round((finished - created).total_seconds(), 2),
-            "cells_span_s": round((last - first).total_seconds(), 2)}
+            "cells_span_s": round((last - first).total_seconds(), 2), "cells_from_run_start": per_cell}
 
 
 def main() -> int:
