@@ -32,6 +32,7 @@ from . import stages
 from .arrays import Inputs, load_inputs, npy_b64
 from .limits import apply_cpu_affinity, apply_memory_limit
 from .memory import PhasePeaks, rss_bytes
+from .peak import for_request
 from .power import PowerMeter
 from .runtimes import get as get_runtime
 from .runtimes.base import Session
@@ -72,9 +73,13 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
     with stage("reading the run control"):
         control = RunControl.from_request(request)
     isolation = _isolate(request)
+    with stage("measuring the board's peak (roofline)"):
+        peak = for_request(request)  # None unless asked; cached per board and CPU setting
+    clock.lap("peak")
     if hasattr(runtime, "measure"):  # times itself in native code (executorch-native)
         native: RunResult = runtime.measure(request)
         native.settings.update(isolation)
+        native.peak = peak
         clock.lap("native_runner")
         native.phases_s = clock.phases
         return native.to_wire()
@@ -161,6 +166,7 @@ def measure(request: dict[str, Any], worker: dict[str, Any] | None = None) -> di
         clock.lap("profile_ops")
     clock.lap("result")
     result.phases_s = clock.phases
+    result.peak = peak
     return result.to_wire()
 
 

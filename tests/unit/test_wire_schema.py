@@ -195,7 +195,7 @@ def test_lease_requests_carry_the_schema_too() -> None:
 
 def test_every_eval_output_is_schema_3_and_left_out_for_a_schema_2_host() -> None:
     wire = result(eval_outputs_npy_b64=["AAA", "BBB"], run_id="r1")
-    assert wire["schema"] == schema.SCHEMA_VERSION == 3
+    assert wire["schema"] == schema.SCHEMA_VERSION >= 3
     assert RunResult.from_wire(wire).eval_outputs_npy_b64 == ["AAA", "BBB"]
     old = RunResult.from_wire(wire).to_wire(for_schema=2)  # the agent answering a schema 2 host
     assert old["schema"] == 2 and "eval_outputs_npy_b64" not in old
@@ -204,3 +204,13 @@ def test_every_eval_output_is_schema_3_and_left_out_for_a_schema_2_host() -> Non
         RunResult.from_wire({**old, "eval_outputs_npy_b64": ["AAA"]})
     assert agent_parse({"schema": 2, "artifact_sha256": ART, "inputs_sha256": INP,
                         "runtime": "onnxruntime"})["host_schema"] == 2
+
+
+def test_peak_and_load_are_schema_4_and_left_out_for_a_schema_3_host() -> None:
+    wire = result(peak={"fp32_gflops": 1.0}, load={"other_cpu_pct": 3.0}, run_id="r1")
+    assert wire["schema"] == schema.SCHEMA_VERSION == 4
+    got = RunResult.from_wire(wire)
+    assert got.peak == {"fp32_gflops": 1.0} and got.load == {"other_cpu_pct": 3.0}
+    old = got.to_wire(for_schema=3)
+    assert old["schema"] == 3 and "peak" not in old and "load" not in old
+    assert RunResult.from_wire(old).peak is None

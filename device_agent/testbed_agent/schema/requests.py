@@ -41,6 +41,7 @@ class RunRequest:
     memory_limit_mb: int | None = None  # RLIMIT_AS of the worker
     thermal: dict[str, Any] | None = None  # {cooldown_below_c, cooldown_timeout_s}
     profile_ops: bool | None = None  # a profiled pass after the timed runs
+    peak: bool | None = None  # schema 4: the board's peak compute and bandwidth for the roofline (cached)
     inputs: list[TensorSpec] | None = None  # the model's inputs as the host describes them
     lease_id: str | None = None  # the board's lease, while one is held
     debug_sleep_s: float | None = None  # test-only (DEBUG_FIELDS)
@@ -109,6 +110,7 @@ class WorkerRequest:
     cpu_affinity: list[int] | None = None
     memory_limit_mb: int | None = None
     profile_ops: bool | None = None
+    peak: bool | None = None
     inputs: list[dict[str, Any]] | None = None  # the request's named input tensors (wire form), checked on the .npz
     idle_baseline: dict[str, Any] | None = None
     debug_sleep_s: float | None = None

@@ -57,6 +57,8 @@ class RunResult:
     thermal: dict[str, Any] | None = None  # added by the agent (its thermal watch)
     worker: dict[str, Any] | None = None  # how the worker process started
     run_id: str | None = None  # the agent's run id, added by the agent
+    peak: dict[str, Any] | None = None  # schema 4: the board's measured peak compute/bandwidth (testbed_agent.peak)
+    load: dict[str, Any] | None = None  # schema 4: other processes' CPU use on the board during the run, by the agent
     schema: int = SCHEMA_VERSION
 
     FIELDS: ClassVar[tuple[str, ...]]
@@ -94,7 +96,7 @@ class RunResult:
 
 RunResult.FIELDS = _names(RunResult)
 #: Result fields added after schema 2, by the schema that added them.
-ADDED_IN = {"eval_outputs_npy_b64": 3}
+ADDED_IN = {"eval_outputs_npy_b64": 3, "peak": 4, "load": 4}
 
 
 @dataclass

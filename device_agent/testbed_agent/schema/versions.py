@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The oldest host schema this agent answers (v1 hosts sent the same fields, without ``schema``).
 MIN_HOST_SCHEMA = 1
 #: The oldest agent schema this host can talk to (a v1 agent refuses the ``schema`` field).

@@ -123,8 +123,18 @@ def _measure(art: Artifact, ctx: MeasureContext, record: dict, phases: dict[str,
         record["measurement"]["emulated"] = profile.emulated
     if options.profile_ops:
         add_ops(record, run["result"])
+    derive(record, run["result"], samples[0], art, ctx)
     lap("host_record")
     return samples
+
+
+def derive(record: dict, result: dict, samples: list[int], art: Artifact, ctx: MeasureContext) -> None:
+    """What the figures mean (issue 16): the roofline, the trust verdict, a sustained run's curve."""
+    from .. import roofline, sustain, trust
+
+    roofline.add(record, result, art, ctx.model)
+    trust.add(record, result)
+    sustain.add(record, result, samples)
 
 
 class _Laps:

@@ -63,6 +63,14 @@ tests/fixtures/records/vN.json, and ``records.upgrade`` reads each into the curr
             int32), ``{name: [model dtype, artifact dtype]}``; None when none changed or unknown.
             ``settings.input_order``: the artifact's own input order where it differs from the
             model's (a signature sorted by name; the inputs are fed by name).
+  8 (0.1.0) what the figures mean (issue 16): ``roofline`` (FLOPs and bytes per inference counted from
+            the graph, the board's measured peak compute and memory bandwidth with its method,
+            achieved GFLOP/s, % of peak, compute- or memory-bound; ``testbed.roofline``), ``trust``
+            (``verdict`` steady / noisy / throttled / contended and ``reasons``, from the thermal
+            record, the other load on the board during the run and the samples' spread;
+            ``testbed.trust``) and ``sustain`` (a ``--sustain`` run: latency per second with
+            temperature, frequency and throttling, first and last minute; ``testbed.sustain``).
+            Each is None where not derived (older records, failed variants).
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
@@ -74,7 +82,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class Record(BaseModel):
@@ -134,6 +142,9 @@ class Record(BaseModel):
     worker: dict[str, Any] | None = None  # v5
     input_tensors: list[dict[str, Any]] | None = None  # v6: [{name, shape, dtype}]
     output_tensors: list[dict[str, Any]] | None = None  # v6
+    roofline: dict[str, Any] | None = None  # v8: testbed.roofline
+    trust: dict[str, Any] | None = None  # v8: testbed.trust - {verdict, reasons, ...}
+    sustain: dict[str, Any] | None = None  # v8: testbed.sustain (a --sustain run only)
 
     def to_json(self) -> dict[str, Any]:
         """The record's JSON shape (the CLI's ``--json``, the store's ``results.record``)."""

@@ -68,9 +68,14 @@ def _v6_to_v7(rec: dict[str, Any]) -> None:
     rec.setdefault("input_dtype_changes", None)
 
 
+def _v7_to_v8(rec: dict[str, Any]) -> None:
+    for key in ("roofline", "trust", "sustain"):
+        rec.setdefault(key, None)  # derived from what an older record does not hold: not made up
+
+
 #: STEPS[v] upgrades a record of version v to v + 1.
 STEPS: dict[int, Callable[[dict[str, Any]], None]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,
 }
 assert sorted(STEPS) == list(range(1, SCHEMA_VERSION)), "one upgrade step per older version"
 
