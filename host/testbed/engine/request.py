@@ -79,7 +79,7 @@ def run_request(profile: Profile, runtime: str, artifact_sha256: str, inputs_sha
     definition the agent parses it with; ``to_wire()`` is the JSON body, with ``schema``). ``inputs``:
     the inputs file's tensors, which the agent checks the file against."""
     return RunRequest(artifact_sha256=artifact_sha256, runtime=runtime, inputs_sha256=inputs_sha256,
-                      profile_ops=True if options.profile_ops else None, inputs=inputs,
+                      profile_ops=True if options.profile_ops else None, inputs=inputs, peak=True,
                       **run_settings(profile, runtime, options, measure, power))
 
 
