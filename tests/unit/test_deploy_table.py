@@ -195,3 +195,27 @@ def test_lines_fit_counted_in_bytes_as_awk_counts_them() -> None:
         for columns in (None, select(wide=True)):
             lines = printed(records, width, columns)
             assert longest(lines) <= width, (width, [line for line in lines if len(line.encode()) > width])
+
+
+def test_trust_and_roofline_columns_and_the_reason_of_each_result_that_is_not_steady() -> None:
+    records = rows()
+    for i, r in enumerate(records[:-1]):
+        r["trust"] = {"verdict": "steady", "reasons": []}
+        r["roofline"] = {"achieved_gflops": 12.345 * (i + 1), "pct_of_peak": 3.21 * (i + 1),
+                         "bound": "compute" if i % 2 else "memory"}
+    records[3]["trust"] = {"verdict": "contended", "reasons": ["other processes used 180 % of a CPU [mean]"]}
+    lines = printed(records, 120)
+    assert longest(lines) <= 120, "\n".join(lines)
+    text = "\n".join(lines)
+    header = next(line for line in lines if "Variant" in line)
+    assert "Trust" in header, text
+    contended = next(line for line in lines if line.startswith("onnx-keras-fp32"))
+    assert "contended" in contended, text
+    assert "contended onnx-keras-fp32: other processes used 180 % of a CPU [mean]" in text  # the reason, escaped
+    wide = "\n".join(printed(records, 400, select("peak-pct,gflops")))
+    assert "3.2 M" in wide and "6.4 C" in wide and "12.3" in wide and "% of peak" in wide, wide
+
+
+def test_records_from_before_the_verdicts_show_no_trust_or_roofline_columns() -> None:
+    header = next(line for line in printed(rows(), 200) if "Variant" in line)
+    assert "Trust" not in header and "GFLOP/s" not in header and "peak" not in header

@@ -91,6 +91,33 @@ def agreement_cell(r: dict) -> str:
     return f"{cell} {escape(par['name'])}" if several and par.get("name") else cell
 
 
+#: The trust verdicts (``testbed.trust``) and how the table shows them.
+TRUST_STYLE = {"steady": "green", "noisy": "yellow", "throttled": "yellow", "contended": "yellow"}
+
+
+def trust_cell(r: dict) -> str:
+    """steady / noisy / throttled / contended (the notes under the table say why); – without a verdict."""
+    verdict = (r.get("trust") or {}).get("verdict")
+    if not verdict:
+        return "–"
+    return f"[{TRUST_STYLE.get(verdict, 'yellow')}]{escape(verdict)}[/]"
+
+
+def gflops_cell(r: dict) -> str:
+    """Achieved GFLOP/s: the FLOPs counted from the graph over the p50 latency (``testbed.roofline``)."""
+    return fmt_num((r.get("roofline") or {}).get("achieved_gflops"), ".3g")
+
+
+def peak_pct_cell(r: dict) -> str:
+    """% of the board's measured peak, and C (compute-bound) or M (memory-bound) by the ridge point."""
+    roof = r.get("roofline") or {}
+    pct = roof.get("pct_of_peak")
+    if pct is None:
+        return "–"
+    bound = {"compute": " C", "memory": " M"}.get(roof.get("bound") or "", "")
+    return f"{pct:.2g}{bound}" if pct < 10 else f"{pct:.0f}{bound}"
+
+
 def estimated(power: dict | None) -> bool:
     return bool(power and power.get("active_w") is not None and power.get("estimated"))
 
@@ -129,6 +156,7 @@ COLUMNS: list[Column] = [
     Column("p50", fixed("p50", "(ms)"), _lat("p50", ".3f")),
     Column("ci", fixed("±CI", "(%)"), _lat("ci_pct", ".2f")),
     Column("target", fixed("Target", "met"), target_cell, "left"),
+    Column("trust", fixed("Trust"), trust_cell, "left"),
     Column("p90", fixed("p90", "(ms)"), _lat("p90", ".3f")),
     Column("p99", fixed("p99", "(ms)"), _lat("p99", ".3f")),
     Column("n", fixed("n"), lambda r: str((r.get("latency_ms") or {}).get("n") or "–")),
@@ -138,6 +166,8 @@ COLUMNS: list[Column] = [
            lambda r: fmt_num(r["accuracy"] * 100 if r.get("accuracy") is not None else None, ".1f")),
     Column("parity", fixed("Parity", "|Δ|"), lambda r: fmt_num((r.get("parity") or {}).get("max_abs_err"), ".1e")),
     Column("agreement", fixed("Agreement"), agreement_cell),
+    Column("gflops", fixed("GFLOP/s"), gflops_cell),
+    Column("peak-pct", fixed("% of", "peak"), peak_pct_cell),
     PowerColumn("power", power_parts("Power", "(W)"), power_cell("active_w", ".2f")),
     PowerColumn("energy", power_parts("Energy", "(mJ/inf)"), power_cell("energy_mj_per_inference", ".3g")),
     Column("cached", fixed("Cached"), lambda r: "yes" if r.get("cached") else "no", "left"),
@@ -147,16 +177,17 @@ BY_KEY = {c.key: c for c in COLUMNS}
 
 #: What `testbed deploy` shows without --columns/--wide: fits 120 terminal columns for every variant
 #: of the zoo's models. Listed by priority: on a narrower terminal the last ones give way first.
-DEFAULT = ["variant", "runtime", "p50", "ci", "status", "p99", "agreement", "accuracy", "size", "load",
-           "model-mem", "energy"]
+DEFAULT = ["variant", "runtime", "p50", "ci", "trust", "status", "p99", "agreement", "peak-pct", "gflops",
+           "accuracy", "size", "load", "model-mem", "energy"]
 
 #: The first CORE default columns are always shown; the others when the terminal has room for them.
 CORE = 3
 
 #: Default columns left out when they say nothing for any variant (the notes under the table say
 #: why): status when every variant is plainly ok (failures are listed under the table), energy when
-#: power was not sampled, accuracy for a model without labelled data.
-QUIET_WHEN_BLANK = ("status", "energy", "accuracy")
+#: power was not sampled, accuracy for a model without labelled data, trust and the roofline for records
+#: from before them (record v8).
+QUIET_WHEN_BLANK = ("status", "energy", "accuracy", "trust", "gflops", "peak-pct")
 
 
 def names(keys: Iterable[str] = BY_KEY) -> str:

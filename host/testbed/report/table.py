@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .deploy_columns import COLUMNS, CORE, DEFAULT, Column, default_columns, fmt_num
+from .deploy_columns import COLUMNS, CORE, DEFAULT, TRUST_STYLE, Column, default_columns, fmt_num
 from .width import HEADER_RULE, extra_bytes, say, widest_line
 
 
@@ -40,6 +41,7 @@ def render(rows: list[dict], title: str, console: Console, columns: list[Column]
     _power_notes(rows, console)
     _measurement_notes(rows, console)
     _thermal_notes(rows, console)
+    _trust_notes(rows, console)
     legend = [text for key, text in LEGEND.items() if any(c.key in key.split("|") for c in layout.shown)]
     if legend:
         say(console, "; ".join(legend) + ".", highlight=False)
@@ -53,6 +55,9 @@ LEGEND = {
     "target": "Target met: whether ±CI is within the run's target",
     "model-mem": "Model mem: peak RSS while loading and running minus the worker with the runtime imported",
     "peak-rss": "Peak RSS: the whole measuring worker",
+    "trust": "Trust: steady, or why the figure may not hold (noisy, throttled, contended: notes above)",
+    "gflops|peak-pct": "GFLOP/s: FLOPs counted from the graph over p50; % of peak: of the board's measured peak "
+                       "(C compute-bound, M memory-bound)",
     "parity|agreement": "Parity |Δ| (largest absolute difference) and Agreement (top-1 % for logits, the lowest "
                         "cosine for embeddings, IoU for boxes): against the source framework on the same inputs",
 }
@@ -197,6 +202,17 @@ def _thermal_notes(rows: list[dict], console: Console) -> None:
     for r, t in thermals:
         if t.get("throttled"):
             say(console, f"[yellow]throttled[/] {r['converter']}: {'; '.join(t['throttle_reasons'])}")
+
+
+def _trust_notes(rows: list[dict], console: Console) -> None:
+    """Each result that is not steady, and why (``testbed.trust``)."""
+    for r in rows:
+        trust = r.get("trust") or {}
+        if r["status"] == "ok" and trust.get("verdict") not in (None, "steady"):
+            style = TRUST_STYLE.get(trust["verdict"], "yellow")
+            why = "; ".join(trust.get("reasons") or []) or "no reason recorded"
+            say(console, f"[{style}]{escape(trust['verdict'])}[/] {escape(r['converter'])}: {escape(why)}",
+                highlight=False)
 
 
 def _power_notes(rows: list[dict], console: Console) -> None:
