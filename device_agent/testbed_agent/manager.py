@@ -6,7 +6,8 @@ there (their output arrays can be megabytes), with small summaries cached for li
 
 Around each worker the executor thread (not the worker) handles the board's temperature: an
 optional cooldown before the run (``thermal.cooldown_below_c``), then the thermal watch (see
-``thermal``), whose record becomes the result's ``thermal``. A run that fails under a
+``thermal``), whose record becomes the result's ``thermal``, and the load watch (see ``loadwatch``:
+the other processes' CPU use while the worker measures), whose record becomes its ``load``. A run that fails under a
 ``memory_limit_mb`` with an allocation failure in its error or stderr says it exceeded the limit.
 
 Idle power baselines: a run with a power sensor and an idle window measures the board idle
@@ -33,6 +34,8 @@ from typing import Any
 from . import schema
 from .errors import AgentError
 from .limits import memory_limit_error, out_of_memory
+from .loadwatch import LoadWatch
+from .loadwatch import not_available as load_not_available
 from .power import PowerConfig
 from .runs import Run, RunFiles, new_run_id, utc_now
 from .store import ArtifactStore
@@ -164,7 +167,7 @@ class RunManager:
         worker_request = schema.WorkerRequest.from_run(
             req, str(artifact), str(inputs), self._idle_baseline(req.get("power"))).to_wire()
         timings: dict[str, float] = {}
-        outcome, thermal = self._run_watched(worker_request, req, timings)
+        outcome, thermal, load = self._run_watched(worker_request, req, timings)
         result = outcome.result
         error = outcome.error
         if result is not None and "error" in result:
@@ -179,7 +182,7 @@ class RunManager:
             except schema.SchemaError as exc:
                 error, result = f"the {req['runtime']} worker's result: {exc}", None
         if result is not None:
-            typed.thermal = thermal
+            typed.thermal, typed.load = thermal, load
             self._remember_idle(run.id, req.get("power"), typed.power)
             typed.worker = {**outcome.worker, **(typed.worker or {})}
             typed.phases_s = run_phases(started, time.monotonic_ns(), timings, outcome.worker,
@@ -222,9 +225,11 @@ class RunManager:
         return self._thermal
 
     def _run_watched(self, worker_request: dict[str, Any], req: dict[str, Any],
-                     timings: dict[str, float]) -> tuple[WorkerOutcome, dict[str, Any]]:
-        """Cooldown (when asked), then the worker under the thermal watch; never fails on thermal.
-        ``timings`` gets the seconds of ``cooldown`` and ``thermal_watch`` (its start and stop)."""
+                     timings: dict[str, float]
+                     ) -> tuple[WorkerOutcome, dict[str, Any], dict[str, Any]]:
+        """Cooldown (when asked), then the worker under the thermal and load watches; never fails
+        on either. ``timings`` gets the seconds of ``cooldown`` and ``thermal_watch`` (both
+        watches' start and stop)."""
         cooling = None
         watch = None
         mark = time.monotonic()
@@ -242,21 +247,43 @@ class RunManager:
         except Exception as exc:  # a thermal source misbehaving must not cost the run
             watch = None
             failure = f"thermal watch failed: {type(exc).__name__}: {exc}"
+        loads = self._start_load_watch()
         timings["thermal_watch"] = time.monotonic() - mark
         outcome = self.runner.run(worker_request, req["timeout_s"])
         mark = time.monotonic()
+        window = ((outcome.result or {}).get("measurement") or {}).get("timed_window_monotonic_ns")
         try:
+            load = self._stop_load_watch(loads, window)
             if watch is None:
-                return outcome, not_available([failure], cooling)
-            window = ((outcome.result or {}).get("measurement") or {}).get(
-                "timed_window_monotonic_ns")
+                return outcome, not_available([failure], cooling), load
             try:
-                return outcome, watch.stop(window, cooling)
+                return outcome, watch.stop(window, cooling), load
             except Exception as exc:
                 return outcome, not_available(
-                    [f"thermal watch failed: {type(exc).__name__}: {exc}"], cooling)
+                    [f"thermal watch failed: {type(exc).__name__}: {exc}"], cooling), load
         finally:
             timings["thermal_watch"] += time.monotonic() - mark
+
+    def _start_load_watch(self) -> LoadWatch | str:
+        """The load watch on the coming worker, or why there is none."""
+        pid = getattr(self.runner, "current_pid", None)
+        if pid is None:
+            return "this agent's worker runner does not say its worker's pid"
+        try:
+            loads = LoadWatch(pid)
+            loads.start()
+        except Exception as exc:  # reading /proc must never cost the run
+            return f"load watch failed: {type(exc).__name__}: {exc}"
+        return loads
+
+    @staticmethod
+    def _stop_load_watch(loads: LoadWatch | str, window: list[int] | None) -> dict[str, Any]:
+        if isinstance(loads, str):
+            return load_not_available(loads)
+        try:
+            return loads.stop(window)
+        except Exception as exc:
+            return load_not_available(f"load watch failed: {type(exc).__name__}: {exc}")
 
     def _finish(self, run: Run, result: dict[str, Any] | None, error: str | None,
                 stderr_tail: str | None = None) -> None:

@@ -58,6 +58,12 @@ class WorkerRunner(ForkServerPool):
         super().__init__(python, cwd, fork, idle_close_s)
         self._proc: subprocess.Popen[bytes] | None = None
         self._server: ForkServer | None = None  # the one running a worker now
+        self._pid: int | None = None  # the forked worker's pid while it runs
+
+    def current_pid(self) -> int | None:
+        """The running worker's pid (None between runs): the load watch reads its CPU use."""
+        with self._lock:
+            return self._proc.pid if self._proc is not None else self._pid
 
     def run(self, request: dict[str, Any], timeout_s: float) -> WorkerOutcome:
         """Run one worker with ``request`` on stdin; wait at most ``timeout_s`` seconds (after the
@@ -108,7 +114,7 @@ class WorkerRunner(ForkServerPool):
             except ForkServerError:
                 self._drop(server)
                 return None
-            self._server = server
+            self._server, self._pid = server, pid
         deadline = time.monotonic() + timeout_s
         try:
             out, err, timed_out = communicate(stdin, stdout, stderr, json.dumps(request).encode(),
@@ -126,7 +132,7 @@ class WorkerRunner(ForkServerPool):
                                      {"start": "forkserver", "pid": pid})
         finally:
             with self._lock:
-                self._server = None
+                self._server = self._pid = None
         worker = {"start": "forkserver", "pid": pid, "spawn_monotonic_ns": spawned,
                   "exit_monotonic_ns": time.monotonic_ns()}
         if timed_out:
