@@ -36,6 +36,8 @@ class VariantResult:
     variant: str  # the converter's name, e.g. onnx-torch-fp32 (the deploy table's Variant)
     p50_ms: float | None  # median latency per inference, from the raw samples
     ci_pct: float | None  # the 95 % CI of the median: its larger half-width, % of p50 (the table's ±CI)
+    trust: str | None  # steady | noisy | throttled | contended (testbed.trust); None: records before schema 8
+    trust_reason: str | None  # why a result is not steady (its reasons, joined)
     p99_ms: float | None  # None below the samples the percentile's own CI needs (record schema 4)
     size_bytes: int | None  # the artifact
     load_ms: float | None
@@ -44,6 +46,9 @@ class VariantResult:
     agreement: float | None  # the worst output's agreement with the source framework (see agreement_metric)
     agreement_metric: str | None  # top1_agreement (0..1) | cosine_min | iou_min
     energy_mj_per_inference: float | None  # net of the idle baseline
+    achieved_gflops: float | None  # FLOPs counted from the graph over p50 (testbed.roofline)
+    pct_of_peak: float | None  # of the board's measured peak (None: not measured, and the record says why)
+    bound: str | None  # compute | memory, by the board's ridge point
     power_w: float | None  # mean power while timed (None: not sampled; power_estimated: a model, not a sensor)
     power_estimated: bool | None
     power_sensor: str | None
@@ -81,6 +86,7 @@ class VariantResult:
         where the record does not say (a variant that was not measured)."""
         lat = record.get("latency_ms") or {}
         power = record.get("power") or {}
+        trust, roof = record.get("trust") or {}, record.get("roofline") or {}
         sampled = power.get("active_w") is not None
         parity = record.get("parity") or {}
         metric = next((k for k in ("cosine_min", "iou_min", "top1_agreement") if parity.get(k) is not None), None)
@@ -100,6 +106,8 @@ class VariantResult:
             energy_mj_per_inference=power.get("energy_mj_per_inference") if sampled else None,
             power_estimated=bool(power.get("estimated")) if sampled else None,
             power_sensor=power.get("sensor"), throttled=(record.get("thermal") or {}).get("throttled"),
+            trust=trust.get("verdict"), trust_reason="; ".join(trust.get("reasons") or []) or None,
+            achieved_gflops=roof.get("achieved_gflops"), pct_of_peak=roof.get("pct_of_peak"), bound=roof.get("bound"),
             runtime_version=record.get("runtime_version"), cached=bool(record.get("cached")),
             record=record, samples_ns=np.asarray(samples_ns or [], dtype=np.int64),
             power_samples=[list(p) for p in power_samples or []])

@@ -28,7 +28,7 @@ def test_quick_preset_prints_n_p50_ci_and_target() -> None:
 
 def test_quick_preset_record() -> None:
     [record] = run_json("deploy", *ONE, "--preset", "quick")
-    assert record["status"] == "ok" and record["schema_version"] == 7
+    assert record["status"] == "ok" and record["schema_version"] == 8
     assert record["agent_run_id"]  # the agent's run id is kept (record v6)
     assert record["output_tensors"] and record["output_tensors"][0]["name"] == "output_0"
     m, lat = record["measurement"], record["latency_ms"]

@@ -93,7 +93,7 @@ def test_results_reads_a_deploy_back_typed(db: str) -> None:
                                                                                        1.52, None, 3.9)
     assert (ok.agreement, ok.agreement_metric, ok.accuracy, ok.energy_mj_per_inference, ok.power_w) == (
         1.0, "top1_agreement", 0.98, 2.1, 4.1)
-    assert ok.record["schema_version"] == 7 and ok.record["parity_outputs"][0]["kind"] == "logits"
+    assert ok.record["schema_version"] == 8 and ok.trust is None and ok.record["parity_outputs"][0]["kind"] == "logits"
     assert ok.samples_ms().dtype == np.float64 and ok.samples_ms()[:2].tolist() == [1.5, 1.501]
     failed = r.variant("onnx-torch-fp32")
     assert failed.error.startswith("onnx export failed") and failed.p50_ms is None and failed.samples_ms().size == 0

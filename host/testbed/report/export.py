@@ -23,7 +23,10 @@ COLUMNS = [
     "n_samples", "load_ms", "peak_rss_mb", "accuracy", "energy_mj_per_inference", "power_sensor",
     "power_estimated", "emulated", "verdict", "verdict_reason", "latency_change_pct", "latency_ci_low_pct",
     "latency_ci_high_pct", "latency_p_value", "baseline_run_id", "baseline_p50_ms", "wall_s",
+    "trust", "trust_reason", "achieved_gflops", "pct_of_peak", "bound",
 ]
+#: The trust verdicts from the least to the most trustworthy: a cell of several repeats shows its worst.
+TRUST_ORDER = ("throttled", "contended", "noisy", "steady")
 
 
 @dataclass
@@ -48,6 +51,21 @@ def _wall_s(cell: Any, recs: list[dict]) -> float | None:
     if cell.started_at is not None and cell.finished_at is not None:
         return max(0.0, (cell.finished_at - cell.started_at).total_seconds())
     return None
+
+
+def _worst_trust(recs: list[dict]) -> dict:
+    """The least trustworthy verdict of a cell's measured repeats (``testbed.trust``); {} without one."""
+    verdicts = [rec["trust"] for rec in recs if rec.get("status") == "ok" and (rec.get("trust") or {}).get("verdict")]
+    rank = {name: i for i, name in enumerate(TRUST_ORDER)}
+    return min(verdicts, key=lambda t: rank.get(t["verdict"], -1), default={})
+
+
+def _roofline(recs: list[dict]) -> dict:
+    """The roofline figures of a cell: the median of its measured repeats' achieved GFLOP/s and % of peak."""
+    roofs = [rec["roofline"] for rec in recs if rec.get("status") == "ok" and rec.get("roofline")]
+    return {"achieved_gflops": _median([r["achieved_gflops"] for r in roofs if r.get("achieved_gflops") is not None]),
+            "pct_of_peak": _median([r["pct_of_peak"] for r in roofs if r.get("pct_of_peak") is not None]),
+            "bound": next((r["bound"] for r in roofs if r.get("bound")), None)}
 
 
 def load_run(store: Any, run_id: str) -> RunData:
@@ -88,6 +106,9 @@ def load_run(store: Any, run_id: str) -> RunData:
             "baseline_run_id": run.baseline_id,
             "baseline_p50_ms": latv.get("baseline"),  # ms
             "wall_s": _wall_s(c, recs),
+            "trust": (trust := _worst_trust(recs)).get("verdict"),
+            "trust_reason": "; ".join(trust.get("reasons") or []) or None,
+            **_roofline(recs),
         })
     return RunData(run=run, boards=store.plan_boards(run.id), rows=rows, samples_ms=samples)
 
