@@ -136,7 +136,8 @@ def page(store: Store, links: Links, run_id: str) -> str:
     return render("run.html", links, store.url, title=f"{title}: run {run.id}", heading=title, run=run, data=data,
                   states=states, verdicts=verdicts, framework=framework_section(store, run),
                   show={k: any(r.get(k) is not None for r in data.rows)
-                        for k in ("accuracy", "energy_mj_per_inference", "peak_rss_mb", "baseline_p50_ms", "verdict")}
+                        for k in ("accuracy", "energy_mj_per_inference", "peak_rss_mb", "baseline_p50_ms", "verdict",
+                                  "trust", "pct_of_peak")}
                   | {"models": len({r["model"] for r in data.rows}) > 1,
                      "threads": len({r["threads"] for r in data.rows}) > 1},
                   sections=[board_section(store, links, data, d, cell_ids, baseline) for d in devices],
