@@ -184,6 +184,8 @@ def parse_run_request(body: Any, *, default_timeout_s: float, allow_debug: bool,
     }
     if profile_ops:  # a per-op profile pass after the timed runs (opprofile)
         request["profile_ops"] = True
+    if body.get("peak"):  # the board's peak for the roofline (testbed_agent.peak), cached per CPU setting
+        request["peak"] = True
     if parsed.inputs is not None:
         request["inputs"] = [t.to_wire() for t in parsed.inputs]
     request["host_schema"] = parsed.schema  # the result is answered in it (RunResult.to_wire)

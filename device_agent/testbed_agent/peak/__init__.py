@@ -70,7 +70,7 @@ def measure(threads: int | None = None, cache: Path | None = None) -> dict[str, 
     cache = cache or default_cache()
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        compiler = peak_build.find()
+        compiler = peak_build.find(cache)
         setting = cpu_setting(threads, compiler)
         key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:20]
         path = cache / f"peak-{key}.json"

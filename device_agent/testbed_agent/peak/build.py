@@ -45,15 +45,31 @@ def arch_flags(machine: str | None = None) -> tuple[str, ...]:
     return ("-O3", native)
 
 
-def find() -> Compiler:
-    """The board's compiler and its version (one quick ``-dumpfullversion`` call); BuildError if none."""
+def find(cache: Path | None = None) -> Compiler:
+    """The board's compiler and its version; BuildError if there is none. The version (one
+    ``-dumpfullversion`` call) is kept under ``cache`` per compiler file (path, size, mtime), so a
+    cached peak costs no compiler start."""
     cxx = find_compiler()
+    stat = os.stat(cxx)
+    stamp = hashlib.sha256(f"{cxx}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    known = cache / f"compiler-{stamp}.txt" if cache is not None else None
+    try:
+        if known is not None and known.is_file():
+            return Compiler(path=cxx, version=known.read_text().strip() or "unknown", flags=arch_flags())
+    except OSError:
+        pass
     try:
         proc = subprocess.run([cxx, "-dumpfullversion", "-dumpversion"], capture_output=True, text=True,
                               timeout=30)
-        version = proc.stdout.strip().splitlines()[0] if proc.returncode == 0 and proc.stdout.strip() else "unknown"
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"cannot run the compiler {cxx}: {exc}") from exc
+    lines = proc.stdout.strip().splitlines() if proc.returncode == 0 else []
+    version = lines[0] if lines else "unknown"
+    if known is not None:
+        try:
+            known.write_text(version + "\n")
+        except OSError:
+            pass
     return Compiler(path=cxx, version=version, flags=arch_flags())
 
 
