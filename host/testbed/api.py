@@ -38,7 +38,7 @@ Progress = bool | Callable[[str], None]
 def deploy(model: str, device: str = "local", *, formats: Filter = None, sources: Filter = None,
            quantization: Filter = None, preset: str | None = None, iterations: int | None = None,
            warmup: int | None = None, threads: int | None = None, timeout_s: float | None = None,
-           profile_ops: bool = False, power_windows: bool = False,
+           profile_ops: bool = False, power_windows: bool = False, sustain: str | float | None = None,
            input_shapes: Sequence[str] | Mapping[str, Sequence[int]] = (), inputs: str | Path | None = None,
            db: str | None = None, progress: Progress = True) -> RunResults:
     """Convert ``model`` to every selected variant, measure each on ``device`` and store them, as
@@ -49,7 +49,9 @@ def deploy(model: str, device: str = "local", *, formats: Filter = None, sources
     ``sources`` (pytorch, keras), ``quantization`` (fp32, fp16, int8-dynamic, int8-static).
     ``preset`` (quick, default, mlperf), ``iterations``, ``warmup``, ``threads``, ``timeout_s``,
     ``profile_ops``, ``power_windows``, ``input_shapes`` and ``inputs``: as the CLI's flags; None =
-    the profile's. The tools' own output goes to ``$TESTBED_HOME/logs/tools.log``, as with the CLI.
+    the profile's. ``sustain``: a sustained run, every variant timed for this window ("90s", "2m",
+    "30m", "1h", or seconds; docs/sustain.md); each row's record then has ``sustain``.
+    The tools' own output goes to ``$TESTBED_HOME/logs/tools.log``, as with the CLI.
     Ctrl-C keeps what was measured: the result says ``interrupted`` and how many were not measured
     (``testbed deploy --resume RUN`` measures them).
 
@@ -67,7 +69,7 @@ def deploy(model: str, device: str = "local", *, formats: Filter = None, sources
 
     options = deploy_options(formats=formats, sources=sources, quantizations=quantization, preset=preset,
                              iterations=iterations, warmup=warmup, threads=threads, timeout_s=timeout_s,
-                             profile_ops=profile_ops, power_windows=power_windows)
+                             profile_ops=profile_ops, power_windows=power_windows, sustain=sustain)
     ref = model_reference(model, input_shapes, inputs)
     board = profiles.load(device)
     store = Store(db)

@@ -40,13 +40,19 @@ def _at_least(value: int | None, least: int, what: str) -> int | None:
 def deploy_options(*, formats: Filter = None, sources: Filter = None, quantizations: Filter = None,
                    preset: str | None = None, iterations: int | None = None, warmup: int | None = None,
                    threads: int | None = None, timeout_s: float | None = None, profile_ops: bool = False,
-                   power_windows: bool = False) -> DeployOptions:
+                   power_windows: bool = False, sustain: str | float | None = None) -> DeployOptions:
     """The deploy's options; None = the profile's (or the preset's) value, as the CLI's flags left out.
 
     Raises:
         ConfigError: a value of the wrong kind (a count below its minimum, a filter that is not names,
-            a timeout that is not a positive number of seconds).
+            a timeout that is not a positive number of seconds, a sustained window that is not a
+            duration such as "2m", a sustained run with a minimum count of runs: the window decides).
     """
+    from .sustain import parse_window
+
+    sustain_s = parse_window(sustain, "sustain")
+    if sustain_s is not None and iterations is not None:
+        raise ConfigError("sustain: a sustained run times the whole window; leave out iterations")
     if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float)
                                   or timeout_s <= 0):
         raise ConfigError(f"timeout_s must be a positive number of seconds, got {timeout_s!r:.30}")
@@ -55,7 +61,7 @@ def deploy_options(*, formats: Filter = None, sources: Filter = None, quantizati
         quantizations=names(quantizations, "quantization"), preset=preset,
         iterations=_at_least(iterations, 1, "iterations"), warmup=_at_least(warmup, 0, "warmup"),
         threads=_at_least(threads, 1, "threads"), timeout_s=None if timeout_s is None else float(timeout_s),
-        profile_ops=bool(profile_ops), power_windows=bool(power_windows))
+        profile_ops=bool(profile_ops), power_windows=bool(power_windows), sustain_s=sustain_s)
 
 
 def model_reference(model: str, input_shapes: Sequence[str] | Mapping[str, Sequence[int]] = (),

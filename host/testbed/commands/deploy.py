@@ -36,6 +36,10 @@ from ._common import MODEL_HELP, SOURCES_HELP, fail, model_input_options, out_co
 @click.option("--power-windows", is_flag=True,
               help="Take power windows (an idle baseline, a timed phase of power.min_active_s) even when the "
                    "board's only power source is an estimate; without it an estimate is reported as not sampled.")
+@click.option("--sustain", metavar="WINDOW",
+              help="A sustained run: time every variant for this whole window (90s, 2m, 30m, 1h) and keep its "
+                   "latency per second with temperature, frequency and throttling; prints whether the ranking at "
+                   "the start holds at the end and each variant's slowdown (docs/sustain.md).")
 @click.option("--db", help="Results store URL (default: sqlite under $TESTBED_HOME, or $TESTBED_DB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result records as a JSON list.")
 @click.option("--columns", "columns_spec", metavar="A,B,...",
@@ -51,7 +55,7 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
            timeout_s: float | None, db: str | None,
            as_json: bool, profile_ops: bool = False, power_windows: bool = False,
            resume_id: str | None = None, input_shapes: tuple[str, ...] = (), inputs_file: str | None = None,
-           columns_spec: str | None = None, wide: bool = False) -> None:
+           columns_spec: str | None = None, wide: bool = False, sustain: str | None = None) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare. Exit status:
     0 every variant ran (failed rows included), 3 interrupted or unfinished (resumable), 2 an error."""
     from .. import profiles
@@ -76,7 +80,8 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         store = Store(db)
         opts = deploy_options(formats=formats, sources=sources, quantizations=quant, warmup=warmup,
                               iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
-                              profile_ops=profile_ops, power_windows=power_windows)  # the Python API's checks too
+                              profile_ops=profile_ops, power_windows=power_windows,
+                              sustain=sustain)  # the Python API's checks too
         profile = profiles.load(device) if device else None
         with tool_output_to(log) as ui:
             ui_console = out_console(file=ui)
@@ -101,8 +106,18 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         from ..framework_verdict import print_after_deploy
 
         print_after_deploy(out_console(), store, outcome.run_id)
+        _print_sustained(outcome.rows)
     if outcome.status != "done" or outcome.unfinished:
         sys.exit(3)
+
+
+def _print_sustained(rows: list[dict]) -> None:
+    """A sustained run's summary: does the ranking at the start hold at the end; each slowdown."""
+    from ..sustain import summary_lines, sustain_summary
+
+    summary = sustain_summary(rows)
+    for line in summary_lines(summary) if summary else []:
+        click.echo(line)
 
 
 def _show(outcome: Any, as_json: bool, title: str, render: Any, log: Path) -> None:

@@ -33,7 +33,19 @@ class MeasureSpec(_Strict):
     preset: str | None = None  # a measurement preset by name (deploy --preset)
     warmup: int | None = Field(default=None, ge=0)
     iterations: int | None = Field(default=None, ge=1)
+    sustain: str | float | None = None  # a sustained run: every cell timed this long ("30m"; docs/sustain.md)
     options: dict[str, Any] = {}  # any other deploy option by name, passed through as given
+
+    @field_validator("sustain")
+    @classmethod
+    def _window(cls, value: str | float | None) -> str | float | None:
+        from ..sustain import parse_window
+
+        try:
+            parse_window(value, "sustain")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class ExecutionSpec(_Strict):
@@ -183,11 +195,13 @@ def expand(plan: Plan, boards: list[Profile]) -> list[dict]:
 def deploy_options(plan: Plan, threads: int | None, timeout_s: float | None) -> DeployOptions:
     """DeployOptions for one cell. Plan measure settings that this testbed's deploy does not know are
     a ConfigError (never silently dropped)."""
+    from ..sustain import parse_window
     from .request import DeployOptions
 
     known = {f.name for f in dataclasses.fields(DeployOptions)}
     wanted: dict[str, Any] = {"warmup": plan.measure.warmup, "iterations": plan.measure.iterations,
-                              "preset": plan.measure.preset, **plan.measure.options}
+                              "preset": plan.measure.preset, "sustain_s": parse_window(plan.measure.sustain),
+                              **plan.measure.options}
     unknown = sorted(k for k, v in wanted.items() if v is not None and k not in known)
     if unknown:
         raise ConfigError(f"plan '{plan.name}': key 'measure.{unknown[0]}': this testbed's deploy has no option "

@@ -3,6 +3,7 @@ with them applied, the runtime that runs an artifact on this board, the power bl
 
     DeployOptions        a deploy's (or a plan cell's) options
     effective_measure    the profile's measurement settings with the options over them
+    SustainedMeasure     those settings for a sustained run (``--sustain``): the whole window timed
     run_settings         the run request's measurement, runtime and isolation fields
     run_request          the whole run request, built as the agent's wire schema (``RunRequest``)
     board_runtime        the agent runtime that runs a runtime's artifacts here (fallbacks)
@@ -11,7 +12,7 @@ with them applied, the runtime that runs an artifact on this board, the power bl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from testbed_agent.schema import RunRequest, TensorSpec
 
@@ -34,14 +35,32 @@ class DeployOptions:
     ci_target_pct: float | None = None  # 0 = no adaptive stop
     profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
     power_windows: bool = False  # sample power even when the board's only source is an estimate
+    sustain_s: float | None = None  # a sustained run (--sustain): every variant timed for this whole window
+
+
+@dataclass(frozen=True)
+class SustainedMeasure(EffectiveMeasure):
+    """The settings of a sustained run: ``min_s = max_s = sustain_s`` (every variant runs the whole
+    window), no adaptive stop, one timed run as the minimum count (the window decides), the preset's
+    warm-up, a timeout of the window plus a margin (``MeasureSettings.effective``'s). ``to_json()``
+    (the record's ``measurement.requested``) carries ``sustain_s``: how the record knows."""
+
+    sustain_s: float
 
 
 def effective_measure(profile: Profile, options: DeployOptions) -> EffectiveMeasure:
-    """The profile's measurement settings with the command line's (or a plan's) over them."""
-    return profile.measure.effective(
-        options.preset, options.timeout_s, warmup=options.warmup, iterations=options.iterations,
-        warmup_min_s=options.warmup_min_s, min_s=options.min_s, max_s=options.max_s,
-        ci_target_pct=options.ci_target_pct)
+    """The profile's measurement settings with the command line's (or a plan's) over them; for a
+    sustained run (``options.sustain_s``) the window replaces the timed phase's settings."""
+    window = options.sustain_s
+    if window is None:
+        return profile.measure.effective(
+            options.preset, options.timeout_s, warmup=options.warmup, iterations=options.iterations,
+            warmup_min_s=options.warmup_min_s, min_s=options.min_s, max_s=options.max_s,
+            ci_target_pct=options.ci_target_pct)
+    measure = profile.measure.effective(
+        options.preset, options.timeout_s, warmup=options.warmup, warmup_min_s=options.warmup_min_s,
+        iterations=1, min_s=window, max_s=window, ci_target_pct=0)
+    return SustainedMeasure(**asdict(measure), sustain_s=window)
 
 
 def run_settings(profile: Profile, runtime: str, options: DeployOptions, measure: EffectiveMeasure,

@@ -2,7 +2,9 @@
 
 Plots are inline SVG (plots.py). Sections: summary, boards, verdict table, the framework verdict
 (PyTorch vs TensorFlow paths, ``framework_verdict``), per board the latency distributions and the
-size-vs-latency Pareto front, energy per inference, and the history of every cell across the plan's runs.
+size-vs-latency Pareto front, energy per inference, and the history of every cell across the plan's runs;
+for a sustained run (``--sustain``, ``testbed.sustain``) its latency over time, all variants together, and
+whether the ranking at the start holds at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import html
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import __version__, framework_verdict
+from .. import __version__, framework_verdict, sustain
 from ..stats import fmt_p_value
 from . import plots
 from .export import RunData, load_run
@@ -149,6 +151,34 @@ def history_series(store: Any, data: RunData, device: str) -> dict[str, list[tup
     return series
 
 
+def sustained(store: Any, data: RunData, device: str) -> tuple[dict[str, list[dict]], list[dict]]:
+    """The board's sustained curves (label -> ``per_second``, a label per repeat) and their records."""
+    cells = [c for c in store.plan_cells(data.run.id) if c.device == device]
+    results = store.cell_results(c.id for c in cells)
+    curves: dict[str, list[dict]] = {}
+    records: list[dict] = []
+    for c in cells:
+        done = [r.record for r in results[c.id] if r.record and (r.record.get("sustain") or {}).get("per_second")]
+        for i, rec in enumerate(done):
+            label = f"{c.model} {c.converter}" + (f" t{c.threads}" if c.threads else "")
+            curves[label + (f" #{i + 1}" if len(done) > 1 else "")] = rec["sustain"]["per_second"]
+            records.append(rec)
+    return curves, records
+
+
+def _sustain_section(store: Any, data: RunData, device: str) -> list[str]:
+    """The board's sustained run, when it was one: the plot and the summary's lines."""
+    curves, records = sustained(store, data, device)
+    summary = sustain.sustain_summary(records)
+    if not curves or summary is None:
+        return []
+    note = "<br>".join(_e(line) for line in sustain.summary_lines(summary))
+    method = _e(records[0]["sustain"].get("thermal") or "")
+    return ["<h3>Sustained run: latency over time</h3>", f'<p class="note">{note}</p>',
+            _plot(plots.sustain(curves, f"{device}: p50 latency per second"), "no per-second figures"),
+            f'<p class="note">temperature and throttling: {method}</p>']
+
+
 def render(store: Any, run_id: str) -> str:
     data = load_run(store, run_id)
     run = data.run
@@ -191,6 +221,7 @@ def render(store: Any, run_id: str) -> str:
         parts.append("<h3>History across runs of this plan</h3>")
         parts.append(_plot(plots.history(history_series(store, data, device), f"{device}: median latency per run"),
                            "no history yet"))
+        parts += _sustain_section(store, data, device)
     parts.append("<h2>Energy per inference</h2>")
     parts.append(_plot(plots.energy(data.rows, "energy per inference, net of idle"),
                        "no energy figures in this run (no power sensor on its boards)"))

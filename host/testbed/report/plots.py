@@ -306,3 +306,48 @@ def _run_axis(fig: Any, ax: Any, labels: list[str]) -> None:
                  if not any(a.overlaps(b) for a, b in zip(boxes, boxes[k:], strict=False)))
     if every > 1:
         put(every)
+
+
+def sustain(curves: dict[str, list[dict]], title: str) -> str | None:
+    """A sustained run (``record["sustain"]["per_second"]``): every variant's p50 per second over the
+    window, together; below it the CPU temperature per second where the board has one, and the
+    seconds with throttling flagged."""
+    fig = sustain_figure(curves, title)
+    return None if fig is None else _svg(fig)
+
+
+def sustain_figure(curves: dict[str, list[dict]], title: str) -> Any | None:
+    """The figure of ``sustain``: minutes on the x axis past a 5-minute window, else seconds."""
+    curves = {k: [p for p in v if p.get("p50_ms") is not None] for k, v in curves.items()}
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves:
+        return None
+    temps = any(p.get("temp_c") is not None for v in curves.values() for p in v)
+    span = max(p["t_s"] for v in curves.values() for p in v) + 1
+    unit, div = ("min", 60.0) if span > 300 else ("s", 1.0)
+    plt = _mpl()
+    fig, axes = plt.subplots(2 if temps else 1, 1, sharex=True, squeeze=False, layout="constrained",
+                             figsize=(9.5, 5.5 if temps else 4.0), height_ratios=[3, 1] if temps else [1])
+    ax = axes[0][0]
+    every = max(1, int(span // 40))  # markers every k-th second: lines stay readable
+    for i, (label, points) in enumerate(curves.items()):
+        x = [(p["t_s"] + 0.5) / div for p in points]
+        line, = ax.plot(x, [p["p50_ms"] for p in points], ms=3, lw=1.2, markevery=every, label=shorten(label),
+                        **style(i))
+        hot = [(p["t_s"] + 0.5) / div for p in points if p.get("throttled")]
+        if hot:
+            ax.plot(hot, [0.02] * len(hot), "|", color=line.get_color(), ms=8, transform=ax.get_xaxis_transform())
+        if temps:
+            tx = [(p["t_s"] + 0.5) / div for p in points if p.get("temp_c") is not None]
+            axes[1][0].plot(tx, [p["temp_c"] for p in points if p.get("temp_c") is not None], lw=1.0,
+                            color=line.get_color(), linestyle=style(i)["linestyle"])
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.set_ylabel("p50 latency per second (ms)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=7)
+    if temps:
+        axes[1][0].set_ylabel("CPU (°C)")
+        axes[1][0].grid(alpha=0.3)
+    axes[-1][0].set_xlabel(f"time since the timed loop started ({unit}); | on the axis: a throttled second")
+    return fig
