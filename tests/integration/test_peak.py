@@ -26,6 +26,8 @@ def test_measured_here_then_cached(cache: Path) -> None:
     assert (first["int8_gops"] is None) == bool(first["int8_reason"])  # a figure, or why there is none
     assert first["int8_gops"] is None or first["int8_gops"] > first["fp32_gflops"]
     assert "-O3" in first["method"] and "best of 10" in first["method"] and first["measured_at"]
+    assert isinstance(first["contended"], bool) and set(first["clean_repeats"]) >= {"fp32", "bandwidth"}
+    assert first["contended"] == (0 in first["clean_repeats"].values())  # no repetition had the CPUs
     assert first["setting"]["threads"] == 1 and first["setting"]["compiler"].startswith(("g++", "c++", "clang"))
     start = time.perf_counter()
     second = peak.measure(threads=1, cache=cache)

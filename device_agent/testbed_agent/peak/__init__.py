@@ -11,7 +11,10 @@ by ``peak.build`` with ``-O3 -march=native`` (``-mcpu=native`` on arm):
 * ``bandwidth_gb_per_s``: a STREAM triad over three arrays each 4x the last-level cache (16 MB at
   least, within a memory limit);
 
-each the best of ``REPEATS`` repetitions of about 40 ms: about 1-2 s in all.
+each the best of ``REPEATS`` repetitions of about 40 ms: about 1-3 s in all. A repetition counts
+only when its threads had the CPUs (their CPU time >= 90 % of the wall time); a figure with no such
+repetition is ``contended: true`` (the best of all kept, ``clean_repeats`` says how many counted) and
+is measured again after ``RETRY_CONTENDED_S`` (the better figure stays).
 
 The figure is cached per board and CPU setting: the key holds the CPU model, the CPUs allowed, the
 threads, the governors, the benchmark's source hash, the compiler and the triad size. The cache is
@@ -41,6 +44,8 @@ from . import build as peak_build
 
 CACHE_ENV = "TESTBED_PEAK_CACHE"
 REPEATS = 10
+#: A figure measured while other processes took the CPUs is measured again after this long.
+RETRY_CONTENDED_S = 600
 RUN_TIMEOUT_S = 60
 MIN_TRIAD_BYTES = 16 << 20
 MAX_TRIAD_BYTES = 512 << 20
@@ -75,13 +80,15 @@ def measure(threads: int | None = None, cache: Path | None = None) -> dict[str, 
         key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:20]
         path = cache / f"peak-{key}.json"
         hit = _read(path)
-        if hit is not None:
+        if _settled(hit):
             return {**hit, "cached": True}
         with _locked(cache / f".peak-{key}.lock"):  # one measurement at a time per setting
             hit = _read(path)
-            if hit is not None:
+            if _settled(hit):
                 return {**hit, "cached": True}
             record = _run(peak_build.build(cache, compiler), setting, compiler)
+            if hit is not None and record["contended"] and hit["fp32_gflops"] >= record["fp32_gflops"]:
+                record = {**hit, "retried_at": _now()}  # contended again: the better figure stays
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(record, indent=1) + "\n")
             os.replace(tmp, path)
@@ -90,6 +97,23 @@ def measure(threads: int | None = None, cache: Path | None = None) -> dict[str, 
         return {"available": False, "reason": str(exc)}
     except OSError as exc:
         return {"available": False, "reason": f"peak benchmark: {exc}"}
+
+
+def _settled(hit: dict[str, Any] | None) -> bool:
+    """A cached figure to use as it is: a clean one, or a contended one retried within RETRY_CONTENDED_S."""
+    if hit is None:
+        return False
+    if not hit.get("contended"):
+        return True
+    try:
+        last = datetime.fromisoformat(hit.get("retried_at") or hit["measured_at"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (datetime.now(timezone.utc) - last).total_seconds() < RETRY_CONTENDED_S
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class PeakError(Exception):
@@ -142,11 +166,18 @@ def _run(binary: Path, setting: dict[str, Any], compiler: peak_build.Compiler) -
         raise PeakError(f"the peak benchmark printed no JSON: {proc.stdout.strip()[:200]!r}") from exc
     int8 = (f"int8: {out['int8_isa']}, {out['accumulators']} chains a thread"
             if out.get("int8_isa") else "int8: none")
+    clean = {name: out.get(f"{name}_clean_repeats") for name in ("fp32", "int8", "bandwidth")
+             if out.get(f"{name}_clean_repeats") is not None}
+    contended = [name for name, n in clean.items() if n == 0]
     method = (f"peak_bench.c compiled on the board with {compiler.describe()} -pthread; {threads} "
               f"thread(s) (pthreads) on CPUs {setting['cpus_allowed']}; fp32: {out['accumulators']} "
               f"independent {out['fp32_lanes']}-lane FMA chains a thread (2 FLOPs a lane); {int8}; "
               f"bandwidth: STREAM triad a=b+s*c over 3 arrays of {size >> 20} MB (doubles, 24 bytes an "
-              f"element: two reads, one write); each figure the best of {REPEATS} repetitions of ~40 ms")
+              f"element: two reads, one write); each figure the best of {REPEATS} repetitions of ~40 ms whose "
+              f"threads ran >= {out.get('clean_share', 0.9):.0%} of the wall time (clean repetitions: "
+              f"{', '.join(f'{k} {v}' for k, v in clean.items())})"
+              + (f"; CONTENDED: no clean repetition for {', '.join(contended)} (other processes took the "
+                 f"CPUs): the best of all is kept, measured again after {RETRY_CONTENDED_S} s" if contended else ""))
     return {
         "available": True,
         "fp32_gflops": out["fp32_gflops"],
@@ -157,7 +188,9 @@ def _run(binary: Path, setting: dict[str, Any], compiler: peak_build.Compiler) -
         "threads": threads,
         "method": method,
         "setting": setting,
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "contended": bool(contended),
+        "clean_repeats": clean,
+        "measured_at": _now(),
         "benchmark_s": round(wall_s, 3),
     }
 

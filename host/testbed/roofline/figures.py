@@ -41,6 +41,9 @@ def peak_figures(flops: int, nbytes: int, p50_ms: float | None, peak: dict[str, 
     if not peak.get("available"):
         out["peak_missing_reason"] = f"the board's peak could not be measured: {peak.get('reason')}"
         return out
+    if peak.get("contended"):  # a figure all of whose repetitions shared the CPUs: low, so % of peak high
+        out["peak_note"] = (f"the board's peak was measured while other processes used its CPUs (clean "
+                            f"repetitions: {peak.get('clean_repeats')}): the peak may be low, the % of peak high")
     used, value = "fp32", peak.get("fp32_gflops")
     if (quantization or "").startswith("int8") and peak.get("int8_gops"):
         used, value = "int8", peak["int8_gops"]
