@@ -80,11 +80,11 @@ def measure(threads: int | None = None, cache: Path | None = None) -> dict[str, 
         key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:20]
         path = cache / f"peak-{key}.json"
         hit = _read(path)
-        if _settled(hit):
+        if hit is not None and _settled(hit):
             return {**hit, "cached": True}
         with _locked(cache / f".peak-{key}.lock"):  # one measurement at a time per setting
             hit = _read(path)
-            if _settled(hit):
+            if hit is not None and _settled(hit):
                 return {**hit, "cached": True}
             record = _run(peak_build.build(cache, compiler), setting, compiler)
             if hit is not None and record["contended"] and hit["fp32_gflops"] >= record["fp32_gflops"]:
@@ -99,10 +99,8 @@ def measure(threads: int | None = None, cache: Path | None = None) -> dict[str, 
         return {"available": False, "reason": f"peak benchmark: {exc}"}
 
 
-def _settled(hit: dict[str, Any] | None) -> bool:
+def _settled(hit: dict[str, Any]) -> bool:
     """A cached figure to use as it is: a clean one, or a contended one retried within RETRY_CONTENDED_S."""
-    if hit is None:
-        return False
     if not hit.get("contended"):
         return True
     try:
