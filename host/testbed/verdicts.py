@@ -39,6 +39,14 @@ governor, the CPU affinity or the memory limit differ between the baseline and t
 (``environment``; a fact one side does not record is not compared), the cell's verdict is
 ``incomparable`` and its reason names what differs (``runtime_version 1.17.0 -> 1.18.0``); the
 metrics are still computed and shown, and such a cell never counts as a regression.
+
+A latency change measured on a board that was not quiet is not blamed on the model: when either
+side's trust verdict (``testbed.trust``: the least trustworthy of its repeats) is not ``steady``, a
+latency ``regressed`` or ``improved`` becomes ``noisy`` (``would_be`` keeps what it would have
+been, ``untrusted`` the side(s)) and the reason says why: ``slower by +12.0 % (...) - but this
+result is contended (other processes used 85 % of a CPU ...): rerun on a quiet board before
+blaming the model``. Every judged cell's JSON carries ``trust``: both sides' verdict and first
+reason.
 """
 
 from __future__ import annotations
@@ -98,6 +106,7 @@ class CellData:
     ok: bool = True  # every repeat measured
     error: str | None = None
     environment: dict[str, Any] = field(default_factory=dict)  # what must match to compare (``environment``)
+    trust: list[dict[str, Any]] = field(default_factory=list)  # testbed.trust of each ok repeat
 
     @classmethod
     def from_results(cls, results: Iterable[Any]) -> CellData:
@@ -124,7 +133,40 @@ class CellData:
                 data.accuracy = float(rec["accuracy"])
             for key, value in environment(rec).items():
                 data.environment.setdefault(key, value)
+            if (rec.get("trust") or {}).get("verdict"):
+                data.trust.append(rec["trust"])
         return data
+
+
+#: testbed.trust's verdicts, least trustworthy first, and what to do about each.
+TRUST_ORDER = ("throttled", "contended", "noisy")
+RERUN = {"throttled": "rerun on a cool board (profile thermal.cooldown_below_c)",
+         "contended": "rerun on a quiet board", "noisy": "rerun it (more repeats)"}
+
+
+def cell_trust(data: CellData) -> dict[str, Any] | None:
+    """The least trustworthy of a cell's repeats: ``{"verdict", "reason"}``; None when none says."""
+    if not data.trust:
+        return None
+    rank = {name: i for i, name in enumerate(TRUST_ORDER)}
+    worst = min(data.trust, key=lambda t: rank.get(t["verdict"], len(rank)))
+    return {"verdict": worst["verdict"], "reason": next(iter(worst.get("reasons") or []), None)}
+
+
+def untrusted(latency: dict[str, Any], trust: dict[str, Any]) -> dict[str, Any]:
+    """A latency regression/improvement where a side was not steady: noisy, saying why."""
+    if latency.get("verdict") not in (REGRESSED, IMPROVED):
+        return latency
+    sides = [(side, t) for side, t in (("current", trust.get("current")), ("baseline", trust.get("baseline")))
+             if t and t["verdict"] != "steady"]
+    if not sides:
+        return latency
+    words = [f"{'this result is' if side == 'current' else 'the baseline was'} {t['verdict']}"
+             + (f" ({t['reason']})" if t.get("reason") else "") for side, t in sides]
+    return latency | {
+        "verdict": NOISY, "would_be": latency["verdict"], "untrusted": [side for side, _ in sides],
+        "reason": (f"{latency['reason']} - but {' and '.join(words)}: {RERUN[sides[0][1]['verdict']]} "
+                   "before blaming the model")}
 
 
 def environment(rec: dict[str, Any]) -> dict[str, Any]:
@@ -280,8 +322,9 @@ def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = D
     else:
         latency = {"metric": "latency", "verdict": None,
                    "reason": "no raw samples in both runs (a tool's summary only): latency not judged"}
+    trust = {"baseline": cell_trust(base), "current": cell_trust(cur)}
     metrics = {
-        "latency": latency,
+        "latency": untrusted(latency, trust),
         "size": size_verdict(base.size_bytes, cur.size_bytes, th.size_pct),
         "memory": (spread_verdict("memory", "MB model memory", base.model_memory_mb, cur.model_memory_mb,
                                   th.memory_pct, floor=th.memory_floor_mb)
@@ -303,6 +346,6 @@ def cell_verdict(base: CellData | None, cur: CellData | None, th: Thresholds = D
     differs = environment_differences(base.environment, cur.environment)
     if differs:  # never judged silently across environments (pyperf's rule): say what differs
         return {"verdict": INCOMPARABLE, "differs": differs, "metrics": metrics, "would_be": overall,
-                "reason": (f"not comparable, measured differently: {'; '.join(differs)} "
-                           f"(the metrics would say {overall}: {reason})")}
-    return {"verdict": overall, "reason": reason, "metrics": metrics}
+                "trust": trust, "reason": (f"not comparable, measured differently: {'; '.join(differs)} "
+                                           f"(the metrics would say {overall}: {reason})")}
+    return {"verdict": overall, "reason": reason, "metrics": metrics, "trust": trust}

@@ -114,3 +114,59 @@ def test_missing_inputs_are_unchecked_not_untrusted() -> None:
 def test_thresholds_are_in_the_record() -> None:
     rec = judge(copy.deepcopy(thermal()), QUIET_LOAD)
     assert rec["trust"]["thresholds"]["other_share_pct"] == trust.OTHER_SHARE_PCT
+
+
+# -- a regression verdict on a result that is not steady says so (verdicts, the verdict table) --
+
+def cell(median_ms: float, trust_record: dict[str, Any] | None, seed: int) -> Any:
+    import numpy as np
+
+    from testbed import verdicts
+
+    rng = np.random.default_rng(seed)
+    data = verdicts.CellData(size_bytes=1000)
+    data.samples_ns = [np.exp(rng.normal(np.log(median_ms * 1e6), 0.05, 1000)) for _ in range(3)]
+    if trust_record is not None:
+        data.trust = [trust_record]
+    return data
+
+
+def test_a_slowdown_on_a_contended_board_is_not_blamed_on_the_model() -> None:
+    from testbed import verdicts
+
+    contended = judge(thermal(), {**QUIET_LOAD, "other_cpu_pct": {"mean": 170.0, "max": 190.0},
+                                  "top_other": [{"pid": 9, "name": "python", "cpu_pct": 85.0}]})["trust"]
+    steady = judge(thermal(), QUIET_LOAD)["trust"]
+    out = verdicts.cell_verdict(cell(1.0, steady, 1), cell(1.12, contended, 2))
+    assert out["verdict"] == verdicts.NOISY and out["metrics"]["latency"]["would_be"] == verdicts.REGRESSED
+    assert out["trust"]["current"]["verdict"] == "contended" and out["trust"]["baseline"]["verdict"] == "steady"
+    assert "slower by +12" in out["reason"] and (
+        "- but this result is contended (other processes used 170 % of a CPU on average (85 % of the 2 CPUs"
+        in out["reason"]) and out["reason"].endswith("rerun on a quiet board before blaming the model")
+    throttled = judge(thermal(end_mhz=1000.0), QUIET_LOAD)["trust"]
+    out = verdicts.cell_verdict(cell(1.0, throttled, 1), cell(0.8, steady, 2))
+    assert out["verdict"] == verdicts.NOISY and "but the baseline was throttled" in out["reason"]
+    plain = verdicts.cell_verdict(cell(1.0, steady, 1), cell(1.12, None, 2))  # an older record: no trust
+    assert plain["verdict"] == verdicts.REGRESSED and plain["trust"]["current"] is None
+
+
+def test_the_verdict_table_shows_each_cells_trust_within_120_columns() -> None:
+    import io
+
+    from rich.console import Console
+
+    from testbed.report import verdict_table
+
+    rows = [{"device": "b", "model": "m", "converter": name, "threads": 4, "state": "done", "p50_ms": 1.123,
+             "baseline_p50_ms": 1.0, "latency_change_pct": 12.3, "latency_ci_low_pct": 10.1,
+             "latency_ci_high_pct": 14.5, "latency_p_value": 1e-9, "verdict": "noisy",
+             "verdict_reason": "latency noisy: slower by +12.3 % - but this result is contended (...): "
+                               "rerun on a quiet board before blaming the model", "trust": trust}
+            for name, trust in (("onnx-torch-int8-static-qdq", "contended"), ("tflite-keras-fp32", "steady"),
+                                ("executorch-xnnpack-fp32", None))]
+    out = io.StringIO()
+    verdict_table.render(rows, "run x vs y", Console(file=out, width=120, color_system=None))
+    text = out.getvalue()
+    assert "Trust" in text and "contended" in text and "steady" in text
+    assert "before blaming the model" in " ".join(text.split())  # the note, wrapped, never cut
+    assert max(len(line.encode()) for line in text.splitlines()) <= 120

@@ -1,4 +1,8 @@
-"""The verdict table on the terminal (`testbed run`, `testbed compare`, `testbed report`)."""
+"""The verdict table on the terminal (`testbed run`, `testbed compare`, `testbed report`).
+
+Beside each verdict, the cell's trust (``testbed.trust``, the least trustworthy of its repeats:
+steady, noisy, throttled, contended); a latency change on a board that was not quiet is shown
+``noisy`` and its note says why (``verdicts.untrusted``)."""
 
 from __future__ import annotations
 
@@ -24,6 +28,12 @@ def verdict_cell(verdict: str | None) -> str:
     return f"[{STYLE.get(verdict, '')}]{verdict}[/]"
 
 
+def trust_cell(trust: str | None) -> str:
+    if not trust:
+        return "-"
+    return trust if trust == "steady" else f"[yellow]{trust}[/]"
+
+
 def render(rows: list[dict], title: str, console: Console, only_changes: bool = False) -> None:
     """``rows`` as made by export.load_run (or compare): one per cell.
 
@@ -40,10 +50,12 @@ def render(rows: list[dict], title: str, console: Console, only_changes: bool = 
     boards = sorted({str(r["device"]) for r in shown_rows})
     models = sorted({str(r["model"]) for r in shown_rows})
     same = [f"board {boards[0]}"] * (len(boards) == 1) + [f"model {models[0]}"] * (len(models) == 1)
-    table = Table(title=title + (f"  ({', '.join(same)})" if same else ""), title_justify="left", box=HEADER_RULE)
+    table = Table(title=title + (f"  ({', '.join(same)})" if same else ""), title_justify="left", box=HEADER_RULE,
+                  pad_edge=False, collapse_padding=True)
     columns = [("Board", "left")] * (len(boards) > 1) + [("Model", "left")] * (len(models) > 1) + [
         ("Variant", "left"), ("Thr", "right"), ("State", "left"), ("p50 ms", "right"), ("base ms", "right"),
-        ("chg %", "right"), ("95% CI %", "right"), ("p", "right"), ("Verdict", "left"), ("Note", "right")]
+        ("chg %", "right"), ("95% CI %", "right"), ("p", "right"), ("Verdict", "left"), ("Trust", "left"),
+        ("Note", "right")]
     for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=name in ("Board", "Model", "Variant"))  # type: ignore[arg-type]
     notes: dict[str, int] = {}  # reason -> its number
@@ -58,7 +70,7 @@ def render(rows: list[dict], title: str, console: Console, only_changes: bool = 
             _num(r.get("latency_change_pct"), "+.1f"),
             f"{lo:+.1f}..{hi:+.1f}" if lo is not None and hi is not None else "-",
             fmt_p_value(r.get("latency_p_value")),
-            verdict_cell(r.get("verdict")), note)
+            verdict_cell(r.get("verdict")), trust_cell(r.get("trust")), note)
     console.print(table)
     for reason, number in notes.items():
         say(console, Text(f"[{number}] {reason}"), highlight=False)
