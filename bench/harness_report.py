@@ -35,6 +35,45 @@ def summarize(repeats: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def load_watch_summary(on: list[dict[str, Any]], off: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same (model, runtime) with the agent's load watch on and off: the ratio testbed/bare of
+    each, testbed's median on/off, and what the sampler cost (CPU seconds per second watched)."""
+    s_on, s_off = summarize(on), summarize(off)
+    costs = [r["load"]["cost"] for r in on if (r.get("load") or {}).get("available")]
+    others = [r["load"]["other_cpu_pct"]["mean"] for r in on if (r.get("load") or {}).get("available")]
+    return {"ratio_median_on": s_on["ratio_median"], "ratio_median_off": s_off["ratio_median"],
+            "testbed_p50_ms_on": s_on["testbed_p50_ms"], "testbed_p50_ms_off": s_off["testbed_p50_ms"],
+            "testbed_on_over_off": s_on["testbed_p50_ms"] / s_off["testbed_p50_ms"],
+            "sampler_cpu_pct": statistics.median(c["sampler_cpu_pct"] for c in costs) if costs else None,
+            "sampling_cpu_pct": statistics.median(c["sampling_cpu_pct"] for c in costs) if costs else None,
+            "per_sample_ms": statistics.median(c["per_sample_ms"] for c in costs) if costs else None,
+            "scans_cpu_s": statistics.median(c["scans_cpu_s"] for c in costs) if costs else None,
+            "other_cpu_pct_mean": statistics.median(others) if others else None}
+
+
+def load_watch_markdown(run: dict[str, Any]) -> list[str]:
+    """The on/off table (``--load-watch both``); nothing otherwise."""
+    if not run.get("load_watch"):
+        return []
+    lines = ["", "The agent's load watch (`testbed_agent.loadwatch`, 2 Hz from /proc, in the agent process) "
+             "on each repeat's worker, every repeat run without and with it (alternating which first):", "",
+             "| model | runtime | ratio, watch off | ratio, watch on | testbed p50 on/off | sampler CPU, % of "
+             "one CPU (periodic part) | ms per sample | start+end scans (ms) | others' CPU (%) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, s in run["load_watch"].items():
+        model, runtime = key.split("/")
+        lines.append(f"| {model} | {runtime} | {s['ratio_median_off']:.3f} | {s['ratio_median_on']:.3f} | "
+                     f"{s['testbed_on_over_off']:.3f} | {_num(s['sampler_cpu_pct'], '.3f')} "
+                     f"({_num(s['sampling_cpu_pct'], '.3f')}) | {_num(s['per_sample_ms'], '.3f')} | "
+                     f"{_num(None if s['scans_cpu_s'] is None else s['scans_cpu_s'] * 1e3, '.1f')} | "
+                     f"{_num(s['other_cpu_pct_mean'], '.0f')} |")
+    return lines
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
 def _cv(values: list[float]) -> float | None:
     return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else None
 
@@ -80,6 +119,7 @@ def markdown(run: dict[str, Any]) -> str:
             lines.append(f"| {model} | {nat['bindings_p50_ms']:.4f} | {nat['bare_p50_ms']:.4f} | "
                          f"{nat['bindings_cost_us']:.1f} [{low:.1f} to {high:.1f}] | "
                          f"{nat['bindings_over_native']:.3f} |")
+    lines += load_watch_markdown(run)
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,13 @@ Multi-input models are fed every input on both sides (``minilm_l6``: three int32
 arrays; optional, ``--models minilm_l6``: not in ``make bench``'s default list).
 
     python bench/run.py [--models digits_cnn,mobilenet_v2] [--runtimes ...] [--repeats 5] [--threads 1]
+                        [--load-watch on|off|both]
+
+The agent samples the other load on the board while a worker measures (``testbed_agent.loadwatch``,
+from ``/proc``, in the agent process): here this script plays the agent and runs the same
+``LoadWatch`` on each repeat's worker process (``--load-watch on``, the default, as every deploy
+does). ``both`` runs every repeat twice, without and with it (alternating which goes first), and
+adds the ratio with the sampler on against off and the sampler's own CPU cost to the results.
 
 Writes ``bench/results/harness-<utc>.json`` (every sample median, machine info, load average) and
 the Markdown summary into ``bench/README.md`` between its ``bench:harness`` markers.
@@ -32,7 +39,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness_report import markdown, summarize, update_readme
+from harness_report import load_watch_summary, markdown, summarize, update_readme
 from harness_worker import worker_main
 
 BENCH = Path(__file__).resolve().parent
@@ -96,6 +103,27 @@ def artifacts(model_id: str) -> dict[str, tuple[str, str, list[dict[str, Any]]]]
     return found
 
 
+def one_repeat(spec: dict[str, Any], watched: bool) -> dict[str, Any]:
+    """One repeat in a fresh worker process; ``watched``: under the agent's load watch (its record,
+    the sampler's cost included, goes into the result as ``load``)."""
+    from testbed_agent.loadwatch import LoadWatch
+
+    proc = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = LoadWatch(lambda: proc.pid) if watched else None
+    if watch is not None:
+        watch.start()
+    out, err = proc.communicate()
+    load = watch.stop() if watch is not None else None
+    try:
+        result: dict[str, Any] = json.loads(out)
+    except ValueError:
+        return {"error": f"worker exit {proc.returncode}: {err[-500:]}"}
+    if load is not None:
+        result["load"] = load
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -105,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="inference threads (0 = runtime default)")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite bench/README.md")
+    parser.add_argument("--load-watch", choices=("on", "off", "both"), default="on",
+                        help="sample the other load on each repeat's worker as the agent does (on); "
+                             "both: every repeat without and with it, compared")
     args = parser.parse_args(argv)
     if args.worker:
         return worker_main(args.worker)
@@ -126,32 +157,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"executorch-native skipped: {exc}", file=sys.stderr)
             runtimes.remove("executorch-native")
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.load_watch]
     run: dict[str, Any] = {"started": started, "machine": machine_info(), "threads": threads,
                            "repeats": args.repeats, "models": models, "sizes": SIZES,
-                           "raw": {}, "summary": {}}
+                           "load_watch_mode": args.load_watch, "raw": {}, "summary": {},
+                           "raw_load_watch_off": {}, "load_watch": {}}
     for model in models:
         arts = artifacts(model)
         for runtime in runtimes:
             path, inputs, tensors = arts[runtime]
             spec = {"runtime": runtime, "artifact": path, "inputs": inputs, "tensors": tensors, "threads": threads,
                     "bare_binary": bare_binary, **SIZES[model]}
-            repeats = []
+            by_mode: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
             for i in range(args.repeats):
-                proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)],
-                                      capture_output=True, text=True)
-                try:
-                    result = json.loads(proc.stdout)
-                except ValueError:
-                    result = {"error": f"worker exit {proc.returncode}: {proc.stderr[-500:]}"}
-                if "error" in result:
-                    raise SystemExit(f"{model}/{runtime} repeat {i}: {result['error']}")
-                repeats.append(result)
-                med = result["medians_ns"]
-                print(f"{model:13s} {runtime:18s} repeat {i}: testbed {med['testbed'] / 1e6:.4f} ms, "
-                      f"bare {med['bare'] / 1e6:.4f} ms, ratio {med['testbed'] / med['bare']:.3f} "
-                      f"(load {result['loadavg_before'][0]:.1f})", flush=True)
-            run["raw"][f"{model}/{runtime}"] = repeats
-            run["summary"][f"{model}/{runtime}"] = summarize(repeats)
+                for watched in modes[i % len(modes):] + modes[:i % len(modes)]:
+                    result = one_repeat(spec, watched)
+                    if "error" in result:
+                        raise SystemExit(f"{model}/{runtime} repeat {i}: {result['error']}")
+                    by_mode[watched].append(result)
+                    med = result["medians_ns"]
+                    print(f"{model:13s} {runtime:18s} repeat {i} (load watch {'on' if watched else 'off'}): "
+                          f"testbed {med['testbed'] / 1e6:.4f} ms, bare {med['bare'] / 1e6:.4f} ms, "
+                          f"ratio {med['testbed'] / med['bare']:.3f} (load {result['loadavg_before'][0]:.1f})",
+                          flush=True)
+            main_mode = args.load_watch != "off"
+            run["raw"][f"{model}/{runtime}"] = by_mode[main_mode]
+            run["summary"][f"{model}/{runtime}"] = summarize(by_mode[main_mode])
+            if args.load_watch == "both":
+                run["raw_load_watch_off"][f"{model}/{runtime}"] = by_mode[False]
+                run["load_watch"][f"{model}/{runtime}"] = load_watch_summary(by_mode[True], by_mode[False])
     run["machine"]["loadavg_at_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"harness-{started.replace(':', '')}.json"

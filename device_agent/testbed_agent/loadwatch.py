@@ -115,7 +115,8 @@ class LoadWatch:
         self.worker_pid, self.rate_hz, self.proc, self.clock = worker_pid, rate_hz, proc, clock
         self.samples: list[dict[str, Any]] = []
         self.reason: str | None = None
-        self.cost_s = 0.0  # CPU seconds the sampling itself took (thread_time)
+        self.cost_s = 0.0  # CPU seconds the sampling itself took (thread_time), scans included
+        self.scan_cost_s = 0.0  # of which the start and end scans (outside the worker's timed runs)
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._children_files = (proc / "self" / "task" / str(os.getpid()) / "children").exists()
         self._tree: set[int] = set()
@@ -135,6 +136,7 @@ class LoadWatch:
             return
         self._started_ns = self.clock()
         self._start_scan = scan(self.proc)
+        self.scan_cost_s = time.thread_time() - spent
         self._sample()
         self.cost_s += time.thread_time() - spent
         self._thread = threading.Thread(target=self._loop, name="load-watch", daemon=True)
@@ -206,9 +208,10 @@ class LoadWatch:
         end_scan = scan(self.proc)
         ended_ns = self.clock()
         self.cost_s += time.thread_time() - spent
+        self.scan_cost_s += time.thread_time() - spent
         return summarize(self.samples, self._start_scan, end_scan, timed_window_ns,
-                         self.rate_hz, self._tick, self.cost_s, ended_ns - self._started_ns,
-                         self._tree)
+                         self.rate_hz, self._tick, (self.cost_s, self.scan_cost_s),
+                         ended_ns - self._started_ns, self._tree)
 
 
 def _window(samples: list[dict[str, Any]], window: list[int] | None
@@ -225,9 +228,21 @@ def _window(samples: list[dict[str, Any]], window: list[int] | None
     return alive, "whole run"
 
 
+def cost(cost_s: tuple[float, float], watched_ns: int, samples: int) -> dict[str, Any]:
+    """What the sampling cost the agent: CPU seconds in all and of the two scans, and the periodic
+    sampling's share of one CPU while the worker ran (the scans run before and after it)."""
+    total, scans = cost_s
+    watched = watched_ns / 1e9
+    return {"sampler_cpu_s": round(total, 6), "scans_cpu_s": round(scans, 6),
+            "sampler_cpu_pct": round(100.0 * total / watched, 3) if watched > 0 else None,
+            "sampling_cpu_pct": round(100.0 * (total - scans) / watched, 3) if watched > 0 else None,
+            "per_sample_ms": round(1e3 * (total - scans) / samples, 3) if samples else None,
+            "watched_s": round(watched, 3)}
+
+
 def summarize(samples: list[dict[str, Any]], start_scan: dict[int, tuple[str, int, int]],
               end_scan: dict[int, tuple[str, int, int]], timed_window_ns: list[int] | None,
-              rate_hz: float, tick: int, cost_s: float, watched_ns: int,
+              rate_hz: float, tick: int, cost_s: tuple[float, float], watched_ns: int,
               worker_tree: set[int]) -> dict[str, Any]:
     """The ``load`` record from the samples and the two scans."""
     used, window = _window(samples, timed_window_ns)
@@ -284,7 +299,5 @@ def summarize(samples: list[dict[str, Any]], start_scan: dict[int, tuple[str, in
         "samples": len(used),
         "rate_hz": rate_hz,
         "clk_tck": tick,
-        "cost": {"sampler_cpu_s": round(cost_s, 6),
-                 "sampler_cpu_pct": round(100.0 * cost_s / (watched_ns / 1e9), 3)
-                 if watched_ns > 0 else None},
+        "cost": cost(cost_s, watched_ns, len(samples)),
     }
