@@ -88,7 +88,7 @@ def curve(window_s: float, result: dict[str, Any], samples_ns: list[int]) -> dic
                 if first_p50 is not None and last_p50 is not None and first_p50 > 0 else None)
     thermal, thermal_note = _thermal_points(result, agent.get("timed_window_monotonic_ns"))
     compare = ("first and last minute" if compare_s == MINUTE_S
-               else f"first and last half ({compare_s:.1f} s each: the window is under 2 min)")
+               else f"first and last half ({compare_s:.1f} s each: {covered:.1f} s timed, under 2 min)")
     return {
         "window_s": window_s, "covered_s": round(covered, 3), "n": int(samples.size),
         "stop_reason": agent.get("stop_reason"), "truncated": _truncated(agent, window_s, covered, samples.size),
@@ -191,7 +191,9 @@ def sustain_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
         "ranking_first": start_rank, "ranking_last": end_rank, "ranking_holds": not swapped,
         "swapped": swapped,
         "variants": [{"variant": n, "first_p50_ms": first[n], "last_p50_ms": last[n],
-                      "slowdown_pct": r["sustain"]["slowdown_pct"], "truncated": r["sustain"]["truncated"]}
+                      "slowdown_pct": r["sustain"]["slowdown_pct"], "truncated": r["sustain"]["truncated"],
+                      "covered_s": r["sustain"]["covered_s"], "window_s": r["sustain"]["window_s"],
+                      "stop_reason": r["sustain"].get("stop_reason")}
                      for n, r in zip(names, runs, strict=True)],
     }
 
@@ -199,7 +201,7 @@ def sustain_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The summary as lines of at most ~100 characters, labelled, with units."""
     window = summary["window_s"]
-    head = f"sustained {window / 60:.1f} min ({summary['compare']}): "
+    head = f"sustained {window / 60:.1f} min: "
     if summary["ranking_holds"]:
         lines = [head + "the ranking at the start holds at the end"]
     else:
@@ -214,5 +216,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  {v['variant']}: {first_word} {v['first_p50_ms']:.3g} ms -> {last_word} "
                      f"{v['last_p50_ms']:.3g} ms{slow}")
         if v["truncated"]:
-            lines.append(f"    note: {v['truncated']}")
+            why = ("the agent's cap of samples was reached" if v["stop_reason"] == "max_samples_reached"
+                   else v["stop_reason"])
+            lines.append(f"    note: only {v['covered_s']:.1f} s of the {v['window_s']:g} s window timed ({why})")
     return lines

@@ -98,6 +98,12 @@ def test_the_sample_cap_is_said() -> None:
     sustain.add(record, _result(samples, stop="max_samples_reached"), samples)
     s = record["sustain"]
     assert "at 30.0 s of the 120 s window" in s["truncated"] and "MAX_SAMPLES" in s["truncated"]
+    assert s["compare"] == "first and last half (15.0 s each: 30.0 s timed, under 2 min)"
+    summary = sustain.sustain_summary([record])
+    assert summary is not None
+    assert sustain.summary_lines(summary)[1:] == [
+        "  onnx-fp32 t1: first half 1 ms -> last half 1 ms (+0 %)",
+        "    note: only 30.0 s of the 120 s window timed (the agent's cap of samples was reached)"]
 
 
 def _sustained(name: str, first_ms: float, last_ms: float) -> dict:
@@ -113,7 +119,7 @@ def test_ranking_holds() -> None:
     assert summary is not None and summary["ranking_holds"] and summary["swapped"] == []
     assert summary["ranking_first"] == ["a t1", "b t1"]
     lines = sustain.summary_lines(summary)
-    assert lines[0] == "sustained 2.0 min (first and last minute): the ranking at the start holds at the end"
+    assert lines[0] == "sustained 2.0 min: the ranking at the start holds at the end"
     assert lines[1] == "  a t1: first minute 1 ms -> last minute 1.1 ms (+10 %)"
     assert all(len(line) <= 100 for line in lines)
 
