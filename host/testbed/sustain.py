@@ -11,6 +11,7 @@ window is both the minimum and the maximum time, no adaptive stop). Its record g
     truncated             None, or why the loop ended before the window did (the agent's sample cap)
     thermal               where temperature/frequency/throttling came from, or why they are None
     method                how each figure was derived
+    missing_reason        None, or why there is no curve (a board that returns no raw samples)
 
 Every figure is derived from the stored raw samples (the agent's timed loop runs back to back: the
 cumulative sum of the samples is each sample's end time from the loop's start) and from the agent's
@@ -68,7 +69,14 @@ def add(record: dict[str, Any], result: dict[str, Any], samples_ns: list[int]) -
     record's ``measurement.requested.sustain_s``); None for any other run."""
     requested = (record.get("measurement") or {}).get("requested") or {}
     window = requested.get("sustain_s")
-    record["sustain"] = None if not window or not samples_ns else curve(float(window), result, samples_ns)
+    if not window:
+        record["sustain"] = None
+    elif not samples_ns:  # a board whose native tool prints a summary only (adb): nothing per second
+        record["sustain"] = {"window_s": float(window), "n": 0, "per_second": [], "first_p50_ms": None,
+                             "last_p50_ms": None, "slowdown_pct": None,
+                             "missing_reason": record.get("latency_source") or "no raw latency samples"}
+    else:
+        record["sustain"] = curve(float(window), result, samples_ns)
 
 
 def curve(window_s: float, result: dict[str, Any], samples_ns: list[int]) -> dict[str, Any]:
@@ -97,7 +105,7 @@ def curve(window_s: float, result: dict[str, Any], samples_ns: list[int]) -> dic
         "first_minute_p50_ms": first_p50 if compare_s == MINUTE_S else None,
         "last_minute_p50_ms": last_p50 if compare_s == MINUTE_S else None,
         "slowdown_pct": slowdown,
-        "per_second": _per_second(samples, ends, thermal),
+        "per_second": _per_second(samples, ends, thermal), "missing_reason": None,
         "thermal": thermal_note,
         "method": ("per-second figures from the raw samples: the timed loop runs back to back, so the "
                    "cumulative sum of the samples is each sample's end time from the loop's start, "

@@ -50,6 +50,13 @@ def test_not_sustained_is_none() -> None:
     assert record["sustain"] is None
 
 
+def test_a_sustained_run_without_raw_samples_says_why() -> None:
+    record = {**_record(60.0), "latency_source": "benchmark_model summary (no raw samples)"}
+    sustain.add(record, _result([]), [])
+    assert record["sustain"]["per_second"] == [] and "no raw samples" in record["sustain"]["missing_reason"]
+    assert sustain.sustain_summary([record]) is None
+
+
 def test_per_second_bins_and_first_and_last_minute() -> None:
     samples = _run(10.0, 40.0)  # 6000 samples of 10 ms, then 1500 of 40 ms
     record = _record(120.0)
