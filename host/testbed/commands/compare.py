@@ -43,7 +43,9 @@ def compare(run_a: str, run_b: str, db: str | None, as_json: bool, all_cells: bo
                      "p50_ms": lat.get("current"), "baseline_p50_ms": lat.get("baseline"),
                      "latency_change_pct": lat.get("change_pct"), "latency_ci_low_pct": ci[0],
                      "latency_ci_high_pct": ci[1], "latency_p_value": lat.get("p_value"),
-                     "verdict": verdict["verdict"], "verdict_reason": verdict["reason"], "metrics": verdict["metrics"]})
+                     "verdict": verdict["verdict"], "verdict_reason": verdict["reason"], "metrics": verdict["metrics"],
+                     "trust": ((verdict.get("trust") or {}).get("current") or {}).get("verdict"),
+                     "trust_sides": verdict.get("trust")})  # testbed.trust of both sides (verdicts)
     regressions = sum(r["verdict"] in COUNTS_AS_REGRESSION for r in rows)
     if as_json:
         click.echo(json.dumps({"baseline": a.id, "run": b.id, "regressions": regressions, "cells": rows},

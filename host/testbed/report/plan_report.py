@@ -1,6 +1,10 @@
 """`testbed report RUN`: a plan run's reports (CSV, Parquet, JUnit, HTML, or its verdict table and
 framework verdict; ``--json``: both as one object).
 
+Each cell shows its trust (``testbed.trust``: the least trustworthy of its repeats; the table's
+``Trust`` column, the JSON cells' ``trust`` and ``trust_reason``), and a latency verdict on a result
+that was not steady says so in its note (``verdicts.untrusted``).
+
 Above the reports it writes: ``export`` (the rows every report shares), ``junit``, ``html``,
 ``verdict_table``; none of them imports this module, so the report package has no import cycle.
 """
