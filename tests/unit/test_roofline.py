@@ -135,3 +135,15 @@ def test_per_op_type_maps_onnx_and_executorch_names() -> None:
     assert "Relu" not in table["ops"] and table["unmapped_ms_per_run"] == {"Max Pooling (NHWC, F32)": 0.01}
     assert by_op_type(counted, {"available": False, "reason": "not exposed"}, 100.0, "litert") == {
         "available": False, "reason": "not exposed"}
+
+
+def test_a_quantized_onnx_file_without_an_fp32_form_is_counted_as_it_is(gemm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testbed.roofline import form
+
+    def no_form(converter: str, model: object) -> Artifact:
+        raise roofline.CountError("the ONNX form (onnx-file-fp32) could not be made: the file is int8")
+
+    monkeypatch.setattr(form, "_fp32_form", no_form)
+    roof = roofline.roofline({"latency_ms": {"p50": 0.002}}, PEAK, _art(gemm, quantization="int8"), None)
+    assert roof["counted_on"] == "the artifact (no fp32 ONNX form of this source)" and roof["flops"] == 4160
+    assert roof["peak_used"] == "int8"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import first_line
 from .count import CountError, count_onnx
 from .figures import by_op_type, peak_figures
 from .form import form_for
@@ -53,6 +54,8 @@ def roofline(record: dict[str, Any], peak: dict[str, Any] | None, art: Artifact,
         count = count_onnx(form.path)
     except (CountError, OSError) as exc:
         return _uncounted(str(exc), peak)
+    except Exception as exc:  # noqa: BLE001 - the measurement stands; its roofline says why it has none
+        return _uncounted(f"{type(exc).__name__}: {first_line(exc)}", peak)
     weight_bytes = round(count.weight_bytes - count.weight_bytes_float * (1 - form.weight_scale))
     activation_bytes = round(count.activation_bytes * form.activation_scale)
     nbytes = weight_bytes + activation_bytes

@@ -59,13 +59,14 @@ def form_for(art: Artifact, model: Any) -> Form:
     if art.format == "onnx" and art.quantization == "fp32" and art.path is not None:
         return Form(art.path, "the artifact", 1.0, 1.0, "")
     converter = ONNX_FORM.get(art.source)
-    fp32 = _fp32_form(converter, model) if converter else None
-    if fp32 is None or fp32.path is None:
+    try:
+        if converter is None:
+            raise CountError(f"no ONNX form of a {art.source} source here")
+        fp32 = _fp32_form(converter, model)
+    except CountError:
         if art.format == "onnx" and art.path is not None:  # a quantized ONNX file without an fp32 form
             return Form(art.path, "the artifact (no fp32 ONNX form of this source)", 1.0, 1.0, "")
-        why = (f"no ONNX form of a {art.source} source here" if converter is None
-               else f"the ONNX form ({converter}) could not be made: {getattr(fp32, 'error', None) or 'unknown'}")
-        raise CountError(why)
+        raise
     weight = WEIGHT_BYTES.get(art.quantization, 4) / 4
     activation = 0.25 if art.quantization == "int8-static" else (
         0.5 if art.quantization == "fp16" and art.format == "onnx" else 1.0)
@@ -73,31 +74,37 @@ def form_for(art: Artifact, model: Any) -> Form:
     if weight != 1 or activation != 1:
         scaling = (f"bytes of the fp32 graph scaled to {art.quantization}: floating weights x{weight:g}, "
                    f"activations x{activation:g}")
-    return Form(fp32.path, f"the ONNX form of the same model ({art.source})", weight, activation, scaling)
+    return Form(Path(str(fp32.path)), f"the ONNX form of the same model ({art.source})", weight, activation, scaling)
 
 
-def _fp32_form(converter: str, model: Any) -> Artifact | None:
-    """The cached fp32 ONNX artifact of ``model`` by ``converter``; built once (spawned) when missing."""
+def _fp32_form(converter: str, model: Any) -> Artifact:
+    """The cached fp32 ONNX artifact of ``model`` by ``converter``, built once (spawned) when missing;
+    CountError with the reason when it cannot be had."""
     from ..converters import get
     from ..converters.cache import lookup
 
     conv = get(converter)
-    if not conv.available()[0]:
-        return None
+    ok, why = conv.available()
+    if not ok:
+        raise CountError(f"the ONNX form ({converter}) cannot be made here: {why}")
     hit = lookup(conv, model)
-    if hit is not None:
-        return hit
-    with exclusive(cache_dir("roofline") / f"{model.id}.{converter}.lock"):
-        hit = _wait_in_flight(conv, model)
-        if hit is not None:
-            return hit
-        ctx = multiprocessing.get_context("spawn")
-        try:
-            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                art: Artifact = pool.submit(_convert, model.id, converter).result(timeout=CONVERT_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - a dead or stuck process: this variant's reason
-            raise CountError(f"the ONNX form ({converter}) could not be made: {first_line(exc)}") from exc
-        return art
+    if hit is None:
+        with exclusive(cache_dir("roofline") / f"{model.id}.{converter}.lock"):
+            hit = _wait_in_flight(conv, model) or _convert_spawned(model.id, converter)
+    if not hit.ok or hit.path is None:
+        raise CountError(f"the ONNX form ({converter}) could not be made: {hit.error}")
+    return hit
+
+
+def _convert_spawned(model_id: str, converter: str) -> Artifact:
+    """``_convert`` in a spawned process: the converters keep process-wide state."""
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            art: Artifact = pool.submit(_convert, model_id, converter).result(timeout=CONVERT_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - a dead or stuck process: this variant's reason
+        raise CountError(f"the ONNX form ({converter}) could not be made: {first_line(exc)}") from exc
+    return art
 
 
 def _wait_in_flight(conv: Any, model: Any) -> Artifact | None:
