@@ -9,7 +9,9 @@ Steps, each timed with ``time.perf_counter_ns``:
    model);
 3. load the model (peak RSS of the load phase), run a first inference;
 4. warm up and take raw timed samples under ``stopping.RunControl`` (minimum count and seconds,
-   maximum seconds, adaptive stop on the CI of the median), with the power meter around them;
+   maximum seconds, in windows; adaptive stop on the interval from the window medians; the
+   result's ``measurement.windows`` gives each window's start index, count, median and start time),
+   with the power meter around them;
 5. when asked, run every evaluation sample batch-1 and return the outputs (peak RSS of the
    inference phase covers 3's first inference, 4 and 5).
 

@@ -1,4 +1,4 @@
-"""When to stop: warm-up and timed-run control, with adaptive stopping on the CI of the median.
+"""When to stop: warm-up and timed-run control in windows, with adaptive stopping on the reported interval.
 
 numpy only: it runs on the board inside the worker. The host imports ``median_ci`` from here so
 the statistic has exactly one implementation (the host may import the agent, never the reverse).
@@ -11,11 +11,18 @@ P(B <= l - 1) <= (1 - confidence) / 2, so the coverage is at least ``confidence`
 rank qualifies at 95 %: there is no such interval (None), never a made-up one.
 
 **Run control** (``RunControl``): warm up for at least ``warmup`` runs *and* ``warmup_min_s``;
-then time runs until at least ``min_runs`` runs *and* ``min_s`` seconds are done, and from there
-until the CI of the median is within ``ci_target_pct`` % of the median (``None``: stop as soon as
-the minimums are met), or until ``max_s`` seconds or ``max_samples`` runs, whichever comes first.
-The CI is checked every so often, not after every run: when the sample count has grown by
-``check_growth`` (10 %) since the last check, or ``check_every_s`` has passed.
+then time runs in **windows**: at least ``windows`` (5) of them, each after ``window_warmup`` untimed
+runs (not the first: the warm-up just ran), together at least ``min_runs`` runs *and* ``min_s``
+seconds (each window takes its share of what is left). From there, one more window at a time until
+the reported interval is within ``ci_target_pct`` % of the median (``None``: stop as soon as the
+minimums are met), or until ``max_s`` seconds or ``max_samples`` runs, whichever comes first. The
+interval is checked only when a window closes, never between the timed runs of a window.
+
+**The reported interval** (``interval``): from 2 windows up, the prediction interval of a rerun's
+median from the window medians (``rerun_interval``: a CI from consecutive samples of one window
+describes that window, not the board - between-window drift moves the median); with one window
+(a run cut short by ``max_s``, or an old result), the order-statistics CI above, and
+``ci_method`` says which.
 """
 
 from __future__ import annotations
@@ -24,17 +31,24 @@ import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .rerun_interval import ONE_WINDOW, RerunInterval, rerun_interval
+
 DEFAULT_CONFIDENCE = 0.95
 #: A hard bound on the samples kept (memory on the board, and the JSON sent back).
 MAX_SAMPLES = 1_000_000
+#: The timed phase is at least this many windows (the interval needs their spread).
+DEFAULT_WINDOWS = 5
+#: Untimed runs before each window after the first (caches and branch predictors after the
+#: previous window's bookkeeping; the first window follows the full warm-up).
+WINDOW_WARMUP = 2
 
 #: Why a timed loop stopped (``Stopper.reason``).
-STOP_CI = "ci_target_met"  # the minimums were met and then the CI of the median was within target
+STOP_CI = "ci_target_met"  # the minimums were met and then the reported interval was within target
 STOP_MINIMUMS = "minimums_met"  # no CI target: stopped as soon as min_runs and min_s were met
 STOP_MAX_S = "max_s_reached"  # the time limit came first (the CI target, if any, was not met)
 STOP_MAX_SAMPLES = "max_samples_reached"  # the sample cap came first
@@ -83,6 +97,7 @@ class MedianCI:
     upper_rank: int
     confidence: float  # requested
     coverage: float  # exact coverage of [x(l), x(u)] (>= confidence)
+    method: str = ONE_WINDOW
 
     @property
     def half_width_pct(self) -> float:
@@ -130,8 +145,8 @@ class RunControl:
     max_s: float | None = None
     ci_target_pct: float | None = None
     confidence: float = DEFAULT_CONFIDENCE
-    check_every_s: float = 0.5
-    check_growth: float = 0.1
+    windows: int = DEFAULT_WINDOWS  # the timed phase is at least this many windows
+    window_warmup: int = WINDOW_WARMUP  # untimed runs before every window after the first
     max_samples: int = MAX_SAMPLES
 
     def __post_init__(self) -> None:
@@ -145,11 +160,14 @@ class RunControl:
             raise ValueError("ci_target_pct must be > 0 (or None for no adaptive stopping)")
         if not 0 < self.confidence < 1:
             raise ValueError("confidence must be in (0, 1)")
+        if self.windows < 1 or self.window_warmup < 0:
+            raise ValueError("windows must be >= 1 and window_warmup >= 0")
 
     @classmethod
     def from_request(cls, request: Mapping[str, Any]) -> RunControl:
         """From a worker request: ``warmup``, ``warmup_min_s``, ``iterations`` (the minimum count),
-        ``min_time_s``, ``max_time_s``, ``ci_target_pct`` (absent fields: the defaults)."""
+        ``min_time_s``, ``max_time_s``, ``ci_target_pct`` (absent fields: the defaults). The
+        windows are the agent's own policy (``DEFAULT_WINDOWS``), not a request field."""
         max_s = request.get("max_time_s")
         target = request.get("ci_target_pct")
         return cls(warmup=int(request.get("warmup") or 0),
@@ -164,68 +182,117 @@ class RunControl:
 
 
 Clock = Callable[[], int]
+Interval = MedianCI | RerunInterval
 
 
 @dataclass
 class Stopper:
-    """Decides, after each timed run, whether to stop. ``done()`` is cheap except when it checks
-    the CI (see ``RunControl``); ``reason`` and ``last_ci`` say why it stopped."""
+    """Decides when a window ends and when the timed phase stops; ``reason``, ``last_ci`` and
+    ``windows`` say why and how. ``window_done()`` is a few comparisons; the interval is computed
+    only when a window closes (``close_window()``), never between timed runs of a window.
+
+    The caller's loop: ``start()``; per window ``open_window(n)``, time runs until
+    ``window_done(samples)``, then ``close_window(samples)`` says whether to stop. ``done(samples)``
+    composes the two for a caller that takes no untimed runs between windows."""
 
     control: RunControl
     clock: Clock = time.perf_counter_ns
     reason: str | None = None
     checks: int = 0
-    last_ci: MedianCI | None = None
+    last_ci: Interval | None = None
+    windows: list[dict[str, Any]] = field(default_factory=list)
     _start: int = 0
-    _last_check_n: int = 0
-    _last_check_t: int = 0
-    _next_n: int = 0
+    _w_index: int = 0
+    _w_start: int = 0
+    _w_runs: int = 1
+    _w_ns: float = 0.0
+    _open: bool = False
 
     def start(self) -> None:
         """Mark the start of the timed phase."""
-        self._start = self._last_check_t = self.clock()
+        self._start = self.clock()
 
     def elapsed_s(self) -> float:
         return (self.clock() - self._start) / 1e9
 
-    def done(self, samples: Sequence[int]) -> bool:  # a list or an array('q')
-        """True when the timed loop should stop now (``samples``: the raw ns so far)."""
+    def open_window(self, n_samples: int) -> None:
+        """A window starts at sample index ``n_samples`` (now): its share of the minimums is what
+        is left of them over the windows left (``windows`` at least), at least one run."""
+        c = self.control
+        done_windows = len(self.windows)
+        left = max(1, c.windows - done_windows)
+        runs_left = max(0, c.min_runs - n_samples)
+        s_left = max(0.0, c.min_s - self.elapsed_s())
+        if done_windows >= c.windows:  # an extra window (adaptive): the size of an average one
+            runs_left, s_left = math.ceil(c.min_runs / c.windows), c.min_s / c.windows
+        self._w_runs = max(1, math.ceil(runs_left / left))
+        self._w_ns = s_left / left * 1e9
+        self._w_index, self._w_start, self._open = n_samples, self.clock(), True
+
+    def window_runs(self) -> int:
+        """The runs this window needs at least (its share of ``min_runs``)."""
+        return self._w_runs
+
+    def window_done(self, samples: Sequence[int]) -> bool:  # a list or an array('q')
+        """True when the open window should end now: its share of the minimums is met, or
+        ``max_s`` / ``max_samples`` came (then ``reason`` says so and the phase stops)."""
+        c = self.control
+        now = self.clock()
+        n = len(samples)
+        if c.max_s is not None and now - self._start >= c.max_s * 1e9:
+            self.reason = STOP_MAX_S
+            return True
+        if n >= c.max_samples:
+            self.reason = STOP_MAX_SAMPLES
+            return True
+        return n - self._w_index >= self._w_runs and now - self._w_start >= self._w_ns
+
+    def close_window(self, samples: Sequence[int]) -> bool:
+        """Close the open window; True when the timed phase stops here."""
         c = self.control
         n = len(samples)
-        now = self.clock()
-        elapsed_ns = now - self._start
-        if c.max_s is not None and elapsed_ns >= c.max_s * 1e9:
-            return self._stop(STOP_MAX_S, samples)
-        if n >= c.max_samples:
-            return self._stop(STOP_MAX_SAMPLES, samples)
-        if n < c.min_runs or elapsed_ns < c.min_s * 1e9:
+        if self._open and n > self._w_index:
+            part = np.asarray(samples[self._w_index:n], dtype=np.float64)
+            self.windows.append({"start_index": self._w_index, "n": n - self._w_index,
+                                 "median_ns": float(np.median(part)),
+                                 "t_start_s": (self._w_start - self._start) / 1e9})
+        self._open = False
+        if self.reason is not None:  # max_s or max_samples: the interval of what was taken
+            self._check(samples)
+            return True
+        if len(self.windows) < c.windows or n < c.min_runs or self.elapsed_s() < c.min_s:
             return False
         if c.ci_target_pct is None:
-            return self._stop(STOP_MINIMUMS, samples)
-        due = n >= self._next_n or now - self._last_check_t >= c.check_every_s * 1e9
-        if not due:
-            return False
-        self._check(samples, now)
+            self.reason = STOP_MINIMUMS
+            self._check(samples)
+            return True
+        self._check(samples)
+        self.checks += 1
         if self.last_ci is not None and self.last_ci.within(c.ci_target_pct):
             self.reason = STOP_CI
             return True
         return False
 
-    def _check(self, samples: Sequence[int], now: int) -> None:
-        self.checks += 1
-        self.last_ci = median_ci(samples, self.control.confidence)
-        n = len(samples)
-        self._last_check_n, self._last_check_t = n, now
-        self._next_n = n + max(1, int(n * self.control.check_growth))
+    def done(self, samples: Sequence[int]) -> bool:
+        """After each timed run: True when the timed phase stops (windows back to back)."""
+        if not self._open:
+            self.open_window(len(samples))
+        if not self.window_done(samples):
+            return False
+        if self.close_window(samples):
+            return True
+        self.open_window(len(samples))  # the next run is the next window's first
+        return False
 
-    def _stop(self, reason: str, samples: Sequence[int]) -> bool:
-        self.reason = reason
-        if self.control.ci_target_pct is not None and len(samples) != self._last_check_n:
-            self._check(samples, self.clock())  # the CI of what was actually taken
-        return True
+    def _check(self, samples: Sequence[int]) -> None:
+        self.last_ci = interval(samples, self.bounds(), self.control.confidence)
+
+    def bounds(self) -> list[tuple[int, int]]:
+        return [(w["start_index"], w["n"]) for w in self.windows]
 
     def report(self) -> dict[str, Any]:
-        """What the result carries: why it stopped, how many CI checks, the last CI (in ns)."""
+        """What the result carries: why it stopped, how many interval checks, the last interval
+        (in ns), and the windows (``start_index``, ``n``, ``median_ns``, ``t_start_s``)."""
         target = self.control.ci_target_pct
         return {
             "stop_reason": self.reason,
@@ -234,7 +301,17 @@ class Stopper:
             "ci_target_met": None if target is None else bool(
                 self.last_ci is not None and self.last_ci.within(target)),
             "last_ci": self.last_ci.to_json() if self.last_ci is not None else None,
+            "ci_method": self.last_ci.method if self.last_ci is not None else None,
+            "windows": self.windows,
         }
+
+
+def interval(samples: Sequence[float] | np.ndarray, bounds: Sequence[tuple[int, int]],
+             confidence: float = DEFAULT_CONFIDENCE) -> Interval | None:
+    """The reported interval: a rerun's (``rerun_interval``) from 2 windows up, else the
+    order-statistics CI of the median of all samples (``ONE_WINDOW``); None when neither exists."""
+    found = rerun_interval(samples, bounds, confidence)
+    return found if found is not None else median_ci(samples, confidence)
 
 
 def warm_up(run: Callable[[], Any], control: RunControl, clock: Clock = time.perf_counter_ns
@@ -250,14 +327,15 @@ def warm_up(run: Callable[[], Any], control: RunControl, clock: Clock = time.per
     return count, (clock() - start) / 1e9
 
 
-def sure_runs(control: RunControl, warmup_runs: int, warmup_s: float) -> int:
-    """How many timed runs are certain to be needed and to end well inside ``max_s``: the timed
-    loop takes them back to back without asking ``Stopper.done()`` after each (its bookkeeping
-    between samples, ~1 us of Python, left a trace in 30 us inferences: bench/README.md). That is
-    ``min_runs`` (capped by ``max_samples``); with a ``max_s``, at most the runs that fit in half of
-    it at the warm-up's pace (none without a warm-up to judge the pace by), so a run that slows down
-    more than twofold after its warm-up can overrun ``max_s`` by the rest of that stretch."""
-    runs = min(control.min_runs, control.max_samples)
+def sure_runs(control: RunControl, warmup_runs: int, warmup_s: float, runs: int | None = None) -> int:
+    """How many timed runs of a window are certain to be needed and to end well inside ``max_s``:
+    the timed loop takes them back to back without asking ``Stopper.window_done()`` after each (its
+    bookkeeping between samples, ~1 us of Python, left a trace in 30 us inferences: bench/README.md).
+    That is ``runs`` (the window's share, ``Stopper.window_runs()``; default ``min_runs``), capped by
+    ``max_samples``; with a ``max_s``, at most the runs that fit in half of it at the warm-up's pace
+    (none without a warm-up to judge the pace by), so a run that slows down more than twofold after
+    its warm-up can overrun ``max_s`` by the rest of that stretch."""
+    runs = min(control.min_runs if runs is None else runs, control.max_samples)
     if control.max_s is None:
         return runs
     if warmup_runs <= 0 or warmup_s <= 0:

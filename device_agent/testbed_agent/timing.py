@@ -66,9 +66,12 @@ def _runner(session: Session, timing: list[np.ndarray], noise: dict[str, Any] | 
 
 
 def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) -> dict[str, Any]:
-    """Warm up, then time ``run()`` until ``control`` says stop (see ``stopping``): first the runs
-    that are sure to be needed back to back (``sure_runs``), then asking the Stopper after each. GC
-    is off while timing. The power meter's active window is the timed phase exactly."""
+    """Warm up, then time ``run()`` in windows until ``control`` says stop (see ``stopping``). In
+    each window: ``window_warmup`` untimed runs (not in the first), the runs sure to be needed back
+    to back (``sure_runs``), then asking the Stopper after each run whether the window is done; the
+    Stopper's bookkeeping (a window's median, the interval) happens between windows, outside any
+    timed call. GC is off while timing. The power meter's active window is the timed phase (the
+    windows' re-warm-up runs included: they run at the same pace)."""
     samples = array.array("q")
     stopper = Stopper(control)
     gc_was_enabled = gc.isenabled()
@@ -80,14 +83,22 @@ def _timed_loop(run: Callable[[], Any], control: RunControl, meter: PowerMeter) 
             stopper.start()
             clock = time.perf_counter_ns  # a local: no lookups inside the timed region
             append = samples.append
-            for _ in range(sure_runs(control, warmup_runs, warmup_s)):
-                start = clock()
-                run()
-                append(clock() - start)
-            while not stopper.done(samples):
-                start = clock()
-                run()
-                append(clock() - start)
+            rewarm = 0
+            while True:
+                for _ in range(rewarm):
+                    run()
+                stopper.open_window(len(samples))
+                for _ in range(sure_runs(control, warmup_runs, warmup_s, stopper.window_runs())):
+                    start = clock()
+                    run()
+                    append(clock() - start)
+                while not stopper.window_done(samples):
+                    start = clock()
+                    run()
+                    append(clock() - start)
+                if stopper.close_window(samples):
+                    break
+                rewarm = control.window_warmup
             timed_s = stopper.elapsed_s()
             window_end = time.monotonic_ns()
     finally:

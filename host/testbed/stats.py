@@ -1,7 +1,11 @@
 """Statistics derived from raw latency samples (the samples are what is stored; these are recomputed).
 
-The confidence interval of the median is the agent's own function (``testbed_agent.stopping``):
-the agent uses it to decide when to stop, the host to report; one implementation for both.
+The reported interval is the agent's own function (``testbed_agent.stopping.interval``): the agent
+uses it to decide when to stop, the host to report; one implementation for both. From the raw samples
+and the window boundaries the agent reports (``measurement.windows``), it is the prediction interval
+of a rerun's median from the window medians (``testbed_agent.rerun_interval``); a result without
+windows (an old agent, the native runner, a run cut to one window) gets the order-statistics CI of
+the median of its samples, and ``ci_method`` says which.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from testbed_agent.stopping import DEFAULT_CONFIDENCE, median_ci
+from testbed_agent.stopping import DEFAULT_CONFIDENCE, interval
+from testbed_agent.stopping import median_ci as median_ci  # one implementation: the agent's
 
 #: Share of samples dropped at each end for the trimmed mean (middle 80 %, like ExecuTorch's
 #: benchmark "trimmean").
@@ -21,7 +26,7 @@ MLPERF_MIN_QUERIES = 1024
 MLPERF_MIN_DURATION_S = 60.0
 
 SUMMARY_KEYS = ("p50", "p90", "p99", "mean", "trimmed_mean", "std", "cv_pct", "min", "max",
-                "ci_low", "ci_high", "ci_pct")
+                "ci_low", "ci_high", "ci_pct", "ci_method", "ci_windows")
 #: The tail percentiles of the summary, withheld (None) below ``percentile_min_n`` samples.
 TAIL_PERCENTILES = {"p90": 0.90, "p99": 0.99}
 #: p-values below this print as "< 1e-6": the U test's normal approximation is not accurate far
@@ -58,17 +63,20 @@ def trimmed_mean(values: np.ndarray, trim: float = TRIM_EACH_SIDE) -> float:
     return float(kept.mean())
 
 
-def latency_summary(samples_ns: list[int],
-                    confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
-    """Summary in milliseconds from raw per-inference samples in ns.
+def latency_summary(samples_ns: list[int], confidence: float = DEFAULT_CONFIDENCE,
+                    windows: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """Summary in milliseconds from raw per-inference samples in ns (``windows``: the timed
+    windows' ``(start_index, n)``, as the agent reports them).
 
     p50/p90/p99: linear interpolation between order statistics (numpy's default); p90 and p99 are
     None below ``percentile_min_n`` samples (36 and 368 at 95 %, given in ``percentile_min_n``):
     with fewer, not even [min, max] is a confidence interval for them; std: sample
     standard deviation (ddof=1); cv_pct: std / mean in %; trimmed_mean: the middle 80 %;
-    ci_low/ci_high: the distribution-free ``confidence`` interval of the median (order statistics,
-    binomial ranks; None below 6 samples at 95 %), ci_pct: its larger half-width in % of the
-    median (the "±" figure).
+    ci_low/ci_high: the reported ``confidence`` interval - with 2 windows or more, where a rerun's
+    median is expected to fall (Student t on the window medians, ``testbed_agent.rerun_interval``),
+    else the distribution-free interval of the median (order statistics, binomial ranks; None below
+    6 samples at 95 %); ci_method says which, ci_windows how many windows (None: one, or unknown);
+    ci_pct: the larger distance from p50 to a bound in % of p50 (the "±" figure).
     """
     min_n = {name: percentile_min_n(q, confidence) for name, q in TAIL_PERCENTILES.items()}
     if not samples_ns:
@@ -77,17 +85,41 @@ def latency_summary(samples_ns: list[int],
     p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
     mean = float(ms.mean())
     std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
-    ci = median_ci(ms, confidence)
+    ci = interval(ms, windows or [], confidence)
+    low, high = (ci.low, ci.high) if ci else (None, None)
     return {
         "p50": p50, "p90": p90 if ms.size >= min_n["p90"] else None,
         "p99": p99 if ms.size >= min_n["p99"] else None,
         "mean": mean, "trimmed_mean": trimmed_mean(ms), "std": std,
         "cv_pct": std / mean * 100.0 if mean > 0 else None,
         "min": float(ms.min()), "max": float(ms.max()), "n": int(ms.size),
-        "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None,
-        "ci_pct": ci.half_width_pct if ci else None, "ci_level": confidence,
+        "ci_low": low, "ci_high": high,
+        "ci_pct": _half_width_pct(p50, low, high), "ci_level": confidence,
+        "ci_method": ci.method if ci else None,
+        "ci_windows": getattr(ci, "windows", None) if ci else None,
         "percentile_min_n": min_n,
     }
+
+
+def _half_width_pct(p50: float, low: float | None, high: float | None) -> float | None:
+    if low is None or high is None:
+        return None
+    if p50 == 0:
+        return math.inf if high > low else 0.0
+    return max(p50 - low, high - p50) / abs(p50) * 100.0
+
+
+def window_bounds(result: dict) -> list[tuple[int, int]]:
+    """The timed windows ``(start_index, n)`` an agent's result reports (``measurement.windows``);
+    [] for a result without them (an old agent, the native runner)."""
+    windows = (result.get("measurement") or {}).get("windows") or []
+    return [(int(w["start_index"]), int(w["n"])) for w in windows]
+
+
+def result_latency(result: dict, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+    """The latency summary of an agent's result, recomputed from its raw samples and windows."""
+    samples = [int(s) for s in result.get("samples_ns") or []]
+    return latency_summary(samples, confidence, window_bounds(result) if samples else None)
 
 
 def target_met(summary: dict, target_pct: float | None) -> bool | None:
@@ -142,3 +174,4 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Top-1 accuracy of logits/probabilities against integer labels."""
     out = np.asarray(outputs).reshape(len(labels), -1)
     return float(np.mean(out.argmax(axis=1) == np.asarray(labels)))
+

@@ -29,15 +29,19 @@ def _request(agent: Agent, model: bytes, inputs: bytes, runtime: str = "onnxrunt
 
 
 def test_steady_model_stops_on_the_ci_target(agent: Agent, dense_model, dense_inputs) -> None:
+    """The interval is a rerun's, from >= 5 window medians (issue 16): ±3 % is in reach of a steady
+    tiny model within 60 s even on a loaded machine; ±1 % of one window's samples no longer is the test."""
     run = agent.run(**_request(agent, dense_model("onnxruntime"), dense_inputs[0], threads=1,
-                               iterations=50, warmup_min_s=0.1, max_time_s=60, ci_target_pct=1.0))
+                               iterations=50, warmup_min_s=0.1, max_time_s=60, ci_target_pct=3.0))
     assert run["state"] == "done", run["error"]
     m = run["result"]["measurement"]
     assert m["stop_reason"] == "ci_target_met" and m["ci_target_met"] is True
-    assert m["timed_s"] < 30  # well before max_time_s; the CI was met, not the limit
-    assert m["last_ci"]["half_width_pct"] <= 1.0
+    assert m["timed_s"] < 30  # well before max_time_s; the target was met, not the limit
+    assert m["last_ci"]["half_width_pct"] <= 3.0 and m["last_ci"]["windows"] >= 5
+    assert m["ci_method"].startswith("prediction interval")
     assert m["last_ci"]["n"] == len(run["result"]["samples_ns"]) >= 50
-    assert 1 <= m["ci_checks"] < len(run["result"]["samples_ns"]) / 4
+    assert sum(w["n"] for w in m["windows"]) == m["last_ci"]["n"]
+    assert 1 <= m["ci_checks"] <= len(m["windows"]) - 4  # checked when a window closes, from the 5th
 
 
 def test_injected_noise_reports_the_target_missed(agent: Agent, dense_model, dense_inputs) -> None:

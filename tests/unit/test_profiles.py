@@ -65,7 +65,7 @@ def write(tmp_path: Path, text: str) -> str:
 def test_presets_and_overrides(tmp_path: Path) -> None:
     prof = profiles.load(write(tmp_path, "measure:\n  iterations: 80\n  max_s: 12\n"))
     m = prof.measure.effective()
-    assert (m.preset, m.iterations, m.max_s, m.ci_target_pct) == ("default", 80, 12.0, 1.0)
+    assert (m.preset, m.iterations, m.max_s, m.ci_target_pct) == ("default", 80, 12.0, 2.0)
     assert (m.warmup, m.warmup_min_s, m.min_s) == (10, 0.2, 0.5)  # the rest from the preset
     # --preset replaces this section's values; the command line's options go over everything.
     quick = prof.measure.effective("quick", iterations=30)
@@ -77,12 +77,13 @@ def test_presets_and_overrides(tmp_path: Path) -> None:
 
 def test_timeout_fits_max_s(tmp_path: Path) -> None:
     prof = profiles.load(write(tmp_path, "measure:\n  timeout_s: 100\n"))
-    m = prof.measure.effective()  # default: max_s 30 -> 150 s needed > 100
-    assert m.timeout_s == 150.0 and m.timeout_auto is True
+    m = prof.measure.effective("mlperf", max_s=70)  # max_s 70 -> 70 + 60 + 60 = 190 s needed > 100
+    assert m.timeout_s == 190.0 and m.timeout_auto is True
+    assert prof.measure.effective().timeout_s == 130.0  # default: max_s 10 -> 130 s needed > 100
     assert prof.measure.effective("mlperf").timeout_s > 1200
     assert prof.measure.effective(timeout_s=40).timeout_s == 40
-    with pytest.raises(ConfigError, match="--timeout 20 s must be longer than the runs' max_s"):
-        prof.measure.effective(timeout_s=20)
+    with pytest.raises(ConfigError, match="--timeout 8 s must be longer than the runs' max_s"):
+        prof.measure.effective(timeout_s=8)
 
 
 def test_measure_section_is_validated(tmp_path: Path) -> None:

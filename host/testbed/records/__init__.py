@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from testbed_agent.rerun_interval import window_medians
+
 from .. import parity as output_parity
-from ..stats import accuracy, latency_summary, mlperf_singlestream, target_met
+from ..stats import accuracy, latency_summary, mlperf_singlestream, result_latency, target_met, window_bounds
 from .model import SCHEMA_VERSION, Record
 from .upgrade import RecordVersionError, read, upgrade
 
@@ -100,7 +102,7 @@ def add_measurement(record: dict, result: dict, reference: References | np.ndarr
         "settings": result.get("settings", {}), "warmup": result.get("warmup"),
         "input_dtype_changes": (result.get("settings") or {}).get("input_casts") or None,
         "iterations": result.get("iterations"), "load_ms": result.get("load_ms"),
-        "first_inference_ms": result.get("first_inference_ms"), "latency_ms": latency_summary(samples),
+        "first_inference_ms": result.get("first_inference_ms"), "latency_ms": result_latency(result),
         "peak_rss_mb": _mb(result.get("peak_rss_bytes")),
         "load_peak_rss_mb": _mb(result.get("load_peak_rss_bytes")),
         "baseline_rss_mb": _mb(result.get("baseline_rss_bytes")),
@@ -174,9 +176,23 @@ def measurement(latency: dict, samples: list[int], result: dict, requested: dict
         # No raw samples (a native tool's summary only): nothing to judge the target on.
         "target_met": target_met(latency, target) if samples else None,
         "ci_checks": agent.get("ci_checks"),
+        # how the reported interval was made, and the windows it was made from: their boundaries
+        # as the agent reported them, the medians recomputed from the raw samples
+        "ci_method": latency.get("ci_method"),
+        "windows": _windows(agent, samples),
         "mlperf": (mlperf_singlestream(samples, timed_s, agent.get("stop_reason"))
                    if preset == "mlperf" else None),
     }
+
+
+def _windows(agent: dict, samples: list[int]) -> list[dict] | None:
+    """The timed windows (``start_index``, ``n``, ``median_ns`` from the raw samples, ``t_start_s``);
+    None for a result without them (an old agent, the native runner)."""
+    if not agent.get("windows") or not samples:
+        return None
+    medians = window_medians(samples, window_bounds({"measurement": agent}))
+    return [{"start_index": int(w["start_index"]), "n": int(w["n"]), "median_ns": float(m),
+             "t_start_s": w.get("t_start_s")} for w, m in zip(agent["windows"], medians, strict=True)]
 
 
 def memory(result: dict) -> dict:

@@ -1,0 +1,208 @@
+#!/usr/bin/env python
+"""Does the reported interval cover a rerun? Repeated measurements of one model, each as a deploy takes it.
+
+For one model (``mobilenet_v2`` fp32 by default; its artifacts from the host's converters and cache,
+as ``bench/run.py`` gets them) and each runtime, ``--runs`` (>= 21) measurements with a preset
+(``default``), each in a **fresh worker** exactly as the agent starts one for a deploy: ``python -m
+testbed_agent.worker`` with the worker request on stdin (runtime import, load, first inference,
+warm-up, the timed phase with the preset's stopping), holding this machine's measurement lock like a
+local deploy does. Every statistic comes from the result as the host computes it for the record
+(``testbed.stats.result_latency``: the raw samples, and the windows where the agent reports them).
+
+Per runtime:
+
+* ``first_interval_share``: the share of the reruns (runs 2..N) whose median falls inside the first
+  run's reported interval - the question a user asks of a ``± x %``;
+* ``pairwise_share``: over all ordered pairs (i, j), i != j, the share of run i's interval holding run
+  j's median (every run as "the first": less dependent on one lucky or unlucky first run);
+* the spread of the medians (min, max, range and CV in %), the median interval width (``ci_pct``);
+* ``mlperf_replicability``: MLPerf asks that 5 tries agree within 5 %; over every 5 consecutive runs,
+  whether (max - min) / min <= 5 %, and the share of such windows that pass.
+
+    python bench/coverage.py --label before [--model mobilenet_v2] [--runtimes onnxruntime,litert]
+        [--runs 21] [--preset default]
+
+Writes ``bench/results/coverage-<label>-<utc>.json``: the machine, the load average before and after
+each runtime, the git commit, and every run's median, interval, n, stop reason and seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+#: runtime -> the converter whose artifact it runs (fp32), as bench/run.py.
+RUNTIMES = {"onnxruntime": "onnx-torch-fp32", "litert": "tflite-keras-fp32",
+            "executorch": "executorch-xnnpack-fp32", "executorch-native": "executorch-xnnpack-fp32"}
+MLPERF_TRIES = 5
+MLPERF_TOLERANCE_PCT = 5.0
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _artifact(model_id: str, runtime: str) -> tuple[str, str, list[dict[str, Any]]]:
+    """(artifact path, inputs .npz, the inputs' tensor specs) via the host's converters (cached)."""
+    import testbed_zoo
+    from testbed import inputs
+    from testbed.converters import registry
+    from testbed.converters.cache import build
+
+    model = testbed_zoo.load(model_id)
+    art = build(registry.get(RUNTIMES[runtime]), model)
+    if art.status != "ok":
+        raise SystemExit(f"{model_id}: {RUNTIMES[runtime]} failed: {art.error}")
+    inset = inputs.build(model, art.layout)
+    return str(art.path), str(inset.path), [t.to_wire() for t in inset.tensors]
+
+
+def _request(preset: str, runtime: str, art: tuple[str, str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The worker request a local deploy sends (``engine.request.run_settings`` without power)."""
+    from testbed import profiles
+
+    profile = profiles.load("local")
+    measure = profile.measure.effective(preset)
+    path, inputs_path, tensors = art
+    return {"runtime": runtime, "artifact_path": path, "inputs_path": inputs_path, "inputs": tensors,
+            "threads": profile.threads, "warmup": measure.warmup, "warmup_min_s": measure.warmup_min_s,
+            "iterations": measure.iterations, "min_time_s": measure.min_s,
+            "max_time_s": measure.max_s, "ci_target_pct": measure.ci_target_pct,
+            "return_outputs": False}
+
+
+def one_run(request: dict[str, Any], lock: bool) -> dict[str, Any]:
+    """One fresh worker under the machine's measurement lock; the host's summary of its result."""
+    from testbed.stats import result_latency
+    from testbed.transports.local import machine_lock
+
+    hold = machine_lock() if lock else None
+    try:
+        load_before = os.getloadavg()
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "testbed_agent.worker"], input=json.dumps(request),
+                              capture_output=True, text=True)
+        seconds = time.monotonic() - start
+        load_after = os.getloadavg()
+    finally:
+        if hold is not None:
+            hold.close()
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise SystemExit(f"worker exit {proc.returncode}: {proc.stderr[-800:]}") from None
+    if "error" in result:
+        raise SystemExit(f"worker: {result['error']}")
+    latency = result_latency(result)
+    agent = result.get("measurement") or {}
+    return {"median_ms": latency["p50"], "ci_low_ms": latency["ci_low"], "ci_high_ms": latency["ci_high"],
+            "ci_pct": latency["ci_pct"], "ci_method": latency.get("ci_method"), "n": latency["n"],
+            "windows": len(agent.get("windows") or []) or None,
+            "stop_reason": agent.get("stop_reason"), "timed_s": agent.get("timed_s"),
+            "worker_s": round(seconds, 3), "loadavg_before": load_before, "loadavg_after": load_after}
+
+
+def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of one runtime's runs (see the module docstring)."""
+    medians = np.array([r["median_ms"] for r in runs])
+    lows = np.array([r["ci_low_ms"] if r["ci_low_ms"] is not None else np.nan for r in runs])
+    highs = np.array([r["ci_high_ms"] if r["ci_high_ms"] is not None else np.nan for r in runs])
+    inside = (medians[1:] >= lows[0]) & (medians[1:] <= highs[0])
+    pairs = [(i, j) for i in range(len(runs)) for j in range(len(runs)) if i != j]
+    held = [bool(lows[i] <= medians[j] <= highs[i]) for i, j in pairs]
+    tries = [medians[k:k + MLPERF_TRIES] for k in range(len(runs) - MLPERF_TRIES + 1)]
+    spreads = [float((t.max() - t.min()) / t.min() * 100.0) for t in tries]
+    passed = [s <= MLPERF_TOLERANCE_PCT for s in spreads]
+    return {
+        "runs": len(runs), "reruns": len(runs) - 1,
+        "first_interval_ms": [float(lows[0]), float(highs[0])],
+        "first_interval_share": float(inside.mean()) if inside.size else None,
+        "first_interval_hits": int(inside.sum()),
+        "pairwise_share": float(np.mean(held)) if held else None, "pairs": len(held),
+        "median_ms": {"min": float(medians.min()), "max": float(medians.max()),
+                      "median": float(np.median(medians)),
+                      "range_pct": float((medians.max() - medians.min()) / np.median(medians) * 100),
+                      "cv_pct": float(medians.std(ddof=1) / medians.mean() * 100)},
+        "ci_pct_median": float(np.nanmedian([r["ci_pct"] if r["ci_pct"] is not None else np.nan
+                                             for r in runs])),
+        "worker_s_median": float(np.median([r["worker_s"] for r in runs])),
+        "mlperf_replicability": {
+            "tries": MLPERF_TRIES, "tolerance_pct": MLPERF_TOLERANCE_PCT,
+            "windows": len(tries), "passed": int(sum(passed)),
+            "share": float(np.mean(passed)) if passed else None,
+            "worst_spread_pct": max(spreads) if spreads else None,
+            "first_five_spread_pct": spreads[0] if spreads else None},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", required=True, help="before / after: goes into the file name")
+    parser.add_argument("--model", default="mobilenet_v2")
+    parser.add_argument("--runtimes", default="onnxruntime,litert,executorch,executorch-native")
+    parser.add_argument("--runs", type=int, default=21, help="the first run and its reruns (>= 21)")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--commit", help="the commit of the code under test (default: git HEAD here)")
+    parser.add_argument("--no-lock", action="store_true", help="do not take the machine's measurement lock")
+    args = parser.parse_args(argv)
+    if args.runs < 2:
+        raise SystemExit("--runs must be >= 2 (a first run and at least one rerun)")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from run import machine_info
+
+    from testbed_agent.runtimes import registry
+
+    started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out: dict[str, Any] = {"label": args.label, "started": started, "git_commit": args.commit or _git_commit(),
+                           "model": args.model, "preset": args.preset, "runs_per_runtime": args.runs,
+                           "machine": machine_info(), "runtimes": {}, "skipped": {}}
+    for runtime in [r for r in args.runtimes.split(",") if r]:
+        probe = registry.get(runtime).probe()
+        if not probe.available:
+            out["skipped"][runtime] = probe.reason
+            print(f"{runtime}: skipped ({probe.reason})", flush=True)
+            continue
+        request = _request(args.preset, runtime, _artifact(args.model, runtime))
+        load_before = os.getloadavg()
+        runs = []
+        for i in range(args.runs):
+            run = one_run(dict(request), lock=not args.no_lock)
+            runs.append(run)
+            print(f"{runtime:18s} run {i:2d}: p50 {run['median_ms']:.4f} ms "
+                  f"[{run['ci_low_ms']}, {run['ci_high_ms']}] ±{run['ci_pct'] or float('nan'):.2f} % "
+                  f"n={run['n']} {run['stop_reason']} {run['worker_s']:.1f} s "
+                  f"(load {run['loadavg_before'][0]:.2f})", flush=True)
+        figures = coverage(runs)
+        out["runtimes"][runtime] = {"request": request, "loadavg_before": load_before,
+                                    "loadavg_after": os.getloadavg(), "coverage": figures, "runs": runs}
+        print(f"{runtime}: {figures['first_interval_hits']}/{figures['reruns']} reruns inside the first "
+              f"interval; pairwise {figures['pairwise_share']:.2f}; medians "
+              f"{figures['median_ms']['min']:.3f}-{figures['median_ms']['max']:.3f} ms; MLPerf 5 tries "
+              f"within 5 %: {figures['mlperf_replicability']['passed']}/"
+              f"{figures['mlperf_replicability']['windows']}", flush=True)
+    out["machine"]["loadavg_at_end"] = os.getloadavg()
+    out["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"coverage-{args.label}-{started.replace(':', '')}.json"
+    path.write_text(json.dumps(out, indent=1))
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
