@@ -10,7 +10,8 @@
 #                                   test_nightly_*.py with a PostgreSQL store (tests/helpers/postgres.py)
 #   redis-server                    a throwaway Celery broker on 127.0.0.1: tests/integration/test_celery_executor.py
 #   chromium                        headless render of `testbed report --html`: tests/integration/test_report_html.py
-#   g++                             the native ExecuTorch runner: tests/integration/test_native_runner.py
+#   g++                             the native ExecuTorch runner: tests/integration/test_native_runner.py; the
+#                                   roofline's peak benchmark (testbed_agent/peak): tests/integration/test_peak*.py
 #   e2fsprogs                       mkfs.ext4 + debugfs for the arm64 seed disk: tests/unit/test_lab_arm64_parts.py
 # With --arm64 (the emulated aarch64 board, `testbed lab up --arch arm64`, `make test-arm64`) also:
 #   qemu-system-arm, qemu-utils      qemu-system-aarch64 and qemu-img
