@@ -10,6 +10,7 @@
      "peak_used": "fp32" | "int8", "peak_gflops", "bandwidth_gb_per_s",
      "achieved_gflops", "pct_of_peak", "attainable_gflops", "ridge_flop_per_byte",
      "bound": "compute" | "memory",
+     "peak_note": (only when the peak was measured while other processes used the CPUs),
      "by_op_type": (with --profile-ops) {"ops": {type: {flops, ms_per_run, achieved_gflops, pct_of_peak}},
                     "unmapped_ms_per_run", "note"},
      "reason": None, or why nothing was counted (then every figure is None)}
