@@ -15,12 +15,15 @@ Per runtime:
   run's reported interval - the question a user asks of a ``± x %``;
 * ``pairwise_share``: over all ordered pairs (i, j), i != j, the share of run i's interval holding run
   j's median (every run as "the first": less dependent on one lucky or unlucky first run);
+  ``next_run_share``: the share of runs i + 1 whose median is inside run i's interval (a rerun
+  right after, before the machine's load moves on);
 * the spread of the medians (min, max, range and CV in %), the median interval width (``ci_pct``);
 * ``mlperf_replicability``: MLPerf asks that 5 tries agree within 5 %; over every 5 consecutive runs,
   whether (max - min) / min <= 5 %, and the share of such windows that pass.
 
     python bench/coverage.py --label before [--model mobilenet_v2] [--runtimes onnxruntime,litert]
-        [--runs 21] [--preset default]
+        [--runs 21] [--preset default] [--no-lock]
+    python bench/coverage.py --recompute bench/results/coverage-before-<utc>.json   # the figures again
 
 Writes ``bench/results/coverage-<label>-<utc>.json``: the machine, the load average before and after
 each runtime, the git commit, and every run's median, interval, n, stop reason and seconds.
@@ -123,6 +126,7 @@ def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
     lows = np.array([r["ci_low_ms"] if r["ci_low_ms"] is not None else np.nan for r in runs])
     highs = np.array([r["ci_high_ms"] if r["ci_high_ms"] is not None else np.nan for r in runs])
     inside = (medians[1:] >= lows[0]) & (medians[1:] <= highs[0])
+    following = (medians[1:] >= lows[:-1]) & (medians[1:] <= highs[:-1])  # run i+1 in run i's
     pairs = [(i, j) for i in range(len(runs)) for j in range(len(runs)) if i != j]
     held = [bool(lows[i] <= medians[j] <= highs[i]) for i, j in pairs]
     tries = [medians[k:k + MLPERF_TRIES] for k in range(len(runs) - MLPERF_TRIES + 1)]
@@ -134,6 +138,7 @@ def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "first_interval_share": float(inside.mean()) if inside.size else None,
         "first_interval_hits": int(inside.sum()),
         "pairwise_share": float(np.mean(held)) if held else None, "pairs": len(held),
+        "next_run_share": float(following.mean()) if following.size else None,
         "median_ms": {"min": float(medians.min()), "max": float(medians.max()),
                       "median": float(np.median(medians)),
                       "range_pct": float((medians.max() - medians.min()) / np.median(medians) * 100),
@@ -152,7 +157,8 @@ def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True, help="before / after: goes into the file name")
+    parser.add_argument("--label", help="before / after: goes into the file name")
+    parser.add_argument("--recompute", metavar="FILE", help="print the figures of a results file's runs")
     parser.add_argument("--model", default="mobilenet_v2")
     parser.add_argument("--runtimes", default="onnxruntime,litert,executorch,executorch-native")
     parser.add_argument("--runs", type=int, default=21, help="the first run and its reruns (>= 21)")
@@ -160,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", help="the commit of the code under test (default: git HEAD here)")
     parser.add_argument("--no-lock", action="store_true", help="do not take the machine's measurement lock")
     args = parser.parse_args(argv)
+    if args.recompute:
+        stored = json.loads(Path(args.recompute).read_text())
+        print(json.dumps({rt: coverage(v["runs"]) for rt, v in stored["runtimes"].items()}, indent=1))
+        return 0
+    if not args.label:
+        raise SystemExit("--label is needed (before / after): it goes into the results file's name")
     if args.runs < 2:
         raise SystemExit("--runs must be >= 2 (a first run and at least one rerun)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
