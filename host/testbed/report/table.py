@@ -50,8 +50,8 @@ def render(rows: list[dict], title: str, console: Console, columns: list[Column]
 #: What the columns mean, printed below the table for the columns it shows ("a|b": either of them).
 LEGEND = {
     "p50|p90|p99|n": "Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n)",
-    "ci": "±CI: half-width of the 95 % confidence interval of the median (order statistics, no distribution "
-          "assumed), % of p50",
+    "ci": "±CI: half-width of the 95 % interval a rerun's median is expected in (Student t on the medians of "
+          "the run's windows; one-window records: the CI of the median by order statistics), % of p50",
     "target": "Target met: whether ±CI is within the run's target",
     "model-mem": "Model mem: peak RSS while loading and running minus the worker with the runtime imported",
     "peak-rss": "Peak RSS: the whole measuring worker",
