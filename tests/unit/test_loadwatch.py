@@ -68,7 +68,7 @@ def test_timed_window_and_no_proc(tmp_path: Path) -> None:
     window = [t0, time.monotonic_ns()]
     worker.wait()
     load = lw.stop(window)
-    assert load["window"] == "timed runs" and load["window_s"] < 1.2
+    assert load["window"] == "timed runs" and load["window_s"] < 2.0  # 0.5 s and a sample either side
     bare = LoadWatch(lambda: None, proc=tmp_path)
     bare.start()
     assert bare.stop() == {"available": False,
