@@ -27,9 +27,11 @@ every check that failed, in this order):
     memory bandwidth and the power budget with the measurement.
 ``noisy``
     the measurement drifted: the medians of ``BLOCKS`` (10) consecutive blocks of the samples vary
-    by more than ``NOISY_BLOCK_CV_PCT`` (10 %, std over mean of the block medians), or the 95 % CI
-    of the median is wider than ``NOISY_CI_PCT`` (± 5 %: the median is not pinned down; adaptive
-    stopping aims at ± 1 %, so ± 5 % means it gave up at its time limit). Not the CV of the raw
+    by more than ``NOISY_BLOCK_CV_PCT`` (10 %, std over mean of the block medians), or the record's
+    95 % interval of the median (``latency_ms.ci_pct``: where a rerun's median is expected, from the
+    timed windows' medians; order statistics for a one-window record) is wider than
+    ``NOISY_CI_PCT`` (± 5 %: the median is not pinned down; the presets aim at ± 2 %, so ± 5 % means
+    adaptive stopping gave up at its time limit). Not the CV of the raw
     samples (``latency_ms.cv_pct``, kept in ``checks``): for a model of tens of µs a handful of
     preemption spikes put it at 300-600 % on any machine, and even the middle 80 % of the samples
     spread 10-30 % from timer and loop granularity alone; the block medians of a steady run agree
@@ -169,9 +171,9 @@ def _spread(latency: dict[str, Any], samples_ns: list[int], checks: dict[str, An
         reasons.append(f"the latency drifted: the medians of {BLOCKS} consecutive blocks vary "
                        f"{blocks:.0f} % (CV)")
     if ci is None:
-        unchecked.append("CI: too few samples for a 95 % CI of the median")
+        unchecked.append("interval: too few samples or windows for a 95 % interval of the median")
     elif ci > NOISY_CI_PCT:
-        reasons.append(f"the median is not pinned down: 95 % CI ± {ci:.1f} %")
+        reasons.append(f"the median is not pinned down: its 95 % interval is ± {ci:.1f} %")
     return reasons
 
 

@@ -89,7 +89,7 @@ def test_spread_is_noisy() -> None:
     rec = judge(thermal(), QUIET_LOAD, drifting, cv=30.0)
     assert trust.label(rec) == "noisy" and "10 consecutive blocks vary" in trust.reason(rec)  # type: ignore[operator]
     assert judge(thermal(), QUIET_LOAD, ci=7.5)["trust"]["reasons"] == [
-        "the median is not pinned down: 95 % CI ± 7.5 %"]
+        "the median is not pinned down: its 95 % interval is ± 7.5 %"]
 
 
 def test_a_few_spikes_do_not_make_noise() -> None:
