@@ -1,9 +1,14 @@
 """Acceptance (issue 16): a real measurement on ``--device local`` with busy loops on every CPU it
-can use is marked ``contended`` with the reason; a quiet one is ``steady``.
+can use is marked ``contended`` with the reason; a quiet one is ``steady`` - or ``noisy`` when, and only
+when, its own samples drifted (nothing of the load checks).
 
 The quiet run is only a fair check on a quiet machine: the test first samples the machine's CPU use
 for a second and skips (saying how busy it was) when something else already uses a quarter of it -
-CI runs the suite serially, so there it runs; a shared development machine may be busy.
+CI runs the suite serially, so there it runs; a shared development machine may be busy. On the 2-core
+build VM, quiet (load 0.6), digits_cnn's ~36 us inferences alternate between windows of ~23 us and
+~45 us medians, pinned to either CPU or not (2026-11-30): that run is honestly ``noisy`` (block medians
+vary 21-26 %), so the quiet check accepts ``noisy`` with drift reasons backed by its figures, never a
+load reason.
 """
 
 from __future__ import annotations
@@ -49,14 +54,23 @@ def quiet() -> tuple[float, dict]:
     return busy, measured(run_json(*ONE_VARIANT, timeout=300))
 
 
-def test_quiet_run_is_steady(quiet: tuple[float, dict]) -> None:
+def test_a_quiet_run_is_steady_or_noisy_from_its_own_drift_never_contended(quiet: tuple[float, dict]) -> None:
     busy, rec = quiet
     if busy >= 25.0:
         pytest.skip(f"the machine was busy already ({busy:.0f} % of its CPUs, load average "
                     f"{os.getloadavg()[0]:.1f}): a quiet run cannot be checked here now")
     trust = rec["trust"]
-    assert trust["verdict"] == "steady", trust
-    assert trust["checks"]["other_share_pct"] < 25.0 and "unchecked" in trust
+    checks, limits = trust["checks"], trust["thresholds"]
+    assert checks["other_share_pct"] < limits["other_share_pct"] and "unchecked" in trust, trust
+    assert not any(r.startswith(("other processes", "the measurement's threads waited")) for r in trust["reasons"])
+    if trust["verdict"] == "steady":
+        assert trust["reasons"] == [], trust
+        return
+    assert trust["verdict"] == "noisy", trust  # its own samples drifted: the figures must say so
+    drift = checks["block_cv_pct"] is not None and checks["block_cv_pct"] > limits["block_cv_pct"]
+    wide = checks["ci_pct"] is not None and checks["ci_pct"] > limits["ci_pct"]
+    assert drift or wide, trust
+    assert len(trust["reasons"]) == int(drift) + int(wide), trust
 
 
 def test_busy_loops_beside_it_make_it_contended(quiet: tuple[float, dict]) -> None:
