@@ -41,12 +41,14 @@ governor, the CPU affinity or the memory limit differ between the baseline and t
 metrics are still computed and shown, and such a cell never counts as a regression.
 
 A latency change measured on a board that was not quiet is not blamed on the model: when either
-side's trust verdict (``testbed.trust``: the least trustworthy of its repeats) is not ``steady``, a
-latency ``regressed`` or ``improved`` becomes ``noisy`` (``would_be`` keeps what it would have
-been, ``untrusted`` the side(s)) and the reason says why: ``slower by +12.0 % (...) - but this
-result is contended (other processes used 85 % of a CPU ...): rerun on a quiet board before
-blaming the model``. Every judged cell's JSON carries ``trust``: both sides' verdict and first
-reason.
+side's trust verdict (``testbed.trust``: the least trustworthy of its repeats) is ``throttled`` or
+``contended`` - the board, not the model, may explain the change - a latency ``regressed`` or
+``improved`` becomes ``noisy`` (``would_be`` keeps what it would have been, ``untrusted`` the
+side(s)) and the reason says why: ``slower by +12.0 % (...) - but this result is contended (other
+processes used 85 % of a CPU ...): rerun on a quiet board before blaming the model``. A side that is
+only ``noisy`` (its own samples drifted between windows) keeps the verdict - the change's interval
+is already computed from those samples - and the reason adds the caveat (``untrusted`` names the
+side). Every judged cell's JSON carries ``trust``: both sides' verdict and first reason.
 """
 
 from __future__ import annotations
@@ -161,10 +163,13 @@ def untrusted(latency: dict[str, Any], trust: dict[str, Any]) -> dict[str, Any]:
              if t and t["verdict"] != "steady"]
     if not sides:
         return latency
+    sides.sort(key=lambda st: TRUST_ORDER.index(st[1]["verdict"]) if st[1]["verdict"] in TRUST_ORDER else 99)
     words = [f"{'this result is' if side == 'current' else 'the baseline was'} {t['verdict']}"
              + (f" ({t['reason']})" if t.get("reason") else "") for side, t in sides]
+    blame_board = any(t["verdict"] in ("throttled", "contended") for _, t in sides)
     return latency | {
-        "verdict": NOISY, "would_be": latency["verdict"], "untrusted": [side for side, _ in sides],
+        "verdict": NOISY if blame_board else latency["verdict"],
+        **({"would_be": latency["verdict"]} if blame_board else {}), "untrusted": [side for side, _ in sides],
         "reason": (f"{latency['reason']} - but {' and '.join(words)}: {RERUN[sides[0][1]['verdict']]} "
                    "before blaming the model")}
 

@@ -148,6 +148,12 @@ def test_a_slowdown_on_a_contended_board_is_not_blamed_on_the_model() -> None:
     assert out["verdict"] == verdicts.NOISY and "but the baseline was throttled" in out["reason"]
     plain = verdicts.cell_verdict(cell(1.0, steady, 1), cell(1.12, None, 2))  # an older record: no trust
     assert plain["verdict"] == verdicts.REGRESSED and plain["trust"]["current"] is None
+    # only noisy (its own samples drifted): the change's interval already holds that spread - kept, with the caveat
+    noisy = {"verdict": "noisy", "reasons": ["the latency drifted: the medians of 10 consecutive blocks vary 26 % (CV)"]}
+    out = verdicts.cell_verdict(cell(1.0, steady, 1), cell(1.5, noisy, 2))
+    assert out["verdict"] == verdicts.REGRESSED and "would_be" not in out["metrics"]["latency"], out
+    assert out["metrics"]["latency"]["untrusted"] == ["current"]
+    assert "- but this result is noisy (the latency drifted" in out["reason"] and "rerun it" in out["reason"]
 
 
 def test_the_verdict_table_shows_each_cells_trust_within_120_columns() -> None:
