@@ -10,6 +10,7 @@ token-id text_transformer.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -538,6 +539,34 @@ def test_build_accepts_converter_names(home: Path, digits: Any) -> None:
     (art,) = build_all(digits, ["onnx-keras-fp32"])
     assert art.ok and art.converter == "onnx-keras-fp32"
     assert os.path.basename(str(art.path)) == "digits_cnn.onnx-keras-fp32.onnx"
+
+
+class RacingConverter(Converter):
+    """Different bytes on every call, like tf2onnx; its first convert() lets a second build of the same
+    key publish first, as a concurrent build (another process's conversion of the same model) would."""
+
+    name = "test-racing"
+    source = "pytorch"
+    format = "test-bytes"
+    runtime = "onnxruntime"
+    layout = "NCHW"
+    extension = ".bin"
+    calls = 0
+
+    def convert(self, model: Any, out_path: Path) -> dict[str, Any]:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            build(self, model)  # the other build converts and publishes while this one runs
+        out_path.write_bytes(os.urandom(64))
+        return {}
+
+
+def test_a_build_that_loses_the_publish_race_serves_the_published_bytes(home: Path, digits: Any) -> None:
+    art = build(RacingConverter(), digits)
+    assert RacingConverter.calls == 2 and art.ok and art.path is not None
+    assert art.sha256 == hashlib.sha256(art.path.read_bytes()).hexdigest()  # what an upload is checked against
+    assert art.size_bytes == art.path.stat().st_size
+    assert build(RacingConverter(), digits).sha256 == art.sha256 and RacingConverter.calls == 2
 
 
 # ----------------------------------------------------------------------------- the runtime loads what is cached

@@ -189,6 +189,12 @@ def _convert_into(
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
         _publish(tmp, entry)
         artifact.path = entry / filename
+        published = _load_entry(entry)
+        if published is not None and published.sha256 != artifact.sha256:
+            # A concurrent build of the same key published first, and this converter's bytes differ
+            # run to run (tf2onnx, torch.export): the entry's bytes are the artifact, never ours -
+            # a sha256 that is not the file's would be refused on upload.
+            return published
         return artifact
     finally:
         if tmp.exists():
@@ -204,7 +210,7 @@ def _publish(tmp: Path, entry: Path) -> None:
         if not entry.exists():
             raise
     if _load_entry(entry) is not None:
-        return  # a concurrent build published the same key first; its content is equivalent
+        return  # a concurrent build published the same key first: it stays (the caller serves it)
     shutil.rmtree(entry, ignore_errors=True)
     os.rename(tmp, entry)
 
