@@ -16,7 +16,9 @@ runs (not the first: the warm-up just ran), together at least ``min_runs`` runs 
 seconds (each window takes its share of what is left). From there, one more window at a time until
 the reported interval is within ``ci_target_pct`` % of the median (``None``: stop as soon as the
 minimums are met), or until ``max_s`` seconds or ``max_samples`` runs, whichever comes first. The
-interval is checked only when a window closes, never between the timed runs of a window.
+interval is checked only when a window closes, never between the timed runs of a window, and
+cheaply first (``PRECHECK_MARGIN``): the exact interval, a median of every sample, only when the
+window medians' own spread says it may be within the target.
 
 **The reported interval** (``interval``): from 2 windows up, the prediction interval of a rerun's
 median from the window medians (``rerun_interval``: a CI from consecutive samples of one window
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .rerun_interval import ONE_WINDOW, RerunInterval, rerun_interval
+from .rerun_interval import ONE_WINDOW, RerunInterval, from_medians, rerun_interval, t_quantile
 
 DEFAULT_CONFIDENCE = 0.95
 #: A hard bound on the samples kept (memory on the board, and the JSON sent back).
@@ -46,6 +48,11 @@ DEFAULT_WINDOWS = 5
 #: Untimed runs before each window after the first (caches and branch predictors after the
 #: previous window's bookkeeping; the first window follows the full warm-up).
 WINDOW_WARMUP = 2
+
+#: The exact interval check runs only when the cheap one (window medians' mean as the centre) is
+#: within this many times the target: the p50 of all samples sits close to that mean, so a window
+#: that could stop the run is never skipped (a skewed distribution at worst costs an exact check).
+PRECHECK_MARGIN = 1.25
 
 #: Why a timed loop stopped (``Stopper.reason``).
 STOP_CI = "ci_target_met"  # the minimums were met and then the reported interval was within target
@@ -207,6 +214,10 @@ class Stopper:
     _w_runs: int = 1
     _w_ns: float = 0.0
     _open: bool = False
+    _medians: list[float] = field(default_factory=list)  # the windows' medians, as they close
+    _w_end: int = 0  # the sample index after the last closed window
+    _m_mean: float = 0.0  # the running mean of ``_medians``
+    _m_m2: float = 0.0  # and their running sum of squared deviations
 
     def start(self) -> None:
         """Mark the start of the timed phase."""
@@ -253,9 +264,14 @@ class Stopper:
         n = len(samples)
         if self._open and n > self._w_index:
             part = np.asarray(samples[self._w_index:n], dtype=np.float64)
+            median = float(np.median(part))
             self.windows.append({"start_index": self._w_index, "n": n - self._w_index,
-                                 "median_ns": float(np.median(part)),
-                                 "t_start_s": (self._w_start - self._start) / 1e9})
+                                 "median_ns": median, "t_start_s": (self._w_start - self._start) / 1e9})
+            self._medians.append(median)
+            self._w_end = n
+            delta = median - self._m_mean  # Welford: the medians' mean and spread, O(1) per window
+            self._m_mean += delta / len(self._medians)
+            self._m_m2 += delta * (median - self._m_mean)
         self._open = False
         if self.reason is not None:  # max_s or max_samples: the interval of what was taken
             self._check(samples)
@@ -266,8 +282,10 @@ class Stopper:
             self.reason = STOP_MINIMUMS
             self._check(samples)
             return True
-        self._check(samples)
         self.checks += 1
+        if not self._may_be_within(c.ci_target_pct):
+            return False  # clearly not yet: the exact interval (a median of every sample) can wait
+        self._check(samples)
         if self.last_ci is not None and self.last_ci.within(c.ci_target_pct):
             self.reason = STOP_CI
             return True
@@ -284,8 +302,25 @@ class Stopper:
         self.open_window(len(samples))  # the next run is the next window's first
         return False
 
+    def _may_be_within(self, target_pct: float) -> bool:
+        """False when the interval is certainly wider than ``target_pct``: its half-width from the
+        running spread of the window medians, against their mean as the centre, is more than
+        ``PRECHECK_MARGIN`` times the target. The exact check takes the median of every sample
+        (O(n) each window: with thousands of short windows that, not the model, took the time)."""
+        w = len(self._medians)
+        if w < 2 or self._m_mean <= 0:
+            return True
+        sd = math.sqrt(max(self._m_m2, 0.0) / (w - 1))
+        half = t_quantile((1.0 + self.control.confidence) / 2.0, w - 1) * sd * math.sqrt(2.0 / w)
+        return half / self._m_mean * 100.0 <= target_pct * PRECHECK_MARGIN
+
     def _check(self, samples: Sequence[int]) -> None:
-        self.last_ci = interval(samples, self.bounds(), self.control.confidence)
+        if len(self._medians) >= 2:  # windows back to back from the first: no median recomputed
+            first = self.windows[0]["start_index"]
+            used = np.asarray(samples[first:self._w_end], dtype=np.float64)
+            self.last_ci = from_medians(self._medians, used, self.control.confidence)
+        else:
+            self.last_ci = interval(samples, self.bounds(), self.control.confidence)
 
     def bounds(self) -> list[tuple[int, int]]:
         return [(w["start_index"], w["n"]) for w in self.windows]
