@@ -21,7 +21,10 @@ every check that failed, in this order):
     measurement could use (the worker's affinity, else all: 50 % of one CPU on a 2-core board, a
     quarter of the one CPU a pinned run has), or the worker's own threads waited for a CPU while
     ready to run for at least ``WAIT_PCT`` (10 %) of their time (``schedstat``: direct evidence
-    that something else held their CPU; on a quiet board it is below 1-2 %). A quarter of the
+    that something else held their CPU; on a quiet board it is below 1-2 %) while other processes
+    or the hypervisor (steal) took at least ``WAIT_OTHER_MIN_PCT`` (5 %) of that capacity: with
+    nothing else running, the wait is the worker's own threads queueing behind each other (a
+    runtime with more threads than CPUs), recorded as ``checks.worker_wait_own_threads``. A quarter of the
     capacity: on a quiet board the rest of the system uses a few % (daemons, kernel threads); a
     single busy process on a 4-core board is 25 % and on a 2-core one 50 %, enough to share caches,
     memory bandwidth and the power budget with the measurement.
@@ -55,6 +58,7 @@ ORDER = (THROTTLED, CONTENDED, NOISY)  # precedence: the first that applies
 FREQ_DROP_PCT = 15.0
 OTHER_SHARE_PCT = 25.0
 WAIT_PCT = 10.0
+WAIT_OTHER_MIN_PCT = 5.0  # the wait counts when others (or the hypervisor's steal) took this share at least
 NOISY_BLOCK_CV_PCT = 10.0
 NOISY_CI_PCT = 5.0
 BLOCKS = 10
@@ -142,8 +146,14 @@ def _contention(load: dict[str, Any] | None, checks: dict[str, Any],
         reasons.append(f"other processes used {other:.0f} % of a CPU on average ({share:.0f} % of the "
                        f"{cpus} CPU{'s' if cpus > 1 else ''} the measurement could use"
                        + (f"; busiest: {busiest}" if busiest else "") + ")")
+    steal = round(float(load.get("steal_cpu_pct") or 0.0) / cpus, 1)
+    checks.update(steal_share_pct=steal)
     if wait is None:
         unchecked.append("run-queue wait: no schedstat for the worker's threads")
+    elif wait >= WAIT_PCT and share < WAIT_OTHER_MIN_PCT and steal < WAIT_OTHER_MIN_PCT:
+        # Nothing else ran: the worker's own threads (a runtime with more threads than CPUs, e.g.
+        # TensorFlow's pools) queued behind each other. That is the runtime's cost, not contention.
+        checks.update(worker_wait_own_threads=True)
     elif wait >= WAIT_PCT:
         reasons.append(f"the measurement's threads waited for a CPU {wait:.0f} % of their time")
     return reasons

@@ -67,6 +67,16 @@ def test_run_queue_wait_alone_is_contended_on_a_pinned_cpu() -> None:
     assert judge(thermal(), load)["trust"]["verdict"] == "contended"
 
 
+def test_run_queue_wait_among_the_workers_own_threads_is_not_contention() -> None:
+    """TensorFlow's pools on 2 CPUs: its threads queue behind each other while nothing else runs."""
+    load = {**QUIET_LOAD, "other_cpu_pct": {"mean": 4.0, "max": 9.0}, "worker_cpu_pct": 196.0,
+            "worker_wait_pct": 31.0}
+    rec = judge(thermal(), load)
+    assert rec["trust"]["verdict"] == "steady" and rec["trust"]["checks"]["worker_wait_own_threads"] is True
+    stolen = judge(thermal(), {**load, "steal_cpu_pct": 30.0})  # the hypervisor gave the CPUs away
+    assert stolen["trust"]["verdict"] == "contended" and "waited for a CPU 31 %" in trust.reason(stolen)  # type: ignore[operator]
+
+
 def test_throttling_beats_contention() -> None:
     load = {**QUIET_LOAD, "other_cpu_pct": {"mean": 150.0, "max": 190.0}}
     rec = judge(thermal(throttled=True, reasons=["vcgencmd get_throttled: soft temperature limit active"]), load)
