@@ -22,7 +22,7 @@ Per runtime:
   whether (max - min) / min <= 5 %, and the share of such windows that pass.
 
     python bench/coverage.py --label before [--model mobilenet_v2] [--runtimes onnxruntime,litert]
-        [--runs 21] [--preset default] [--no-lock]
+        [--runs 21] [--preset default] [--no-lock] [--agent-code OTHER_WORKTREE/device_agent --commit SHA]
     python bench/coverage.py --recompute bench/results/coverage-before-<utc>.json   # the figures again
 
 Writes ``bench/results/coverage-<label>-<utc>.json``: the machine, the load average before and after
@@ -89,8 +89,10 @@ def _request(preset: str, runtime: str, art: tuple[str, str, list[dict[str, Any]
             "return_outputs": False}
 
 
-def one_run(request: dict[str, Any], lock: bool) -> dict[str, Any]:
-    """One fresh worker under the machine's measurement lock; the host's summary of its result."""
+def one_run(request: dict[str, Any], lock: bool, agent_code: str | None = None) -> dict[str, Any]:
+    """One fresh worker under the machine's measurement lock; the host's summary of its result.
+    ``agent_code``: a ``device_agent`` folder whose ``testbed_agent`` the worker runs instead of this
+    checkout's (another commit's worktree: a before/after pair on one machine, minutes apart)."""
     from testbed.stats import result_latency
     from testbed.transports.local import machine_lock
 
@@ -98,8 +100,9 @@ def one_run(request: dict[str, Any], lock: bool) -> dict[str, Any]:
     try:
         load_before = os.getloadavg()
         start = time.monotonic()
+        env = None if agent_code is None else {**os.environ, "PYTHONPATH": agent_code}
         proc = subprocess.run([sys.executable, "-m", "testbed_agent.worker"], input=json.dumps(request),
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=env)
         seconds = time.monotonic() - start
         load_after = os.getloadavg()
     finally:
@@ -165,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--commit", help="the commit of the code under test (default: git HEAD here)")
     parser.add_argument("--no-lock", action="store_true", help="do not take the machine's measurement lock")
+    parser.add_argument("--agent-code", metavar="DIR", help="the workers run the testbed_agent of DIR (a "
+                        "device_agent folder of another commit's worktree, e.g. the code before a change)")
     args = parser.parse_args(argv)
     if args.recompute:
         stored = json.loads(Path(args.recompute).read_text())
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()
         runs = []
         for i in range(args.runs):
-            run = one_run(dict(request), lock=not args.no_lock)
+            run = one_run(dict(request), lock=not args.no_lock, agent_code=args.agent_code)
             runs.append(run)
             print(f"{runtime:18s} run {i:2d}: p50 {run['median_ms']:.4f} ms "
                   f"[{run['ci_low_ms']}, {run['ci_high_ms']}] ±{run['ci_pct'] or float('nan'):.2f} % "
