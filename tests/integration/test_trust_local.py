@@ -4,11 +4,13 @@ when, its own samples drifted (nothing of the load checks).
 
 The quiet run is only a fair check on a quiet machine: the test first samples the machine's CPU use
 for a second and skips (saying how busy it was) when something else already uses a quarter of it -
-CI runs the suite serially, so there it runs; a shared development machine may be busy. On the 2-core
-build VM, quiet (load 0.6), digits_cnn's ~36 us inferences alternate between windows of ~23 us and
-~45 us medians, pinned to either CPU or not (2026-11-30): that run is honestly ``noisy`` (block medians
-vary 21-26 %), so the quiet check accepts ``noisy`` with drift reasons backed by its figures, never a
-load reason.
+CI runs the suite serially, so there it runs; a shared development machine may be busy. The model is
+mobilenet_v2 on one thread (~13 ms): digits_cnn's ~36 us inferences alternate between windows of ~23
+and ~45 us medians on the 2-core build VM, quiet or not, pinned or not - honestly ``noisy`` every time.
+Quiet, mobilenet_v2 was ``steady`` in 3 of 4 runs (block medians within 1.4-7.7 % CV) and ``noisy`` in
+one (11 %: the VM drifted) (2026-11-30). So the quiet check takes up to ``QUIET_TRIES`` runs and stops at
+the first ``steady``; a run that is not steady must be ``noisy`` with drift reasons backed by its
+figures, never a load reason.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from helpers.cli import run_json
 
 pytestmark = pytest.mark.integration
 
-ONE_VARIANT = ("deploy", "--device", "local", "--model", "digits_cnn", "--formats", "onnx",
+ONE_VARIANT = ("deploy", "--device", "local", "--model", "mobilenet_v2", "--formats", "onnx",
                "--sources", "pytorch", "--quant", "fp32", "--threads", "1")
+QUIET_TRIES = 3
 
 
 def busy_share_pct(seconds: float = 1.0) -> float:
@@ -47,19 +50,26 @@ def measured(records: list[dict]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def quiet() -> tuple[float, dict]:
-    """The machine's busy share just before, and the run (it also converts: the busy run after it
-    then only measures)."""
+def quiet() -> tuple[float, list[dict]]:
+    """The machine's busy share just before, and the quiet runs: up to ``QUIET_TRIES``, until one is
+    steady (the first also converts: the busy run after them then only measures)."""
     busy = busy_share_pct()
-    return busy, measured(run_json(*ONE_VARIANT, timeout=300))
+    runs: list[dict] = []
+    while len(runs) < QUIET_TRIES and (not runs or runs[-1]["trust"]["verdict"] != "steady"):
+        runs.append(measured(run_json(*ONE_VARIANT, timeout=300)))
+    return busy, runs
 
 
-def test_a_quiet_run_is_steady_or_noisy_from_its_own_drift_never_contended(quiet: tuple[float, dict]) -> None:
-    busy, rec = quiet
+def test_a_quiet_run_is_steady_or_noisy_from_its_own_drift_never_contended(quiet: tuple[float, list[dict]]) -> None:
+    busy, runs = quiet
     if busy >= 25.0:
         pytest.skip(f"the machine was busy already ({busy:.0f} % of its CPUs, load average "
                     f"{os.getloadavg()[0]:.1f}): a quiet run cannot be checked here now")
-    trust = rec["trust"]
+    for rec in runs:
+        _steady_or_noisy_from_drift(rec["trust"])
+
+
+def _steady_or_noisy_from_drift(trust: dict) -> None:
     checks, limits = trust["checks"], trust["thresholds"]
     assert checks["other_share_pct"] < limits["other_share_pct"] and "unchecked" in trust, trust
     assert not any(r.startswith(("other processes", "the measurement's threads waited")) for r in trust["reasons"])
@@ -73,7 +83,7 @@ def test_a_quiet_run_is_steady_or_noisy_from_its_own_drift_never_contended(quiet
     assert len(trust["reasons"]) == int(drift) + int(wide), trust
 
 
-def test_busy_loops_beside_it_make_it_contended(quiet: tuple[float, dict]) -> None:
+def test_busy_loops_beside_it_make_it_contended(quiet: tuple[float, list[dict]]) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in cpus]
     try:
