@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_stopping import drive
 
+from testbed_agent import stopping
 from testbed_agent.power import PowerMeter
 from testbed_agent.rerun_interval import METHOD, ONE_WINDOW, rerun_interval, t_quantile, window_medians
 from testbed_agent.stopping import STOP_CI, STOP_MAX_S, STOP_MINIMUMS, RunControl, interval, median_ci
@@ -138,3 +139,31 @@ def test_the_timed_loop_rewarms_between_windows_outside_the_samples() -> None:
     assert len(windows) == 5 and [w["n"] for w in windows] == [4] * 5
     assert len(timed["samples"]) == 20 and timed["stop_reason"] == STOP_MINIMUMS
     assert len(calls) == 3 + 20 + 2 * 4  # warm-up, timed, the re-warm-up before windows 2-5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_cheap_precheck_stops_at_the_window_the_exact_check_would(seed: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The precheck only skips windows whose interval is clearly too wide: with it and without it
+    (margin infinite: the exact interval every window), the same samples stop at the same window with
+    the same interval - skewed samples (a slow tail) included."""
+    def run(margin: float) -> tuple[int, dict]:
+        monkeypatch.setattr(stopping, "PRECHECK_MARGIN", margin)
+        rng = np.random.default_rng(seed)
+        level = iter(1e6 * (1 + 0.03 * rng.standard_normal(100_000)))
+        state = {"n": 0, "level": next(level)}
+
+        def draw() -> float:
+            state["n"] += 1
+            if state["n"] % 10 == 0:
+                state["level"] = next(level)  # the level moves every 10 samples (about a window)
+            return state["level"] * (1 + 0.05 * rng.exponential())
+
+        control = RunControl(min_runs=50, max_s=120.0, ci_target_pct=1.0)
+        stopper, samples = drive(control, draw)
+        return len(samples), stopper.report()
+
+    n_pre, with_pre = run(1.25)
+    n_exact, exact = run(float("inf"))
+    assert with_pre["stop_reason"] == exact["stop_reason"] == STOP_CI
+    assert n_pre == n_exact and with_pre["last_ci"] == exact["last_ci"]
