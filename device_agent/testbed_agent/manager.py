@@ -39,7 +39,7 @@ from .loadwatch import not_available as load_not_available
 from .power import PowerConfig
 from .runs import Run, RunFiles, new_run_id, utc_now
 from .store import ArtifactStore
-from .supervisor import WorkerOutcome, WorkerRunner
+from .supervisor import NOT_STARTED, WorkerOutcome, WorkerRunner
 from .thermal import ThermalReader, ThermalWatch, cooldown, not_available
 
 #: Request fields the worker gets as they are (the artifact and inputs go as paths): the wire
@@ -124,7 +124,7 @@ class RunManager:
             except queue.Empty:
                 break
             if run is not None:
-                self._finish(run, None, "the agent shut down before the run started")
+                self._finish(run, None, NOT_STARTED)
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout_s)

@@ -15,6 +15,7 @@ The outcomes:
 * it ran past ``timeout_s``                 -> "inference timed out after X s (worker killed)..."
 * it died (signal or non-zero exit status)  -> "worker crashed (signal 11 SIGSEGV)..." + stderr
 * the agent shut down meanwhile             -> "the agent shut down while the run was in progress"
+* ... or before the worker was spawned     -> "the agent shut down before the run started"
 
 What lives where: ``WorkerRunner`` (the runs) here; the fork servers and the rule that none
 starts beside a run in ``forkpool`` (``ForkServerPool``, which ``WorkerRunner`` extends); the
@@ -45,7 +46,10 @@ from .worker_io import (
     worker_env,
 )
 
-__all__ = ["WorkerOutcome", "WorkerRunner"]  # WorkerOutcome lives in .worker_io; run() returns it
+__all__ = ["NOT_STARTED", "WorkerOutcome", "WorkerRunner"]  # WorkerOutcome lives in .worker_io; run() returns it
+
+# the same words as the manager's for a queued run the shutdown found: one error per cause
+NOT_STARTED = "the agent shut down before the run started"
 
 
 class WorkerRunner(ForkServerPool):
@@ -108,7 +112,7 @@ class WorkerRunner(ForkServerPool):
         spawned = time.monotonic_ns()
         with self._lock:
             if self._stopping:
-                return WorkerOutcome(None, "the agent is shutting down; the run was not started", "")
+                return WorkerOutcome(None, NOT_STARTED, "")
             try:
                 pid, stdin, stdout, stderr = server.spawn()
             except ForkServerError:
@@ -146,7 +150,7 @@ class WorkerRunner(ForkServerPool):
         spawned = time.monotonic_ns()
         with self._lock:
             if self._stopping:
-                return WorkerOutcome(None, "the agent is shutting down; the run was not started", "")
+                return WorkerOutcome(None, NOT_STARTED, "")
             proc = subprocess.Popen(
                 [self.python, "-m", "testbed_agent.worker"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.cwd, env=worker_env(),

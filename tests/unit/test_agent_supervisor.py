@@ -70,7 +70,7 @@ def test_kill_for_shutdown(tmp_path: Path) -> None:
     threading.Timer(0.3, runner.kill).start()
     outcome = runner.run({}, timeout_s=30)
     assert outcome.error == "the agent shut down while the run was in progress (worker killed)"
-    assert runner.run({}, timeout_s=30).error == "the agent is shutting down; the run was not started"
+    assert runner.run({}, timeout_s=30).error == "the agent shut down before the run started"
 
 
 def test_helpers() -> None:
