@@ -3,6 +3,7 @@ boards attached to it and, optionally, the lab's conversion queue."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -110,7 +111,11 @@ def _check_services(lab: Any) -> None:
 
 
 def _say(line: str) -> None:
-    print(line, flush=True)  # a supervisor (or a test) reads these lines as they come
+    """One whole line in one write: a worker's board processes share its stdout, and ``print`` writes
+    the text and its newline apart, so two of them interleaved ("...as board.lab2@vmserving board lab1").
+    A supervisor (or a test) reads these lines as they come."""
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
 
 
 def _check(profile: Any) -> str:
