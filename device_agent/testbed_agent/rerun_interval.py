@@ -44,6 +44,9 @@ from typing import Any
 import numpy as np
 
 METHOD = "prediction interval of a rerun's median (Student t on the window medians)"
+#: The same interval with fresh workers as the units (a deploy's or a plan's ``repeats``: each repeat
+#: its own process, memory layout and speed; the host's ``stats.repeats_latency``).
+METHOD_WORKERS = "prediction interval of a rerun's median (Student t on the medians of fresh workers)"
 ONE_WINDOW = "one window (order statistics)"
 
 
@@ -143,10 +146,11 @@ def rerun_interval(samples: Sequence[float] | np.ndarray, bounds: Sequence[tuple
 
 
 def from_medians(medians: Sequence[float] | np.ndarray, used: np.ndarray, confidence: float,
-                 rerun_windows: int | None = None) -> RerunInterval | None:
+                 rerun_windows: int | None = None, method: str = METHOD) -> RerunInterval | None:
     """``rerun_interval`` from the window medians and all the windows' samples (``used``), for a
     caller that keeps each median as its window closes (the Stopper): a check is then a few vector
-    operations, not a median per window again; None below 2 windows."""
+    operations, not a median per window again; None below 2 windows. The units may be fresh workers
+    instead of windows (``METHOD_WORKERS``): the same statistic one level up."""
     medians = np.asarray(medians, dtype=np.float64)
     if medians.size < 2:
         return None
@@ -156,4 +160,4 @@ def from_medians(medians: Sequence[float] | np.ndarray, used: np.ndarray, confid
     half = t * sd * math.sqrt(1.0 / w + 1.0 / (rerun_windows or w))
     median = float(np.median(used))
     return RerunInterval(n=int(used.size), median=median, low=median - half, high=median + half,
-                         windows=w, center=center, sd=sd, t=t, confidence=confidence)
+                         windows=w, center=center, sd=sd, t=t, confidence=confidence, method=method)

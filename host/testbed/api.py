@@ -40,7 +40,7 @@ def deploy(model: str, device: str = "local", *, formats: Filter = None, sources
            warmup: int | None = None, threads: int | None = None, timeout_s: float | None = None,
            profile_ops: bool = False, power_windows: bool = False, sustain: str | float | None = None,
            input_shapes: Sequence[str] | Mapping[str, Sequence[int]] = (), inputs: str | Path | None = None,
-           db: str | None = None, progress: Progress = True) -> RunResults:
+           db: str | None = None, progress: Progress = True, repeats: int = 1) -> RunResults:
     """Convert ``model`` to every selected variant, measure each on ``device`` and store them, as
     ``testbed deploy --model MODEL --device DEVICE`` does; the run's results.
 
@@ -50,7 +50,8 @@ def deploy(model: str, device: str = "local", *, formats: Filter = None, sources
     ``preset`` (quick, default, mlperf), ``iterations``, ``warmup``, ``threads``, ``timeout_s``,
     ``profile_ops``, ``power_windows``, ``input_shapes`` and ``inputs``: as the CLI's flags; None =
     the profile's. ``sustain``: a sustained run, every variant timed for this window ("90s", "2m",
-    "30m", "1h", or seconds; docs/sustain.md); each row's record then has ``sustain``.
+    "30m", "1h", or seconds; docs/sustain.md); each row's record then has ``sustain``. ``repeats``: each
+    variant measured in this many fresh workers (one record each; see `testbed deploy --repeats`).
     The tools' own output goes to ``$TESTBED_HOME/logs/tools.log``, as with the CLI.
     Ctrl-C keeps what was measured: the result says ``interrupted`` and how many were not measured
     (``testbed deploy --resume RUN`` measures them).
@@ -69,7 +70,8 @@ def deploy(model: str, device: str = "local", *, formats: Filter = None, sources
 
     options = deploy_options(formats=formats, sources=sources, quantizations=quantization, preset=preset,
                              iterations=iterations, warmup=warmup, threads=threads, timeout_s=timeout_s,
-                             profile_ops=profile_ops, power_windows=power_windows, sustain=sustain)
+                             profile_ops=profile_ops, power_windows=power_windows, sustain=sustain,
+                             repeats=repeats)
     ref = model_reference(model, input_shapes, inputs)
     board = profiles.load(device)
     store = Store(db)

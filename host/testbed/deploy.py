@@ -57,7 +57,7 @@ def deploy(profile: Profile, model_id: str, options: DeployOptions, store: Store
     cells = [{"key": cell_key(profile.id, model_id, conv.name, options.threads), "device": profile.id,
               "model": model_id, "converter": conv.name, "format": conv.format, "source": conv.source,
               "quantization": conv.quantization, "runtime": conv.runtime, "threads": options.threads,
-              "repeats": 1} for conv in selection.converters]
+              "repeats": options.repeats} for conv in selection.converters]
     result = engine.start(plan, [profile], cells, store, kind="deploy",
                           options=_options(run_options, progress))
     return _outcome(store, result, selection.notes)
@@ -80,11 +80,12 @@ def deploy_plan(profile: Profile, model_id: str, options: DeployOptions, device:
         ref = str(Path(ref).resolve())
     given = {f.name: getattr(options, f.name) for f in dataclasses.fields(DeployOptions)}
     default = {f.name: getattr(DeployOptions(), f.name) for f in dataclasses.fields(DeployOptions)}
-    own = {"formats", "sources", "quantizations", "threads", "timeout_s", "preset", "warmup", "iterations"}
+    own = {"formats", "sources", "quantizations", "threads", "timeout_s", "preset", "warmup", "iterations",
+           "repeats"}
     passed = {k: v for k, v in given.items() if k not in own and v != default[k]}
     return Plan(name=f"deploy/{profile.id}/{model_id}", description=f"testbed deploy of {model_id} on {profile.id}",
                 devices=[ref], models=[model_id], formats=options.formats, sources=options.sources,
-                quantization=options.quantizations, threads=[options.threads], repeats=1,
+                quantization=options.quantizations, threads=[options.threads], repeats=options.repeats,
                 measure=MeasureSpec(preset=options.preset, warmup=options.warmup, iterations=options.iterations,
                                     options=passed),
                 execution=EXECUTION.model_copy(update={"cell_timeout_s": options.timeout_s}))
@@ -120,13 +121,37 @@ def _outcome(store: Store, result: engine.RunResult, notes: list[str]) -> Deploy
     outcome = DeployOutcome(run_id=result.run_id, notes=notes, status=result.status, convert_s=result.convert_s)
     deployment = next((c.deployment_id for c in cells if c.deployment_id), None) or ""
     for cell in cells:
-        if results[cell.id]:
+        if len(results[cell.id]) > 1 and all(r.record.get("status") == "ok" for r in results[cell.id]):
+            outcome.rows.append(repeats_row(results[cell.id]))
+        elif results[cell.id]:
             outcome.rows += [r.record for r in results[cell.id]]
         elif cell.state in ("skipped", "error", "failed"):  # not measured, with the reason
             outcome.rows.append(_unmeasured(cell, deployment))
         if cell.state not in FINISHED:
             outcome.unfinished += 1
     return outcome
+
+
+def repeats_row(results: list[Any]) -> dict:
+    """One row for a variant measured in several fresh workers (``--repeats``; every one ok): the
+    first run's record with the latency of all of them (``stats.repeats_latency``: the pooled
+    percentiles, the interval from the workers' medians, which covers a fresh rerun), the least
+    trustworthy trust verdict of them, and ``repeats`` (each run's p50 and result id). Load time, memory,
+    energy and parity are the first run's; each run stays a record of its own in the store."""
+    from .stats import repeats_latency
+    from .verdicts import TRUST_ORDER
+
+    first = dict(results[0].record)
+    first["latency_ms"] = repeats_latency([r.samples_ns or [] for r in results])
+    rank = {name: i for i, name in enumerate(TRUST_ORDER)}
+    trusts = [r.record["trust"] for r in results if r.record.get("trust")]
+    if trusts:
+        first["trust"] = min(trusts, key=lambda t: rank.get(t.get("verdict"), len(rank)))
+    first["repeats"] = {"runs": len(results), "result_ids": [r.id for r in results],
+                        "p50_ms": [(r.record.get("latency_ms") or {}).get("p50") for r in results],
+                        "note": "latency from all runs (interval: between fresh workers); load time, memory, "
+                                "energy and parity from the first"}
+    return first
 
 
 def _unmeasured(cell: Any, deployment_id: str) -> dict:

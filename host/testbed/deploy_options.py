@@ -40,7 +40,8 @@ def _at_least(value: int | None, least: int, what: str) -> int | None:
 def deploy_options(*, formats: Filter = None, sources: Filter = None, quantizations: Filter = None,
                    preset: str | None = None, iterations: int | None = None, warmup: int | None = None,
                    threads: int | None = None, timeout_s: float | None = None, profile_ops: bool = False,
-                   power_windows: bool = False, sustain: str | float | None = None) -> DeployOptions:
+                   power_windows: bool = False, sustain: str | float | None = None,
+                   repeats: int | None = None) -> DeployOptions:
     """The deploy's options; None = the profile's (or the preset's) value, as the CLI's flags left out.
 
     Raises:
@@ -61,7 +62,8 @@ def deploy_options(*, formats: Filter = None, sources: Filter = None, quantizati
         quantizations=names(quantizations, "quantization"), preset=preset,
         iterations=_at_least(iterations, 1, "iterations"), warmup=_at_least(warmup, 0, "warmup"),
         threads=_at_least(threads, 1, "threads"), timeout_s=None if timeout_s is None else float(timeout_s),
-        profile_ops=bool(profile_ops), power_windows=bool(power_windows), sustain_s=sustain_s)
+        profile_ops=bool(profile_ops), power_windows=bool(power_windows), sustain_s=sustain_s,
+        repeats=_at_least(repeats, 1, "repeats") or 1)
 
 
 def model_reference(model: str, input_shapes: Sequence[str] | Mapping[str, Sequence[int]] = (),

@@ -11,10 +11,12 @@ the median of its samples, and ``ci_method`` says which.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from testbed_agent.rerun_interval import METHOD_WORKERS, from_medians
 from testbed_agent.stopping import DEFAULT_CONFIDENCE, interval
 from testbed_agent.stopping import median_ci as median_ci  # one implementation: the agent's
 
@@ -120,6 +122,27 @@ def result_latency(result: dict, confidence: float = DEFAULT_CONFIDENCE) -> dict
     """The latency summary of an agent's result, recomputed from its raw samples and windows."""
     samples = [int(s) for s in result.get("samples_ns") or []]
     return latency_summary(samples, confidence, window_bounds(result) if samples else None)
+
+
+def repeats_latency(runs: Sequence[Sequence[int]], confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+    """The latency summary of one variant measured in several **fresh workers** (the ``repeats`` of a
+    deploy or a plan; ``runs``: each one's raw samples in ns): percentiles of all samples pooled, and
+    the interval where a rerun's median - the same number of fresh workers again - is expected to fall,
+    Student t on the workers' medians (``rerun_interval.METHOD_WORKERS``, ``ci_runs`` of them). One
+    worker's windows cannot see what this sees: each fresh process keeps its own speed (memory layout,
+    which cores, what the runtime's threads landed on; bench/README.md, "Fresh workers"). Fewer than
+    two measured runs: that run's summary without its windows (the caller has the windows)."""
+    measured = [list(r) for r in runs if len(r)]
+    pooled = [int(s) for r in measured for s in r]
+    summary = latency_summary(pooled, confidence)
+    if len(measured) < 2:
+        return summary
+    medians = [float(np.median(np.asarray(r, dtype=np.float64))) / 1e6 for r in measured]
+    ci = from_medians(medians, np.asarray(pooled, dtype=np.float64) / 1e6, confidence, method=METHOD_WORKERS)
+    assert ci is not None  # two runs or more
+    return summary | {"ci_low": ci.low, "ci_high": ci.high, "ci_pct": _half_width_pct(summary["p50"], ci.low, ci.high),
+                      "ci_method": ci.method, "ci_windows": None, "ci_runs": len(measured),
+                      "run_p50s": medians}
 
 
 def target_met(summary: dict, target_pct: float | None) -> bool | None:

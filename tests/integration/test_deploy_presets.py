@@ -79,3 +79,21 @@ def test_timeout_shorter_than_max_s_is_one_line() -> None:
     proc = run("deploy", *ONE, "--preset", "quick", "--timeout", "3")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--timeout 3 s must be longer than the runs' max_s (5 s, preset quick)" in proc.stderr
+
+
+def test_repeats_measure_a_variant_in_fresh_workers_and_take_the_interval_from_their_medians() -> None:
+    """`--repeats 3`: three measurements, each in a fresh worker of the real agent (three agent runs),
+    one row whose interval comes from the three workers' medians; the table says so."""
+    [row] = run_json("deploy", *ONE, "--preset", "quick", "--repeats", "3")
+    rep, lat = row["repeats"], row["latency_ms"]
+    assert rep["runs"] == 3 and len(set(rep["result_ids"])) == 3 and all(p > 0 for p in rep["p50_ms"])
+    assert lat["ci_runs"] == 3 and "fresh workers" in lat["ci_method"]
+    assert lat["run_p50s"] == pytest.approx(rep["p50_ms"])  # each run's own p50, recomputed from its samples
+    assert lat["ci_low"] <= lat["p50"] <= lat["ci_high"]
+    assert min(rep["p50_ms"]) <= lat["p50"] <= max(rep["p50_ms"])
+    proc = run("deploy", *ONE, "--preset", "quick", "--repeats", "2", env={"COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Repeats onnx-torch-fp32: 2 fresh workers, p50 " in " ".join(proc.stdout.split())
+    assert sum(line.startswith("onnx-torch-fp32 ") and "onnxruntime" in line  # one table row
+               for line in proc.stdout.splitlines()) == 1
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 120

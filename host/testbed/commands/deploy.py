@@ -24,13 +24,16 @@ from ._common import MODEL_HELP, SOURCES_HELP, fail, model_input_options, out_co
 @click.option("--quant", help="Comma list of quantizations: fp32,fp16,int8-dynamic,int8-static, or int8 for a user's "
                                "already-quantized .onnx/.tflite file used as is (default: all).")
 @click.option("--preset", type=click.Choice(["quick", "default", "mlperf"]),
-              help="Measurement preset: quick (>=20 runs, stop at ±5 %), default (>=50 runs and 0.5 s, "
-                   "stop when the median's 95 % CI is within ±1 %, at most 30 s), mlperf (SingleStream: "
+              help="Measurement preset: quick (>=20 runs, stop at ±5 %), default (>=50 runs and 0.5 s in 5 windows, "
+                   "stop when a rerun's median is expected within ±2 %, at most 10 s), mlperf (SingleStream: "
                    ">=1024 queries and >=60 s, p90, VALID/INVALID). Default: the profile's measure.preset.")
 @click.option("--iterations", type=click.IntRange(1), help="Minimum timed runs per artifact (default: the preset's).")
 @click.option("--warmup", type=click.IntRange(0), help="Minimum warm-up runs (default: the preset's).")
 @click.option("--threads", type=click.IntRange(1), help="Inference threads (default: the profile's).")
 @click.option("--timeout", "timeout_s", type=float, help="Seconds before a run is killed.")
+@click.option("--repeats", type=click.IntRange(1), default=1, show_default=True,
+              help="Measure each variant in this many fresh workers; the ±CI then comes from their medians and "
+                   "covers a fresh rerun (5: about 90-95 %, bench/README.md); with 1 it describes that one worker.")
 @click.option("--profile-ops", is_flag=True,
               help="Also take a per-op profile (a separate pass after the timed runs); see `testbed report --ops`.")
 @click.option("--power-windows", is_flag=True,
@@ -55,7 +58,8 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
            timeout_s: float | None, db: str | None,
            as_json: bool, profile_ops: bool = False, power_windows: bool = False,
            resume_id: str | None = None, input_shapes: tuple[str, ...] = (), inputs_file: str | None = None,
-           columns_spec: str | None = None, wide: bool = False, sustain: str | None = None) -> None:
+           columns_spec: str | None = None, wide: bool = False, sustain: str | None = None,
+           repeats: int = 1) -> None:
     """Convert MODEL to every format, measure each artifact on DEVICE, store and compare. Exit status:
     0 every variant ran (failed rows included), 3 interrupted or unfinished (resumable), 2 an error."""
     from .. import profiles
@@ -81,7 +85,7 @@ def deploy(device: str | None, model_id: str | None, formats: str | None, source
         opts = deploy_options(formats=formats, sources=sources, quantizations=quant, warmup=warmup,
                               iterations=iterations, threads=threads, timeout_s=timeout_s, preset=preset,
                               profile_ops=profile_ops, power_windows=power_windows,
-                              sustain=sustain)  # the Python API's checks too
+                              sustain=sustain, repeats=repeats)  # the Python API's checks too
         profile = profiles.load(device) if device else None
         with tool_output_to(log) as ui:
             ui_console = out_console(file=ui)

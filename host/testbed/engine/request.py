@@ -36,6 +36,7 @@ class DeployOptions:
     profile_ops: bool = False  # a per-op profile pass after the timed runs (opsreport)
     power_windows: bool = False  # sample power even when the board's only source is an estimate
     sustain_s: float | None = None  # a sustained run (--sustain): every variant timed for this whole window
+    repeats: int = 1  # fresh workers per variant (--repeats): the interval then covers a fresh rerun
 
 
 @dataclass(frozen=True)

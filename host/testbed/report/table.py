@@ -51,7 +51,8 @@ def render(rows: list[dict], title: str, console: Console, columns: list[Column]
 LEGEND = {
     "p50|p90|p99|n": "Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n)",
     "ci": "±CI: half-width of the 95 % interval a rerun's median is expected in (Student t on the medians of "
-          "the run's windows; one-window records: the CI of the median by order statistics), % of p50",
+          "the run's windows, or of its fresh workers with --repeats; one-window records: the CI of the median by "
+          "order statistics), % of p50",
     "target": "Target met: whether ±CI is within the run's target",
     "model-mem": "Model mem: peak RSS while loading and running minus the worker with the runtime imported",
     "peak-rss": "Peak RSS: the whole measuring worker",
@@ -175,7 +176,13 @@ def _measurement_notes(rows: list[dict], console: Console) -> None:
                      f"{req.get('min_s'):g} s, {target}, at most {req.get('max_s'):g} s.")
     for r in measured:
         m = r["measurement"]
-        if m.get("mlperf"):
+        if r.get("repeats"):  # deploy --repeats: the interval is the workers', not the first run's windows
+            rep, lat = r["repeats"], r.get("latency_ms") or {}
+            p50s = ", ".join(fmt_num(v, ".3f") for v in rep["p50_ms"])
+            say(console, f"Repeats {r['converter']}: {rep['runs']} fresh workers, p50 {p50s} ms; ±CI "
+                         f"{fmt_num(lat.get('ci_pct'), '.2f')} % from their medians (a rerun of "
+                         f"{rep['runs']} workers is expected inside).")
+        elif m.get("mlperf"):
             ml = m["mlperf"]
             why = f" ({'; '.join(ml['reasons'])})" if ml["reasons"] else ""
             say(console, f"MLPerf SingleStream {r['converter']}: {ml['result']}{why}; p90 "
