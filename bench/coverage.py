@@ -3,7 +3,7 @@
 
 For one model (``mobilenet_v2`` fp32 by default; its artifacts from the host's converters and cache,
 as ``bench/run.py`` gets them) and each runtime, ``--runs`` (>= 21) measurements with a preset
-(``default``), each in a **fresh worker** exactly as the agent starts one for a deploy: ``python -m
+(``default``), each in ``--repeats`` (1) **fresh workers** exactly as the agent starts one for a deploy: ``python -m
 testbed_agent.worker`` with the worker request on stdin (runtime import, load, first inference,
 warm-up, the timed phase with the preset's stopping), holding this machine's measurement lock like a
 local deploy does. Every statistic comes from the result as the host computes it for the record
@@ -22,7 +22,8 @@ Per runtime:
   whether (max - min) / min <= 5 %, and the share of such windows that pass.
 
     python bench/coverage.py --label before [--model mobilenet_v2] [--runtimes onnxruntime,litert]
-        [--runs 21] [--preset default] [--no-lock] [--agent-code OTHER_WORKTREE/device_agent --commit SHA]
+        [--runs 21] [--preset default] [--repeats 5] [--no-lock]
+        [--agent-code OTHER_WORKTREE/device_agent --commit SHA]
     python bench/coverage.py --recompute bench/results/coverage-before-<utc>.json   # the figures again
 
 Writes ``bench/results/coverage-<label>-<utc>.json``: the machine, the load average before and after
@@ -89,22 +90,42 @@ def _request(preset: str, runtime: str, art: tuple[str, str, list[dict[str, Any]
             "return_outputs": False}
 
 
-def one_run(request: dict[str, Any], lock: bool, agent_code: str | None = None) -> dict[str, Any]:
-    """One fresh worker under the machine's measurement lock; the host's summary of its result.
-    ``agent_code``: a ``device_agent`` folder whose ``testbed_agent`` the worker runs instead of this
-    checkout's (another commit's worktree: a before/after pair on one machine, minutes apart)."""
-    from testbed.stats import result_latency
+def one_run(request: dict[str, Any], lock: bool, agent_code: str | None = None, repeats: int = 1
+            ) -> dict[str, Any]:
+    """One measurement as a deploy takes it: ``repeats`` fresh workers (``deploy --repeats``), each
+    under the machine's measurement lock; the host's summary of their results (``stats.result_latency``
+    for one worker, ``stats.repeats_latency`` for several). ``agent_code``: a ``device_agent`` folder
+    whose ``testbed_agent`` the workers run instead of this checkout's (another commit's worktree: a
+    before/after pair on one machine, minutes apart)."""
+    from testbed.stats import repeats_latency, result_latency
+
+    results, seconds, load_before = [], 0.0, os.getloadavg()
+    for _ in range(repeats):
+        result, took = _worker(request, lock, agent_code)
+        results.append(result)
+        seconds += took
+    latency = (result_latency(results[0]) if repeats == 1
+               else repeats_latency([[int(s) for s in r["samples_ns"]] for r in results]))
+    agent = results[0].get("measurement") or {}
+    return {"median_ms": latency["p50"], "ci_low_ms": latency["ci_low"], "ci_high_ms": latency["ci_high"],
+            "ci_pct": latency["ci_pct"], "ci_method": latency.get("ci_method"), "n": latency["n"],
+            "windows": len(agent.get("windows") or []) or None,
+            "stop_reason": agent.get("stop_reason"), "timed_s": agent.get("timed_s"),
+            **({"workers": repeats, "worker_p50s_ms": latency.get("run_p50s")} if repeats > 1 else {}),
+            "worker_s": round(seconds, 3), "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+
+
+def _worker(request: dict[str, Any], lock: bool, agent_code: str | None) -> tuple[dict[str, Any], float]:
+    """One fresh worker under the machine's measurement lock: its result and its seconds."""
     from testbed.transports.local import machine_lock
 
     hold = machine_lock() if lock else None
     try:
-        load_before = os.getloadavg()
         start = time.monotonic()
         env = None if agent_code is None else {**os.environ, "PYTHONPATH": agent_code}
         proc = subprocess.run([sys.executable, "-m", "testbed_agent.worker"], input=json.dumps(request),
                               capture_output=True, text=True, env=env)
         seconds = time.monotonic() - start
-        load_after = os.getloadavg()
     finally:
         if hold is not None:
             hold.close()
@@ -114,13 +135,7 @@ def one_run(request: dict[str, Any], lock: bool, agent_code: str | None = None) 
         raise SystemExit(f"worker exit {proc.returncode}: {proc.stderr[-800:]}") from None
     if "error" in result:
         raise SystemExit(f"worker: {result['error']}")
-    latency = result_latency(result)
-    agent = result.get("measurement") or {}
-    return {"median_ms": latency["p50"], "ci_low_ms": latency["ci_low"], "ci_high_ms": latency["ci_high"],
-            "ci_pct": latency["ci_pct"], "ci_method": latency.get("ci_method"), "n": latency["n"],
-            "windows": len(agent.get("windows") or []) or None,
-            "stop_reason": agent.get("stop_reason"), "timed_s": agent.get("timed_s"),
-            "worker_s": round(seconds, 3), "loadavg_before": load_before, "loadavg_after": load_after}
+    return result, seconds
 
 
 def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -166,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtimes", default="onnxruntime,litert,executorch,executorch-native")
     parser.add_argument("--runs", type=int, default=21, help="the first run and its reruns (>= 21)")
     parser.add_argument("--preset", default="default")
+    parser.add_argument("--repeats", type=int, default=1, help="fresh workers per measurement, as "
+                        "`testbed deploy --repeats` (the interval from their medians)")
     parser.add_argument("--commit", help="the commit of the code under test (default: git HEAD here)")
     parser.add_argument("--no-lock", action="store_true", help="do not take the machine's measurement lock")
     parser.add_argument("--agent-code", metavar="DIR", help="the workers run the testbed_agent of DIR (a "
@@ -179,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--label is needed (before / after): it goes into the results file's name")
     if args.runs < 2:
         raise SystemExit("--runs must be >= 2 (a first run and at least one rerun)")
+    if args.repeats < 1:
+        raise SystemExit("--repeats must be >= 1 (fresh workers per measurement)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from run import machine_info
 
@@ -187,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     out: dict[str, Any] = {"label": args.label, "started": started, "git_commit": args.commit or _git_commit(),
                            "model": args.model, "preset": args.preset, "runs_per_runtime": args.runs,
+                           "repeats": args.repeats,
                            "machine": machine_info(), "runtimes": {}, "skipped": {}}
+    path = RESULTS / f"coverage-{args.label}-{started.replace(':', '')}.json"
     for runtime in [r for r in args.runtimes.split(",") if r]:
         probe = registry.get(runtime).probe()
         if not probe.available:
@@ -198,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         load_before = os.getloadavg()
         runs = []
         for i in range(args.runs):
-            run = one_run(dict(request), lock=not args.no_lock, agent_code=args.agent_code)
+            run = one_run(dict(request), lock=not args.no_lock, agent_code=args.agent_code,
+                          repeats=args.repeats)
             runs.append(run)
             print(f"{runtime:18s} run {i:2d}: p50 {run['median_ms']:.4f} ms "
                   f"[{run['ci_low_ms']}, {run['ci_high_ms']}] ±{run['ci_pct'] or float('nan'):.2f} % "
@@ -212,13 +234,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{figures['median_ms']['min']:.3f}-{figures['median_ms']['max']:.3f} ms; MLPerf 5 tries "
               f"within 5 %: {figures['mlperf_replicability']['passed']}/"
               f"{figures['mlperf_replicability']['windows']}", flush=True)
+        _save(out, path)  # after each runtime: a long bench cut short keeps what it measured
     out["machine"]["loadavg_at_end"] = os.getloadavg()
     out["finished"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"coverage-{args.label}-{started.replace(':', '')}.json"
-    path.write_text(json.dumps(out, indent=1))
+    _save(out, path)
     print(path)
     return 0
+
+
+def _save(out: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
