@@ -71,7 +71,11 @@ def test_a_quiet_run_is_steady_or_noisy_from_its_own_drift_never_contended(quiet
 
 def _steady_or_noisy_from_drift(trust: dict) -> None:
     checks, limits = trust["checks"], trust["thresholds"]
-    assert checks["other_share_pct"] < limits["other_share_pct"] and "unchecked" in trust, trust
+    if "other_share_pct" in checks:
+        assert checks["other_share_pct"] < limits["other_share_pct"] and "unchecked" in trust, trust
+    else:  # a run that stopped within ~1 s: fewer than two load samples (2 Hz); the record says so
+        assert any(u.startswith("other load: the worker lived for fewer than two load samples")
+                   for u in trust["unchecked"]), trust
     assert not any(r.startswith(("other processes", "the measurement's threads waited")) for r in trust["reasons"])
     if trust["verdict"] == "steady":
         assert trust["reasons"] == [], trust
