@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from . import records
+from . import records, rerun_spread
 from .convert import choose
 from .engine import run as engine
 from .engine.measure import MeasureContext, measure_artifact, reference_inputs  # noqa: F401  (re-exported)
@@ -143,6 +143,9 @@ def repeats_row(results: list[Any]) -> dict:
 
     first = dict(results[0].record)
     first["latency_ms"] = repeats_latency([r.samples_ns or [] for r in results])
+    spread = (results[0].record.get("latency_ms") or {}).get("board_spread")
+    if spread:  # the board's run-to-run spread as the cell was stored (single runs: a bound on the safe side)
+        first["latency_ms"] = rerun_spread.widen(first["latency_ms"], rerun_spread.BoardSpread.from_json(spread))
     rank = {name: i for i, name in enumerate(TRUST_ORDER)}
     trusts = [r.record["trust"] for r in results if r.record.get("trust")]
     if trusts:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import rerun_spread
 from ..errors import PERMANENT, TestbedError, first_line
 from .board_link import FAULTS, BoardLink
 from .lease import BoardBusy
@@ -65,6 +66,10 @@ class CellRunner(BoardLink):
                 bad = next((rec for rec, _, _ in results if rec["status"] != "ok"), None)
                 state = "failed" if bad else "done"
                 error = bad.get("error") if bad else None
+                if state == "done":  # the interval a rerun falls in: this board's history of reruns
+                    rerun_spread.apply(results, rerun_spread.estimate(
+                        cell.device, cell.runtime, ctx.store.rerun_history(cell.device, cell.runtime,
+                                                                           rerun_spread.HISTORY_RESULTS)))
                 ctx.store.finish_cell(cell.id, state, error, deployment_id, results)
                 cell.state = state
                 ctx.ui.cell(self.device, cell.key, state, error or _summary(results))

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..rerun_spread import MIN_DF, own_ci_pct
 from .deploy_columns import COLUMNS, CORE, DEFAULT, TRUST_STYLE, Column, default_columns, fmt_num
 from .width import HEADER_RULE, extra_bytes, say, widest_line
 
@@ -40,6 +41,7 @@ def render(rows: list[dict], title: str, console: Console, columns: list[Column]
     _percentile_notes(rows, console)
     _power_notes(rows, console)
     _measurement_notes(rows, console)
+    _spread_notes(rows, console)
     _thermal_notes(rows, console)
     _trust_notes(rows, console)
     legend = [text for key, text in LEGEND.items() if any(c.key in key.split("|") for c in layout.shown)]
@@ -52,8 +54,8 @@ LEGEND = {
     "p50|p90|p99|n": "Latency: per inference, batch 1, after warm-up; p50/p90/p99 from the raw samples (n)",
     "ci": "±CI: half-width of the 95 % interval a rerun's median is expected in (Student t on the medians of "
           "the run's windows, or of its fresh workers with --repeats; one-window records: the CI of the median by "
-          "order statistics), % of p50",
-    "target": "Target met: whether ±CI is within the run's target",
+          "order statistics; at least the board's run-to-run spread once the store has reruns), % of p50",
+    "target": "Target met: whether the run's own ±CI is within its target",
     "model-mem": "Model mem: peak RSS while loading and running minus the worker with the runtime imported",
     "peak-rss": "Peak RSS: the whole measuring worker",
     "trust": "Trust: steady, or why the figure may not hold (noisy, throttled, contended: notes above)",
@@ -189,9 +191,29 @@ def _measurement_notes(rows: list[dict], console: Console) -> None:
                          f"{fmt_num(ml['p90_ms'], '.3f')} ms over {ml['queries']} queries.")
         elif m.get("target_met") is False:
             say(console, f"[yellow]CI target missed[/] {r['converter']}: ±"
-                         f"{fmt_num((r.get('latency_ms') or {}).get('ci_pct'), '.2f')} % > ±"
+                         f"{fmt_num(own_ci_pct(r.get('latency_ms') or {}), '.2f')} % > ±"
                          f"{m['ci_target_pct']:g} % ({m.get('stop_reason') or 'no stop reason'}); "
                          "treat its latency as noisy.")
+
+
+def _spread_notes(rows: list[dict], console: Console) -> None:
+    """What the ±CI covers: the board's run-to-run spread per runtime where the store knows it
+    (``rerun_spread``), else that a rerun may land outside it."""
+    spreads: dict[str, dict] = {}
+    for r in rows:
+        spread = (r.get("latency_ms") or {}).get("board_spread")
+        if spread:
+            spreads.setdefault(spread["runtime"], spread)
+    known = [f"{rt} ±{fmt_num(s['half_width_pct'], '.1f')} % (σ {fmt_num(s['sd_pct'], '.1f')} % over "
+             f"{s['reruns']} reruns of {s['variants']} variant{'s' if s['variants'] != 1 else ''})"
+             for rt, s in spreads.items() if s.get("sd_log")]
+    unknown = [f"{rt} ({s['df']} of {MIN_DF})" for rt, s in spreads.items() if not s.get("sd_log")]
+    if known:
+        say(console, "±CI where a rerun lands, at least this board's run-to-run spread from the store: "
+                     f"{'; '.join(known)}; each run's own ± is latency_ms.ci_run in --json.", highlight=False)
+    if unknown:
+        say(console, "±CI is each run's own: too few earlier reruns on this board to know its run-to-run spread "
+                     f"({', '.join(unknown)} degrees of freedom) - a rerun may land outside it.", highlight=False)
 
 
 def _thermal_notes(rows: list[dict], console: Console) -> None:

@@ -241,3 +241,15 @@ class PlanRunStore:
                 if p50 is not None:
                     found.setdefault((run_id, key), []).append(float(p50))
         return sorted(((r, k, v) for (r, k), v in found.items()), key=lambda t: order[t[0]])
+
+    def rerun_history(self, device: str, runtime: str, limit: int = 500) -> list[tuple[str, float]]:
+        """The newest ``limit`` ok results of ``runtime`` on ``device`` that belong to a cell, as
+        ``(variant, median ms)``: the variant is the cell key and the artifact's sha256 (the same bytes
+        measured again; ``rerun_spread``). Reads no raw samples."""
+        with Session(self.engine) as s:
+            q = (select(PlanCell.key, Result.artifact_sha256, Result.latency_p50_ms)
+                 .join(PlanCell, Result.cell_id == PlanCell.id)
+                 .where(PlanCell.device == device, Result.runtime == runtime, Result.status == "ok",
+                        Result.latency_p50_ms.is_not(None))
+                 .order_by(Result.id.desc()).limit(limit))
+            return [(f"{key}@{sha}", float(p50)) for key, sha, p50 in s.execute(q) if p50 is not None]
