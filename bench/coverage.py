@@ -173,6 +173,34 @@ def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def board_history(runs: list[dict[str, Any]], seed: int, runtime: str) -> dict[str, Any]:
+    """The same figures for the interval a deploy reports once the store has reruns of the variant
+    (``testbed.rerun_spread``: at least the board's run-to-run spread): run i's interval widened with the
+    spread of runs 0..i-1 - the history the store would hold - through the product's own ``estimate``
+    and ``widen``. The first ``seed`` runs are that history only; the figures are over the rest, and a
+    pair (i, j) counts only j > i (run j is no part of run i's history)."""
+    from testbed import rerun_spread
+
+    evaluated = []
+    for i in range(seed, len(runs)):
+        r = runs[i]
+        spread = rerun_spread.estimate("bench", runtime, [("variant", x["median_ms"]) for x in runs[:i]])
+        latency = rerun_spread.widen({"p50": r["median_ms"], "ci_low": r["ci_low_ms"], "ci_high": r["ci_high_ms"],
+                                      "ci_pct": r["ci_pct"], "ci_method": r.get("ci_method"), "ci_level": 0.95},
+                                     spread)
+        evaluated.append({**r, "ci_low_ms": latency["ci_low"], "ci_high_ms": latency["ci_high"],
+                          "ci_pct": latency["ci_pct"], "board_df": spread.df})
+    if len(evaluated) < 2:
+        return {"seed_runs": seed, "runs": len(evaluated), "note": "too few runs after the seed"}
+    figures = coverage(evaluated)
+    medians = np.array([r["median_ms"] for r in evaluated])
+    later = [bool(evaluated[i]["ci_low_ms"] <= medians[j] <= evaluated[i]["ci_high_ms"])
+             for i in range(len(evaluated)) for j in range(i + 1, len(evaluated))]
+    figures.pop("pairwise_share"), figures.pop("pairs")
+    return {"seed_runs": seed, **figures, "later_pairs_share": float(np.mean(later)), "later_pairs": len(later),
+            "first_df": evaluated[0]["board_df"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", help="before / after: goes into the file name")
@@ -183,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--repeats", type=int, default=1, help="fresh workers per measurement, as "
                         "`testbed deploy --repeats` (the interval from their medians)")
+    parser.add_argument("--history", type=int, default=0, metavar="K", help="also the figures of the interval "
+                        "widened to the board's run-to-run spread (testbed.rerun_spread) from the runs before "
+                        "it: K more runs first, as the store's history (0: not computed)")
     parser.add_argument("--commit", help="the commit of the code under test (default: git HEAD here)")
     parser.add_argument("--no-lock", action="store_true", help="do not take the machine's measurement lock")
     parser.add_argument("--agent-code", metavar="DIR", help="the workers run the testbed_agent of DIR (a "
@@ -190,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.recompute:
         stored = json.loads(Path(args.recompute).read_text())
-        print(json.dumps({rt: coverage(v["runs"]) for rt, v in stored["runtimes"].items()}, indent=1))
+        print(json.dumps({rt: {"own": coverage(v["runs"][args.history:]),
+                               **({"board_history": board_history(v["runs"], args.history, rt)}
+                                  if args.history else {})}
+                          for rt, v in stored["runtimes"].items()}, indent=1))
         return 0
     if not args.label:
         raise SystemExit("--label is needed (before / after): it goes into the results file's name")
@@ -206,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     out: dict[str, Any] = {"label": args.label, "started": started, "git_commit": args.commit or _git_commit(),
                            "model": args.model, "preset": args.preset, "runs_per_runtime": args.runs,
-                           "repeats": args.repeats,
+                           "repeats": args.repeats, "history_runs": args.history,
                            "machine": machine_info(), "runtimes": {}, "skipped": {}}
     path = RESULTS / f"coverage-{args.label}-{started.replace(':', '')}.json"
     for runtime in [r for r in args.runtimes.split(",") if r]:
@@ -218,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         request = _request(args.preset, runtime, _artifact(args.model, runtime))
         load_before = os.getloadavg()
         runs = []
-        for i in range(args.runs):
+        for i in range(args.history + args.runs):
             run = one_run(dict(request), lock=not args.no_lock, agent_code=args.agent_code,
                           repeats=args.repeats)
             runs.append(run)
@@ -226,9 +260,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"[{run['ci_low_ms']}, {run['ci_high_ms']}] ±{run['ci_pct'] or float('nan'):.2f} % "
                   f"n={run['n']} {run['stop_reason']} {run['worker_s']:.1f} s "
                   f"(load {run['loadavg_before'][0]:.2f})", flush=True)
-        figures = coverage(runs)
+        figures = coverage(runs[args.history:])  # the run's own interval, over the same runs as the board's
         out["runtimes"][runtime] = {"request": request, "loadavg_before": load_before,
                                     "loadavg_after": os.getloadavg(), "coverage": figures, "runs": runs}
+        if args.history:
+            board = board_history(runs, args.history, runtime)
+            out["runtimes"][runtime]["board_history"] = board
+            print(f"{runtime}: with the board's run-to-run spread: {board['first_interval_hits']}/"
+                  f"{board['reruns']} inside the first interval; later pairs {board['later_pairs_share']:.2f}; "
+                  f"next run {board['next_run_share']:.2f}; median ±{board['ci_pct_median']:.1f} %", flush=True)
         print(f"{runtime}: {figures['first_interval_hits']}/{figures['reruns']} reruns inside the first "
               f"interval; pairwise {figures['pairwise_share']:.2f}; medians "
               f"{figures['median_ms']['min']:.3f}-{figures['median_ms']['max']:.3f} ms; MLPerf 5 tries "
