@@ -71,6 +71,12 @@ tests/fixtures/records/vN.json, and ``records.upgrade`` reads each into the curr
             ``testbed.trust``) and ``sustain`` (a ``--sustain`` run: latency per second with
             temperature, frequency and throttling, first and last minute; ``testbed.sustain``).
             Each is None where not derived (older records, failed variants).
+            ``latency_ms.board_spread`` (absent in records stored before it): the run-to-run spread of
+            the runtime's medians on this board from the store's earlier reruns of the same artifacts
+            (``testbed.rerun_spread``: ``sd_log``, ``sd_pct``, ``df``, ``reruns``, ``variants``,
+            ``half_width_pct``, or the ``reason`` it is not known yet); where it is wider than the run's
+            own interval the reported ``ci_low``/``ci_high``/``ci_pct``/``ci_method`` are the board's and
+            the run's own is kept as ``latency_ms.ci_run`` (``low``, ``high``, ``pct``, ``method``).
 
 Units are in field names (``_ms``, ``_mb``, ``_bytes``, ``_s``). A figure that could not be taken is
 ``None`` and ``status``/``error`` say why - never a made-up number.
