@@ -13,6 +13,9 @@
 #   g++                             the native ExecuTorch runner: tests/integration/test_native_runner.py; the
 #                                   roofline's peak benchmark (testbed_agent/peak): tests/integration/test_peak*.py
 #   e2fsprogs                       mkfs.ext4 + debugfs for the arm64 seed disk: tests/unit/test_lab_arm64_parts.py
+#   gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user-static
+#                                   the peak benchmark's arm dotprod path, cross-built and run emulated:
+#                                   tests/integration/test_peak_arm64_cross.py
 # With --arm64 (the emulated aarch64 board, `testbed lab up --arch arm64`, `make test-arm64`) also:
 #   qemu-system-arm, qemu-utils      qemu-system-aarch64 and qemu-img
 #   qemu-user-static, binfmt-support aarch64 programs in the image's chroot (debootstrap)
@@ -44,6 +47,9 @@ have redis-server || missing+=(redis-server)
 { have chromium || have chromium-browser; } || missing+=(chromium)
 have g++ || missing+=(g++)
 { have mkfs.ext4 && have debugfs; } || missing+=(e2fsprogs)
+have aarch64-linux-gnu-gcc || missing+=(gcc-aarch64-linux-gnu)
+[ -e /usr/aarch64-linux-gnu/lib/libc.a ] || missing+=(libc6-dev-arm64-cross)
+have qemu-aarch64-static || missing+=(qemu-user-static)
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 if [ ${#missing[@]} -gt 0 ]; then
