@@ -173,18 +173,22 @@ def coverage(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def board_history(runs: list[dict[str, Any]], seed: int, runtime: str) -> dict[str, Any]:
+def board_history(runs: list[dict[str, Any]], seed: int, runtime: str, prior: list[float] | None = None
+                  ) -> dict[str, Any]:
     """The same figures for the interval a deploy reports once the store has reruns of the variant
     (``testbed.rerun_spread``: at least the board's run-to-run spread): run i's interval widened with the
     spread of runs 0..i-1 - the history the store would hold - through the product's own ``estimate``
     and ``widen``. The first ``seed`` runs are that history only; the figures are over the rest, and a
-    pair (i, j) counts only j > i (run j is no part of run i's history)."""
+    pair (i, j) counts only j > i (run j is no part of run i's history). ``prior``: medians of the same
+    runtime from earlier files of this machine (``--history-from``), in the history before the seed: the
+    store of a board that has been measured for hours, not seconds."""
     from testbed import rerun_spread
 
     evaluated = []
     for i in range(seed, len(runs)):
         r = runs[i]
-        spread = rerun_spread.estimate("bench", runtime, [("variant", x["median_ms"]) for x in runs[:i]])
+        spread = rerun_spread.estimate("bench", runtime, [("variant", m) for m in prior or []]
+                                       + [("variant", x["median_ms"]) for x in runs[:i]])
         latency = rerun_spread.widen({"p50": r["median_ms"], "ci_low": r["ci_low_ms"], "ci_high": r["ci_high_ms"],
                                       "ci_pct": r["ci_pct"], "ci_method": r.get("ci_method"), "ci_level": 0.95},
                                      spread)
@@ -197,7 +201,8 @@ def board_history(runs: list[dict[str, Any]], seed: int, runtime: str) -> dict[s
     later = [bool(evaluated[i]["ci_low_ms"] <= medians[j] <= evaluated[i]["ci_high_ms"])
              for i in range(len(evaluated)) for j in range(i + 1, len(evaluated))]
     figures.pop("pairwise_share"), figures.pop("pairs")
-    return {"seed_runs": seed, **figures, "later_pairs_share": float(np.mean(later)), "later_pairs": len(later),
+    return {"seed_runs": seed, "prior_runs": len(prior or []), **figures,
+            "later_pairs_share": float(np.mean(later)), "later_pairs": len(later),
             "first_df": evaluated[0]["board_df"]}
 
 
@@ -214,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=0, metavar="K", help="also the figures of the interval "
                         "widened to the board's run-to-run spread (testbed.rerun_spread) from the runs before "
                         "it: K more runs first, as the store's history (0: not computed)")
+    parser.add_argument("--history-from", default="", metavar="FILES", help="with --recompute: the one-worker "
+                        "runs of these earlier results files (comma-separated) come first in the board's history")
     parser.add_argument("--commit", help="the commit of the code under test (default: git HEAD here)")
     parser.add_argument("--no-lock", action="store_true", help="do not take the machine's measurement lock")
     parser.add_argument("--agent-code", metavar="DIR", help="the workers run the testbed_agent of DIR (a "
@@ -221,9 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.recompute:
         stored = json.loads(Path(args.recompute).read_text())
+        prior_files = [json.loads(Path(f).read_text()) for f in args.history_from.split(",") if f]
         print(json.dumps({rt: {"own": coverage(v["runs"][args.history:]),
-                               **({"board_history": board_history(v["runs"], args.history, rt)}
-                                  if args.history else {})}
+                               **({"board_history": board_history(
+                                   v["runs"], args.history, rt,
+                                   [r["median_ms"] for p in prior_files
+                                    for r in p["runtimes"].get(rt, {}).get("runs", [])])}
+                                  if args.history or prior_files else {})}
                           for rt, v in stored["runtimes"].items()}, indent=1))
         return 0
     if not args.label:
