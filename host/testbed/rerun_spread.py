@@ -10,7 +10,10 @@ held 9-51 % of reruns, five fresh workers 60-82 %, the board's history ~95 %.
 
 **The statistic.** For one board and one runtime, take the newest ``HISTORY_RESULTS`` ok results
 that have a plan cell (every deploy and plan run since deploys became runs) and group them by variant:
-the cell key (device/model/converter/threads) and the artifact's sha256 - the same bytes, measured again.
+the cell key (device/model/converter/threads), the artifact's sha256, the runtime's version and the
+preset - the same bytes, measured again the same way (``Store.rerun_history``). Results the trust verdict
+calls contended or throttled are left out (other load or heat, not the board as it is), as are results
+without a verdict (records from before trust verdicts) and sustained runs.
 Within each group the log medians deviate from their mean; the pooled standard deviation
 
     s = sqrt( sum_g sum_i (log m_gi - mean_g)^2 / sum_g (n_g - 1) ),   df = sum_g (n_g - 1)

@@ -3,6 +3,7 @@ real conversion, real agent and runtime. Checks what is printed and recorded, ne
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -101,22 +102,23 @@ def test_repeats_measure_a_variant_in_fresh_workers_and_take_the_interval_from_t
 
 
 def test_the_interval_takes_the_boards_run_to_run_spread_from_earlier_reruns(tmp_path: Path) -> None:
-    """A fresh store knows nothing of the board: each run's interval is its own and the table says a
-    rerun may land outside it. After 5 runs of the variant (``--repeats 5``: 4 degrees of freedom) the
-    next run's interval is at least the board's run-to-run spread from those reruns, and says so."""
+    """A fresh store knows nothing of the board: each run's interval is its own and the record says why.
+    After 6 runs of the variant (``--repeats 6``: 5 degrees of freedom; a run the trust verdict calls
+    contended is no rerun of the board as it is and is left out, so 4-5) the next run's interval is at
+    least the board's run-to-run spread from those reruns, and the table says so."""
     db = ("--db", f"sqlite:///{tmp_path / 'runs.db'}")
-    [first] = run_json("deploy", *ONE, *db, "--preset", "quick", "--repeats", str(MIN_DF + 1))
+    [first] = run_json("deploy", *ONE, *db, "--preset", "quick", "--repeats", str(MIN_DF + 2))
     spread = first["latency_ms"]["board_spread"]
     assert spread["sd_log"] is None and spread["df"] == 0 and "0 earlier reruns" in spread["reason"]
     proc = run("deploy", *ONE, *db, "--preset", "quick", env={"COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
     said = " ".join(proc.stdout.split())
     assert "±CI where a rerun lands, at least this board's run-to-run spread from the store: onnxruntime ±" in said
-    assert f"over {MIN_DF + 1} reruns of 1 variant)" in said
+    assert re.search(r"over [56] reruns of 1 variant\)", said), said
     [record] = run_json("deploy", *ONE, *db, "--preset", "quick")
     lat = record["latency_ms"]
     spread = lat["board_spread"]
-    assert spread["df"] == MIN_DF + 1 and spread["reruns"] == MIN_DF + 2 and spread["sd_log"] > 0  # 5 + 1 runs
+    assert MIN_DF <= spread["df"] <= MIN_DF + 2 and spread["reruns"] == spread["df"] + 1 and spread["sd_log"] > 0
     assert lat["ci_pct"] >= spread["half_width_pct"] - 1e-9 and lat["ci_low"] <= lat["p50"] <= lat["ci_high"]
     if "ci_run" in lat:  # the board's spread was wider than the run's own interval
         assert lat["ci_method"] == METHOD and lat["ci_run"]["pct"] <= lat["ci_pct"]

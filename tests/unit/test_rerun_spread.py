@@ -84,7 +84,8 @@ CELL = {"device": "pi", "model": "digits_cnn", "format": "onnx", "source": "pyto
 
 
 def _stored(store: Store, run_id: str, converter: str, sha: str, medians: list[float],
-            runtime: str = "onnxruntime", device: str = "pi") -> None:
+            runtime: str = "onnxruntime", device: str = "pi", verdict: str | None = "steady",
+            preset: str = "default", sustain: dict | None = None) -> None:
     """One plan run of one cell whose repeats have these medians (real store, synthetic records)."""
     plan = yaml.safe_load((repo_root() / "plans" / "local-smoke.yaml").read_text())
     cell = dict(CELL, key=f"{device}/digits_cnn/{converter}/t1", device=device, converter=converter,
@@ -98,7 +99,10 @@ def _stored(store: Store, run_id: str, converter: str, sha: str, medians: list[f
         record = records.base_record(art, device, run_id)
         rng = np.random.default_rng(i)
         samples = [int(s) for s in np.exp(rng.normal(math.log(median * 1e6), 0.001, 201))]
-        records.add_measurement(record, {"samples_ns": samples, "runner": "python", "threads": 1}, None, None)
+        records.add_measurement(record, {"samples_ns": samples, "runner": "python", "threads": 1,
+                                         "runtime_version": "1.0"}, None, None, {"preset": preset})
+        record["trust"] = {"verdict": verdict} if verdict else None
+        record["sustain"] = sustain
         results.append((record, samples, []))
     dep = store.start_deployment(device, "digits_cnn", "0")
     (stored,) = store.plan_cells(run_id)
@@ -112,10 +116,19 @@ def test_the_store_history_groups_reruns_of_the_same_bytes_on_one_board_and_runt
     _stored(store, "20260103-000000-cccc", "onnx-torch-fp32", "b" * 64, [3.0])  # new bytes: another variant
     _stored(store, "20260104-000000-dddd", "tflite-keras-fp32", "c" * 64, [5.0, 5.5], runtime="litert")
     _stored(store, "20260105-000000-eeee", "onnx-torch-fp32", "a" * 64, [9.0], device="jetson")
+    # not reruns of the board as it is: beside other load, hot, no verdict (older records), sustained
+    _stored(store, "20260106-000000-ffff", "onnx-torch-fp32", "a" * 64, [7.0], verdict="contended")
+    _stored(store, "20260107-000000-gggg", "onnx-torch-fp32", "a" * 64, [7.0], verdict="throttled")
+    _stored(store, "20260108-000000-hhhh", "onnx-torch-fp32", "a" * 64, [7.0], verdict=None)
+    _stored(store, "20260109-000000-iiii", "onnx-torch-fp32", "a" * 64, [7.0], sustain={"window_s": 60})
     history = store.rerun_history("pi", "onnxruntime")
     key = "pi/digits_cnn/onnx-torch-fp32/t1@"
-    assert [k for k, _ in history] == [key + "b" * 64] + [key + "a" * 64] * 3  # newest first
+    assert [k for k, _ in history] == [key + "b" * 64 + "@1.0@default"] + [key + "a" * 64 + "@1.0@default"] * 3
     assert [round(m, 2) for _, m in history] == [3.0, 2.1, 2.2, 2.0]  # the records' p50s
-    assert [round(m, 2) for _, m in store.rerun_history("pi", "onnxruntime", limit=2)] == [3.0, 2.1]
+    # the newest 6 results, of which the 4 left out above
+    assert [round(m, 2) for _, m in store.rerun_history("pi", "onnxruntime", limit=6)] == [3.0, 2.1]
     spread = rerun_spread.estimate("pi", "onnxruntime", history)
     assert (spread.df, spread.reruns, spread.variants) == (2, 3, 1)
+    _stored(store, "20260110-000000-jjjj", "onnx-torch-fp32", "a" * 64, [2.0, 2.1], preset="quick", verdict="noisy")
+    quick = [k for k, _ in store.rerun_history("pi", "onnxruntime") if k.endswith("@quick")]
+    assert quick == [key + "a" * 64 + "@1.0@quick"] * 2  # another preset: another variant; noisy runs count

@@ -17,6 +17,9 @@ from ..errors import ConfigError
 from .rows import FINISHED, _now, read_results, result_row, rowcount
 from .schema import PlanBoard, PlanCell, PlanRun, Result
 
+#: Trust verdicts of results that are reruns of the board as it is (``rerun_history``).
+REPEATABLE = ("steady", "noisy")
+
 
 class PlanRunStore:
     engine: Engine
@@ -243,13 +246,21 @@ class PlanRunStore:
         return sorted(((r, k, v) for (r, k), v in found.items()), key=lambda t: order[t[0]])
 
     def rerun_history(self, device: str, runtime: str, limit: int = 500) -> list[tuple[str, float]]:
-        """The newest ``limit`` ok results of ``runtime`` on ``device`` that belong to a cell, as
-        ``(variant, median ms)``: the variant is the cell key and the artifact's sha256 (the same bytes
-        measured again; ``rerun_spread``). Reads no raw samples."""
+        """Of the newest ``limit`` ok results of ``runtime`` on ``device`` that belong to a cell, the reruns, as
+        ``(variant, median ms)`` (``rerun_spread``). The variant is the cell key, the artifact's sha256,
+        the runtime's version and the preset: the same bytes measured again the same way. Left out: results
+        whose trust verdict is contended or throttled (measured beside other load, or slowed by heat: not
+        a rerun of the board as it is), or that have none (records from before trust verdicts), and
+        sustained runs. Reads no raw samples and no whole records."""
+        record = Result.record
         with Session(self.engine) as s:
-            q = (select(PlanCell.key, Result.artifact_sha256, Result.latency_p50_ms)
+            q = (select(PlanCell.key, Result.artifact_sha256, Result.latency_p50_ms,
+                        record["runtime_version"].as_string(), record[("measurement", "preset")].as_string(),
+                        record[("trust", "verdict")].as_string(), record["sustain"].as_string())
                  .join(PlanCell, Result.cell_id == PlanCell.id)
                  .where(PlanCell.device == device, Result.runtime == runtime, Result.status == "ok",
                         Result.latency_p50_ms.is_not(None))
                  .order_by(Result.id.desc()).limit(limit))
-            return [(f"{key}@{sha}", float(p50)) for key, sha, p50 in s.execute(q) if p50 is not None]
+            return [(f"{key}@{sha}@{version}@{preset}", float(p50))
+                    for key, sha, p50, version, preset, verdict, sustain in s.execute(q)
+                    if p50 is not None and verdict in REPEATABLE and sustain is None]
